@@ -1,0 +1,706 @@
+//! AppSpec checks for the EC2/on-premises (Server) platform, after the rules of the
+//! CodeDeploy agent: everything the agent fails on, and everything it silently gets wrong
+//! (a misspelled hook name is never run), is an error here, before anything is deployed.
+
+use crate::diag::Diagnostics;
+use crate::paths::BundlePath;
+use crate::scan::Kind;
+use crate::tree::BundleTree;
+use crate::yaml::{self, Yaml};
+use std::collections::{BTreeMap, HashSet};
+
+pub const APPSPEC: &str = "appspec.yml";
+
+/// The lifecycle events that can run scripts on EC2/on-premises instances.
+pub const LIFECYCLE_EVENTS: [&str; 9] = [
+    "ApplicationStop",
+    "BeforeInstall",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeBlockTraffic",
+    "AfterBlockTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
+
+const TOP_LEVEL_KEYS: [&str; 6] = [
+    "version",
+    "os",
+    "files",
+    "permissions",
+    "hooks",
+    "file_exists_behavior",
+];
+
+/// The longest time one lifecycle event may take, all its scripts together.
+pub const MAX_EVENT_SECONDS: u64 = 3600;
+
+/// A hook script the appspec names, for the script checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookScript {
+    pub event: String,
+    pub location: BundlePath,
+}
+
+/// The result of checking an appspec: the hook scripts it runs.
+#[derive(Debug, Default)]
+pub struct AppSpec {
+    pub hooks: Vec<HookScript>,
+}
+
+/// Suggests the closest of `candidates` to a misspelled `word`.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| {
+            (
+                strsim::levenshtein(&word.to_lowercase(), &c.to_lowercase()),
+                *c,
+            )
+        })
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn suggestion(word: &str, candidates: &[&str]) -> String {
+    did_you_mean(word, candidates)
+        .map(|s| format!(" (did you mean {s}?)"))
+        .unwrap_or_default()
+}
+
+struct Checker<'a> {
+    label: &'a str,
+    tree: &'a BundleTree,
+    /// False when only the CodeDeploy folder is known: paths the app archive may provide are
+    /// then not required to exist.
+    complete: bool,
+    diags: &'a mut Diagnostics,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
+        let line = node
+            .map(|n| format!(" (line {})", n.line()))
+            .unwrap_or_default();
+        self.diags.error(
+            format!("{}: {path}", self.label),
+            format!("{message}{line}"),
+        );
+    }
+
+    fn warn(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
+        let line = node
+            .map(|n| format!(" (line {})", n.line()))
+            .unwrap_or_default();
+        self.diags.warn(
+            format!("{}: {path}", self.label),
+            format!("{message}{line}"),
+        );
+    }
+
+    /// A map's entries with string keys; other keys and duplicates are reported.
+    fn entries<'y>(&mut self, path: &str, node: &'y Yaml) -> Option<Vec<(&'y str, &'y Yaml)>> {
+        let Yaml::Map { entries, .. } = node else {
+            self.error(
+                path,
+                Some(node),
+                format!("must be a map, found {}", node.kind()),
+            );
+            return None;
+        };
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = key.as_str() else {
+                self.error(path, Some(key), "keys must be plain names");
+                continue;
+            };
+            if !seen.insert(name) {
+                self.error(
+                    &join(path, name),
+                    Some(key),
+                    "duplicate key; YAML keeps only the last one",
+                );
+            }
+            out.push((name, value));
+        }
+        Some(out)
+    }
+
+    fn list<'y>(&mut self, path: &str, node: &'y Yaml) -> Option<&'y [Yaml]> {
+        match node {
+            Yaml::Seq { items, .. } => Some(items),
+            _ if node.is_null() => Some(&[]),
+            _ => {
+                self.error(
+                    path,
+                    Some(node),
+                    format!("must be a list, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn string<'y>(&mut self, path: &str, node: &'y Yaml) -> Option<&'y str> {
+        match node {
+            Yaml::Scalar { value, .. } if !node.is_null() => Some(value),
+            _ => {
+                self.error(
+                    path,
+                    Some(node),
+                    format!("must be a string, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks that a bundle path named by the appspec exists in the merged bundle.
+    fn require_in_bundle(&mut self, path: &str, node: &Yaml, rel: &str, want_file: bool) {
+        let kind = self.tree.kind_of(rel);
+        match kind {
+            Some(Kind::Dir) if want_file => self.error(
+                path,
+                Some(node),
+                format!("'{rel}' is a directory, not a script"),
+            ),
+            Some(_) => {}
+            None if !self.complete => {}
+            None => {
+                let hint = self
+                    .tree
+                    .find_ignoring_case(rel)
+                    .map(|p| format!(" (did you mean '{p}'? paths are case-sensitive)"))
+                    .unwrap_or_default();
+                self.error(
+                    path,
+                    Some(node),
+                    format!("'{rel}' is not in the bundle{hint}"),
+                );
+            }
+        }
+    }
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Checks the raw bytes of the text before YAML parsing: encoding, byte-order mark, tabs.
+fn check_text<'t>(label: &str, bytes: &'t [u8], diags: &mut Diagnostics) -> Option<&'t str> {
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        diags.error(
+            label,
+            "starts with a UTF-8 byte-order mark; the agent then sees no 'os' and fails with \
+             \"unsupported operating system ()\": save the file as UTF-8 without BOM",
+        );
+        return None;
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        diags.error(label, "is not valid UTF-8");
+        return None;
+    };
+    let tab_lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains('\t'))
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    if !tab_lines.is_empty() {
+        diags.error(
+            label,
+            format!(
+                "tab characters on line(s) {}; the agent's YAML parser rejects tabs: indent with spaces",
+                tab_lines.join(", ")
+            ),
+        );
+        return None;
+    }
+    Some(text)
+}
+
+/// Checks `bytes` as the bundle's appspec.yml against the merged bundle `tree`.
+pub fn check(
+    label: &str,
+    bytes: &[u8],
+    tree: &BundleTree,
+    complete: bool,
+    diags: &mut Diagnostics,
+) -> AppSpec {
+    let mut spec = AppSpec::default();
+    let Some(text) = check_text(label, bytes, diags) else {
+        return spec;
+    };
+    let doc = match yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(message) => {
+            diags.error(label, message);
+            return spec;
+        }
+    };
+    for (line, what) in &doc.refused {
+        diags.error(
+            label,
+            format!("YAML {what} on line {line}; the agent's YAML loader refuses anchors and aliases: write the values out"),
+        );
+    }
+    let Some(root) = doc.root.as_ref().filter(|r| !r.is_null()) else {
+        diags.error(label, "is empty");
+        return spec;
+    };
+    let mut c = Checker {
+        label,
+        tree,
+        complete,
+        diags,
+    };
+    check_timestamps(&mut c, "", root);
+    let Some(top) = c.entries("(top level)", root) else {
+        return spec;
+    };
+    let mut seen = HashSet::new();
+    for (key, value) in &top {
+        seen.insert(*key);
+        match *key {
+            "version" => check_version(&mut c, value),
+            "os" => check_os(&mut c, value),
+            "file_exists_behavior" => check_file_exists_behavior(&mut c, value),
+            "files" => check_files(&mut c, value),
+            "permissions" => check_permissions(&mut c, value),
+            "hooks" => spec.hooks = check_hooks(&mut c, value),
+            "resources" => c.error(
+                key,
+                Some(value),
+                "'resources' belongs to Lambda and ECS appspecs; EC2/on-premises deployments use files and hooks",
+            ),
+            other => c.error(
+                other,
+                Some(value),
+                format!(
+                    "unknown top-level key; the agent ignores it silently{}",
+                    suggestion(other, &TOP_LEVEL_KEYS)
+                ),
+            ),
+        }
+    }
+    for required in ["version", "os"] {
+        if !seen.contains(required) {
+            c.error(required, None, "is required");
+        }
+    }
+    spec
+}
+
+/// Psych 4 refuses dates and times in plain scalars.
+fn check_timestamps(c: &mut Checker<'_>, path: &str, node: &Yaml) {
+    match node {
+        Yaml::Scalar {
+            value, plain: true, ..
+        } if yaml::looks_like_timestamp(value) => c.error(
+            if path.is_empty() { "(value)" } else { path },
+            Some(node),
+            format!("'{value}' reads as a date, which the agent's YAML loader refuses: quote it"),
+        ),
+        Yaml::Scalar { .. } => {}
+        Yaml::Seq { items, .. } => {
+            for (i, item) in items.iter().enumerate() {
+                check_timestamps(c, &format!("{path}[{i}]"), item);
+            }
+        }
+        Yaml::Map { entries, .. } => {
+            for (key, value) in entries {
+                let name = key.as_str().unwrap_or("?");
+                check_timestamps(c, &join(path, name), value);
+            }
+        }
+    }
+}
+
+fn check_version(c: &mut Checker<'_>, node: &Yaml) {
+    match node {
+        Yaml::Scalar {
+            value, plain: true, ..
+        } if value.contains('.') && value.parse::<f64>().is_ok_and(|v| v == 0.0) => {}
+        Yaml::Scalar {
+            value,
+            plain: false,
+            ..
+        } if value == "0.0" => c.error(
+            "version",
+            Some(node),
+            "is the string \"0.0\"; the agent wants the number: write version: 0.0 without quotes",
+        ),
+        _ => c.error(
+            "version",
+            Some(node),
+            format!(
+                "must be 0.0, found {}",
+                node.as_str()
+                    .map(|v| format!("'{v}'"))
+                    .unwrap_or(node.kind().into())
+            ),
+        ),
+    }
+}
+
+fn check_os(c: &mut Checker<'_>, node: &Yaml) {
+    match node.as_str() {
+        Some("linux") => {}
+        Some("windows") => c.error(
+            "os",
+            Some(node),
+            "windows: tar and tgz revisions are not supported on Windows Server instances; this tool builds Linux revisions",
+        ),
+        Some(other) if other.eq_ignore_ascii_case("linux") => c.error(
+            "os",
+            Some(node),
+            format!("'{other}': must be exactly 'linux' (lower case)"),
+        ),
+        _ => c.error("os", Some(node), "must be 'linux'"),
+    }
+}
+
+fn check_file_exists_behavior(c: &mut Checker<'_>, node: &Yaml) {
+    const VALUES: [&str; 3] = ["DISALLOW", "OVERWRITE", "RETAIN"];
+    match node.as_str() {
+        Some(v) if VALUES.contains(&v) => {}
+        Some(v) => c.error(
+            "file_exists_behavior",
+            Some(node),
+            format!(
+                "'{v}' is not one of DISALLOW, OVERWRITE, RETAIN{}",
+                suggestion(v, &VALUES)
+            ),
+        ),
+        None => c.error(
+            "file_exists_behavior",
+            Some(node),
+            "must be one of DISALLOW, OVERWRITE, RETAIN",
+        ),
+    }
+}
+
+/// Normalises a path the appspec names relative to the bundle root (`/` is the root).
+fn bundle_relative(value: &str) -> Result<String, String> {
+    let trimmed = value.trim_start_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    match BundlePath::parse(trimmed.as_bytes()) {
+        Ok(Some(p)) => Ok(p.to_string()),
+        Ok(None) => Ok(String::new()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn check_files(c: &mut Checker<'_>, node: &Yaml) {
+    let Some(items) = c.list("files", node) else {
+        return;
+    };
+    // Destination file -> the files[] entry that feeds it.
+    let mut targets: BTreeMap<String, usize> = BTreeMap::new();
+    let mut clashes = 0;
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("files[{i}]");
+        let Some(entries) = c.entries(&path, item) else {
+            continue;
+        };
+        let (mut source, mut destination) = (None, None);
+        for (key, value) in entries {
+            let at = format!("{path}.{key}");
+            match key {
+                "source" => source = c.string(&at, value).map(|s| (s, value)),
+                "destination" => destination = c.string(&at, value).map(|s| (s, value)),
+                other => c.warn(
+                    &at,
+                    Some(value),
+                    format!(
+                        "unknown key, ignored by the agent{}",
+                        suggestion(other, &["source", "destination"])
+                    ),
+                ),
+            }
+        }
+        let Some((source, source_node)) = source else {
+            c.error(&format!("{path}.source"), Some(item), "is required");
+            continue;
+        };
+        let Some((destination, dest_node)) = destination else {
+            c.error(&format!("{path}.destination"), Some(item), "is required");
+            continue;
+        };
+        if !destination.starts_with('/') {
+            c.error(
+                &format!("{path}.destination"),
+                Some(dest_node),
+                format!("'{destination}' must be an absolute path on the instance"),
+            );
+            continue;
+        }
+        let rel = match bundle_relative(source) {
+            Ok(rel) => rel,
+            Err(e) => {
+                c.error(
+                    &format!("{path}.source"),
+                    Some(source_node),
+                    format!("'{source}': {e}"),
+                );
+                continue;
+            }
+        };
+        c.require_in_bundle(&format!("{path}.source"), source_node, &rel, false);
+        if !c.complete {
+            continue;
+        }
+        let dest = destination.trim_end_matches('/');
+        let fed: Vec<String> = match c.tree.kind_of(&rel) {
+            Some(Kind::Dir) => c
+                .tree
+                .files_under(&rel)
+                .map(|(p, _)| {
+                    let sub = if rel.is_empty() {
+                        p.as_str()
+                    } else {
+                        &p[rel.len() + 1..]
+                    };
+                    format!("{dest}/{sub}")
+                })
+                .collect(),
+            Some(_) => {
+                let name = rel.rsplit('/').next().unwrap_or(&rel);
+                vec![format!("{dest}/{name}")]
+            }
+            None => Vec::new(),
+        };
+        for target in fed {
+            if let Some(first) = targets.insert(target.clone(), i) {
+                if first != i && clashes < 10 {
+                    clashes += 1;
+                    c.error(
+                        &path,
+                        Some(item),
+                        format!(
+                            "'{target}' on the instance is fed by both files[{first}] and files[{i}]; the agent fails on two sources for one destination file"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_mode(c: &mut Checker<'_>, path: &str, node: &Yaml) {
+    let Yaml::Scalar { value, plain, .. } = node else {
+        c.error(path, Some(node), "must be an octal mode such as 644");
+        return;
+    };
+    let octal =
+        !value.is_empty() && value.len() <= 4 && value.chars().all(|ch| ('0'..='7').contains(&ch));
+    if !octal {
+        c.error(
+            path,
+            Some(node),
+            format!("'{value}' is not a mode of 1 to 4 octal digits"),
+        );
+    } else if *plain && value.len() > 1 && value.starts_with('0') {
+        c.error(
+            path,
+            Some(node),
+            format!(
+                "{value} unquoted reads as an octal number in YAML, which the agent turns into a wrong mode or rejects: write {} or \"{value}\"",
+                value.trim_start_matches('0')
+            ),
+        );
+    }
+}
+
+fn check_permissions(c: &mut Checker<'_>, node: &Yaml) {
+    let Some(items) = c.list("permissions", node) else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("permissions[{i}]");
+        let Some(entries) = c.entries(&path, item) else {
+            continue;
+        };
+        let mut has_object = false;
+        for (key, value) in entries {
+            let at = format!("{path}.{key}");
+            match key {
+                "object" => {
+                    has_object = true;
+                    if let Some(object) = c.string(&at, value) {
+                        if !object.starts_with('/') {
+                            c.error(&at, Some(value), format!("'{object}' must be an absolute path on the instance"));
+                        }
+                    }
+                }
+                "pattern" | "owner" | "group" => {
+                    c.string(&at, value);
+                }
+                "mode" => check_mode(c, &at, value),
+                "except" | "acls" => {
+                    c.list(&at, value);
+                }
+                "context" => {
+                    c.entries(&at, value);
+                }
+                "type" => match value {
+                    Yaml::Seq { items, .. } => {
+                        for (j, t) in items.iter().enumerate() {
+                            if !matches!(t.as_str(), Some("file" | "directory")) {
+                                c.error(&format!("{at}[{j}]"), Some(t), "must be 'file' or 'directory'");
+                            }
+                        }
+                    }
+                    _ => c.error(
+                        &at,
+                        Some(value),
+                        "must be a list (type: [file] or type: [directory]); a plain string crashes the agent",
+                    ),
+                },
+                other => c.error(
+                    &at,
+                    Some(value),
+                    format!(
+                        "unknown key{}",
+                        suggestion(other, &["object", "pattern", "except", "owner", "group", "mode", "acls", "context", "type"])
+                    ),
+                ),
+            }
+        }
+        if !has_object {
+            c.error(&format!("{path}.object"), Some(item), "is required");
+        }
+    }
+}
+
+fn check_hooks(c: &mut Checker<'_>, node: &Yaml) -> Vec<HookScript> {
+    let mut scripts = Vec::new();
+    if node.is_null() {
+        return scripts;
+    }
+    let Some(events) = c.entries("hooks", node) else {
+        return scripts;
+    };
+    for (event, value) in events {
+        let path = format!("hooks.{event}");
+        if !LIFECYCLE_EVENTS.contains(&event) {
+            let message = if matches!(event, "Install" | "DownloadBundle" | "Start" | "End") {
+                "is run by the agent itself and cannot have scripts".to_string()
+            } else {
+                format!(
+                    "unknown lifecycle event{}; the agent silently skips it",
+                    suggestion(event, &LIFECYCLE_EVENTS)
+                )
+            };
+            c.error(&path, Some(value), message);
+            continue;
+        }
+        let Some(items) = c.list(&path, value) else {
+            continue;
+        };
+        let mut total: u64 = 0;
+        let mut without_timeout = 0;
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let Some(entries) = c.entries(&at, item) else {
+                continue;
+            };
+            let mut location = None;
+            let mut timeout = None;
+            for (key, value) in entries {
+                let key_at = format!("{at}.{key}");
+                match key {
+                    "location" => location = c.string(&key_at, value).map(|s| (s, value)),
+                    "timeout" => {
+                        let parsed = value.as_str().and_then(|v| v.parse::<u64>().ok());
+                        match parsed {
+                            Some(t) if t > 0 => timeout = Some(t),
+                            _ => c.error(
+                                &key_at,
+                                Some(value),
+                                "must be a whole number of seconds greater than 0",
+                            ),
+                        }
+                    }
+                    "runas" => {
+                        c.string(&key_at, value);
+                    }
+                    other => c.warn(
+                        &key_at,
+                        Some(value),
+                        format!(
+                            "unknown key, ignored by the agent{}",
+                            suggestion(other, &["location", "timeout", "runas"])
+                        ),
+                    ),
+                }
+            }
+            match timeout {
+                Some(t) => total += t,
+                None => without_timeout += 1,
+            }
+            let Some((location, loc_node)) = location else {
+                c.error(&format!("{at}.location"), Some(item), "is required");
+                continue;
+            };
+            if location.chars().any(char::is_whitespace) {
+                c.error(
+                    &format!("{at}.location"),
+                    Some(loc_node),
+                    format!("'{location}' contains whitespace; the agent cannot run it"),
+                );
+                continue;
+            }
+            let rel = match bundle_relative(location) {
+                Ok(rel) if !rel.is_empty() => rel,
+                Ok(_) => {
+                    c.error(
+                        &format!("{at}.location"),
+                        Some(loc_node),
+                        "names the bundle root, not a script",
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    c.error(
+                        &format!("{at}.location"),
+                        Some(loc_node),
+                        format!("'{location}': {e}"),
+                    );
+                    continue;
+                }
+            };
+            c.require_in_bundle(&format!("{at}.location"), loc_node, &rel, true);
+            scripts.push(HookScript {
+                event: event.to_string(),
+                location: BundlePath::parse(rel.as_bytes())
+                    .ok()
+                    .flatten()
+                    .expect("normalised above"),
+            });
+        }
+        if total > MAX_EVENT_SECONDS {
+            c.error(
+                &path,
+                Some(value),
+                format!("timeouts add up to {total} s; one lifecycle event may take at most {MAX_EVENT_SECONDS} s"),
+            );
+        } else if without_timeout > 0 && items.len() > 1 {
+            c.warn(
+                &path,
+                Some(value),
+                format!("{without_timeout} script(s) without a timeout default to {MAX_EVENT_SECONDS} s each, but the whole event is capped at {MAX_EVENT_SECONDS} s: set explicit timeouts"),
+            );
+        }
+    }
+    scripts
+}

@@ -1,0 +1,63 @@
+//! The library's error type and the exit codes it maps to.
+
+use crate::diag::Diagnostics;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Process exit codes, documented in the README and in `--help`.
+pub mod exit {
+    /// Success, also a run superseded by a newer one.
+    pub const OK: u8 = 0;
+    /// Command-line usage error: a missing or malformed option.
+    pub const USAGE: u8 = 2;
+    /// Invalid input: the application archive or the CodeDeploy files.
+    pub const INVALID_INPUT: u8 = 3;
+    /// An AWS call or a local I/O operation failed.
+    pub const IO: u8 = 4;
+    /// The deployment failed or was stopped.
+    pub const DEPLOYMENT_FAILED: u8 = 5;
+    /// The deployment group is busy with another deployment (`--if-busy fail`).
+    pub const GROUP_BUSY: u8 = 6;
+    /// Gave up waiting; the deployment is still running.
+    pub const WAIT_TIMEOUT: u8 = 7;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line, or the environment standing in for it, is wrong.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The inputs were checked and at least one problem is an error.
+    #[error("{} problem(s) in the input", .0.errors().count())]
+    Invalid(Diagnostics),
+
+    /// A local file could not be read or written.
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Invalid(_) => exit::INVALID_INPUT,
+            Error::Io { .. } => exit::IO,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+//! invisible-pipeline: turns an application archive and a `CodeDeploy_Files/` folder into one
+//! CodeDeploy revision bundle that the real agent deploys, refusing before any AWS call what
+//! the agent would fail on or silently get wrong.
+//!
+//! Pure modules ([`paths`], [`tarstream`], [`scan`], [`tree`], [`appspec`], [`scripts`],
+//! [`bundle`]) work on files and streams only; [`revision`] puts them together; [`run`]
+//! executes a command; [`output`] prints.
+
+pub mod appspec;
+pub mod bundle;
+pub mod cdfiles;
+pub mod cli;
+pub mod diag;
+pub mod error;
+pub mod output;
+pub mod paths;
+pub mod revision;
+pub mod run;
+pub mod scan;
+pub mod scripts;
+pub mod tarstream;
+pub mod tree;
+pub mod yaml;
+
+pub use error::{Error, Result};

@@ -1,0 +1,21 @@
+//! Parses the command line, runs it, prints the result once and maps errors to exit codes.
+
+use clap::Parser;
+use invisible_pipeline::{cli::Cli, output, run};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.output();
+    match run::run(cli.command).await {
+        Ok(report) => {
+            output::print_report(&report, format);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            output::print_error(&error, format);
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What the user reads: the summary on stdout (text or JSON), problems on stderr.
+
+use crate::cli::OutputFormat;
+use crate::diag::Diagnostics;
+use crate::error::Error;
+use crate::revision::{BundleInfo, EntryCounts};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The result of a successful command.
+#[derive(Debug, Serialize)]
+#[serde(tag = "command", rename_all = "lowercase")]
+pub enum Report {
+    Deploy {
+        status: &'static str,
+        bundle: BundleInfo,
+        warnings: Diagnostics,
+    },
+    Validate {
+        status: &'static str,
+        codedeploy_dir: PathBuf,
+        app_archive: Option<PathBuf>,
+        entries: EntryCounts,
+        warnings: Diagnostics,
+    },
+}
+
+impl Report {
+    fn warnings(&self) -> &Diagnostics {
+        match self {
+            Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
+        }
+    }
+}
+
+pub fn print_report(report: &Report, format: OutputFormat) {
+    for w in report.warnings().iter() {
+        eprintln!("warning: {w}");
+    }
+    match format {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("reports serialize")
+        ),
+        OutputFormat::Text => print!("{}", text(report)),
+    }
+}
+
+fn text(report: &Report) -> String {
+    let warnings = report.warnings().warnings().count();
+    match report {
+        Report::Deploy { status, bundle, .. } => format!(
+            "status      {status}\nbundle      {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\nwarnings    {warnings}\n",
+            bundle.path.display(),
+            bundle.bundle_type.as_str(),
+            bundle.size_bytes,
+            bundle.sha256,
+            bundle.entries.app,
+            bundle.entries.codedeploy,
+            bundle.entries.overridden,
+            match bundle.merge {
+                crate::bundle::MergeMode::Append => "append (application archive copied byte for byte)",
+                crate::bundle::MergeMode::ReEncode => "re-encode (CodeDeploy files replace application entries)",
+            },
+        ),
+        Report::Validate {
+            status,
+            codedeploy_dir,
+            app_archive,
+            entries,
+            ..
+        } => format!(
+            "status      {status}\ncodedeploy  {}\napp archive {}\nentries     {} app, {} CodeDeploy, {} overridden\nwarnings    {warnings}\n",
+            codedeploy_dir.display(),
+            app_archive
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(not given)".into()),
+            entries.app,
+            entries.codedeploy,
+            entries.overridden,
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    status: &'static str,
+    exit_code: u8,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<&'a Diagnostics>,
+}
+
+/// Prints a failure: every problem on stderr, one per line; with JSON output, also a
+/// machine-readable record on stdout.
+pub fn print_error(error: &Error, format: OutputFormat) {
+    let problems = match error {
+        Error::Invalid(diags) => {
+            for d in diags.iter() {
+                let tag = match d.severity {
+                    crate::diag::Severity::Error => "error",
+                    crate::diag::Severity::Warning => "warning",
+                };
+                eprintln!("{tag}: {d}");
+            }
+            eprintln!("invisible-pipeline: {error}; nothing was written");
+            Some(diags)
+        }
+        _ => {
+            let mut message = format!("invisible-pipeline: error: {error}");
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            None
+        }
+    };
+    if format == OutputFormat::Json {
+        let report = ErrorReport {
+            status: "failed",
+            exit_code: error.exit_code(),
+            message: error.to_string(),
+            problems,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("reports serialize")
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! A CodeDeploy revision from an application archive and a CodeDeploy folder: every check
+//! first, then the bundle, written to a temporary file and renamed into place only when
+//! complete, so that a failed run leaves no bundle behind.
+
+use crate::appspec::{self, APPSPEC};
+use crate::bundle::{self, BundleType, MergeMode};
+use crate::cdfiles::{self, CodeDeployFiles};
+use crate::diag::Diagnostics;
+use crate::error::{Error, Result};
+use crate::paths::BundlePath;
+use crate::scan::{self, AppArchive, Kind, MAX_CAPTURE};
+use crate::scripts;
+use crate::tree::{BundleTree, Origin};
+use crate::yaml::{self, Yaml};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The inputs, checked: what the bundle will hold and every problem found.
+#[derive(Debug)]
+pub struct Checked {
+    pub cd: CodeDeployFiles,
+    pub app: Option<AppArchive>,
+    pub tree: BundleTree,
+    pub diags: Diagnostics,
+}
+
+/// Entry counts of a bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryCounts {
+    pub app: usize,
+    pub codedeploy: usize,
+    pub overridden: usize,
+}
+
+/// What a written bundle is.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleInfo {
+    pub path: PathBuf,
+    pub bundle_type: BundleType,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub merge: MergeMode,
+    pub entries: EntryCounts,
+}
+
+fn read_capped(path: &Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CAPTURE)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(bytes)
+}
+
+/// Hook locations named by an appspec, read leniently: only to know which archive entries
+/// to keep for the script checks. The real checks come later.
+fn hook_locations(appspec: &[u8]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Some(Yaml::Map { entries, .. }) = std::str::from_utf8(appspec)
+        .ok()
+        .and_then(|t| yaml::parse(t).ok())
+        .and_then(|d| d.root)
+    else {
+        return out;
+    };
+    for (key, hooks) in &entries {
+        let (
+            Some("hooks"),
+            Yaml::Map {
+                entries: events, ..
+            },
+        ) = (key.as_str(), hooks)
+        else {
+            continue;
+        };
+        for (_, scripts) in events {
+            let Yaml::Seq { items, .. } = scripts else {
+                continue;
+            };
+            for item in items {
+                let Yaml::Map { entries, .. } = item else {
+                    continue;
+                };
+                for (k, v) in entries {
+                    if let (Some("location"), Some(loc)) = (k.as_str(), v.as_str()) {
+                        if let Ok(Some(p)) =
+                            BundlePath::parse(loc.trim_start_matches('/').as_bytes())
+                        {
+                            out.insert(p.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks the CodeDeploy folder and, when given, the application archive and the merged
+/// bundle. Reads the archive through once (twice when it carries the appspec itself).
+pub fn check(codedeploy_dir: &Path, app_archive: Option<&Path>) -> Result<Checked> {
+    let mut diags = Diagnostics::default();
+    let cd = cdfiles::collect(codedeploy_dir, &mut diags)?;
+    let cd_label = cd.label();
+    let cd_appspec = match cd.get(APPSPEC) {
+        Some(entry) if entry.kind == Kind::File => Some(read_capped(&entry.source)?),
+        _ => None,
+    };
+    let mut wanted = cd_appspec
+        .as_deref()
+        .map(hook_locations)
+        .unwrap_or_default();
+    wanted.insert(APPSPEC.to_string());
+    let mut app = match app_archive {
+        Some(path) => Some(scan::scan(
+            path,
+            &|p| wanted.contains(p.as_str()),
+            &mut diags,
+        )?),
+        None => None,
+    };
+    let tree = BundleTree::build(&cd, app.as_ref(), &mut diags);
+
+    let appspec_bytes = match (&cd_appspec, &app) {
+        (Some(bytes), _) => Some((format!("{cd_label}/{APPSPEC}"), bytes.clone())),
+        (None, Some(app)) => app
+            .captured
+            .get(APPSPEC)
+            .map(|bytes| (format!("{}: {APPSPEC}", app.label()), bytes.clone())),
+        _ => None,
+    };
+    let Some((label, bytes)) = appspec_bytes else {
+        let message = if tree.kind_of("appspec.yaml").is_some() {
+            "missing; only appspec.yaml was found, but the agent's hooks read appspec.yml: rename it"
+        } else {
+            "missing at the bundle root: add CodeDeploy_Files/appspec.yml"
+        };
+        diags.error(format!("{cd_label}/{APPSPEC}"), message);
+        return Ok(Checked {
+            cd,
+            app,
+            tree,
+            diags,
+        });
+    };
+    let spec = appspec::check(&label, &bytes, &tree, app.is_some(), &mut diags);
+
+    // The appspec came from the archive: read it again for the hook scripts it names.
+    if let (None, Some(archive)) = (&cd_appspec, &mut app) {
+        let locations: BTreeSet<String> =
+            spec.hooks.iter().map(|h| h.location.to_string()).collect();
+        let mut ignored = Diagnostics::default();
+        let again = scan::scan(
+            &archive.path,
+            &|p| locations.contains(p.as_str()),
+            &mut ignored,
+        )?;
+        archive.captured.extend(again.captured);
+    }
+
+    let mut checked_scripts = BTreeSet::new();
+    for hook in &spec.hooks {
+        let loc = hook.location.as_str();
+        if !checked_scripts.insert(loc.to_string()) {
+            continue;
+        }
+        match tree.node(loc).map(|n| (n.origin, n.kind)) {
+            Some((Origin::CodeDeploy, Kind::File)) => {
+                let entry = cd.get(loc).expect("tree node from the CodeDeploy folder");
+                let content = read_capped(&entry.source)?;
+                scripts::check_hook_script(&format!("{cd_label}/{loc}"), &content, &mut diags);
+            }
+            Some((Origin::App, Kind::File)) => {
+                if let Some(app) = &app {
+                    if let Some(content) = app.captured.get(loc) {
+                        let at = format!("{}: entry '{loc}'", app.label());
+                        scripts::check_hook_script(&at, content, &mut diags);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for entry in &cd.entries {
+        let loc = entry.path.as_str();
+        if entry.kind != Kind::File || loc == APPSPEC || checked_scripts.contains(loc) {
+            continue;
+        }
+        let content = read_capped(&entry.source)?;
+        if !scripts::looks_like_script(entry.path.file_name(), &content) {
+            continue;
+        }
+        let at = format!("{cd_label}/{loc}");
+        scripts::check_hook_script(&at, &content, &mut diags);
+        if entry.mode & 0o111 == 0 {
+            diags.warn(
+                at,
+                "helper script is not executable; the agent makes only hook scripts executable, \
+                 so calling it directly fails with 'Permission denied' (git update-index --chmod=+x)",
+            );
+        }
+    }
+    Ok(Checked {
+        cd,
+        app,
+        tree,
+        diags,
+    })
+}
+
+/// Writes the bundle of checked inputs to `out`, atomically: a temporary file in the same
+/// folder, renamed over `out` only once it is complete.
+pub fn write_bundle(checked: &Checked, out: &Path, mtime: u64) -> Result<BundleInfo> {
+    let app = checked
+        .app
+        .as_ref()
+        .ok_or_else(|| Error::Usage("an application archive is needed to build a bundle".into()))?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io("cannot create folder", &parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".invisible-pipeline-")
+        .suffix(".partial")
+        .tempfile_in(&parent)
+        .map_err(|e| Error::io("cannot create a temporary file in", &parent, e))?;
+    let writer = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    let (writer, written) = bundle::write(app, &checked.cd, &checked.tree, mtime, writer, out)?;
+    let tmp = writer
+        .into_inner()
+        .map_err(|e| Error::io("cannot write bundle", out, e.into_error()))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("cannot write bundle", out, e))?;
+    tmp.persist(out)
+        .map_err(|e| Error::io("cannot move bundle into place", out, e.error))?;
+    Ok(BundleInfo {
+        path: out.to_path_buf(),
+        bundle_type: BundleType::of(app.compression),
+        size_bytes: written.bytes,
+        sha256: written.sha256,
+        merge: written.merge,
+        entries: counts(checked),
+    })
+}
+
+pub fn counts(checked: &Checked) -> EntryCounts {
+    EntryCounts {
+        app: checked.tree.app_entries,
+        codedeploy: checked.tree.codedeploy_entries,
+        overridden: checked.tree.overridden.len(),
+    }
+}

@@ -1,0 +1,292 @@
+//! Reads an application archive through once and checks every entry, without extracting it
+//! or holding it in memory. The same stream setup serves the re-encoding writer.
+
+use crate::diag::Diagnostics;
+use crate::error::{Error, Result};
+use crate::paths::BundlePath;
+use crate::tarstream::{
+    self, Compression, GzipMembers, Next, RawEntry, Stray, TarError, TarReader,
+};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Scripts and the appspec are read into memory for checks, up to this size each.
+pub const MAX_CAPTURE: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+}
+
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::HardLink => "hard link",
+        }
+    }
+}
+
+/// One checked entry of the application archive.
+#[derive(Debug, Clone)]
+pub struct AppEntry {
+    pub path: BundlePath,
+    pub kind: Kind,
+    pub mode: u32,
+    pub link: Option<String>,
+}
+
+/// The result of scanning an application archive.
+#[derive(Debug)]
+pub struct AppArchive {
+    pub path: PathBuf,
+    pub compression: Compression,
+    /// Entries in archive order; duplicates kept (the last one wins on extraction).
+    pub entries: Vec<AppEntry>,
+    /// Contents of the entries asked for (hook scripts, appspec), by path.
+    pub captured: HashMap<String, Vec<u8>>,
+}
+
+impl AppArchive {
+    /// How diagnostics name the archive: its file name.
+    pub fn label(&self) -> String {
+        label(&self.path)
+    }
+}
+
+pub fn label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Marks an error of the underlying file, as opposed to bad data in it.
+#[derive(Debug)]
+struct FileError(io::Error);
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for FileError {}
+
+struct TaggedFile(File);
+
+impl Read for TaggedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), FileError(e)))
+    }
+}
+
+/// Opens an application archive as a tar stream, decompressing gzip (every member).
+pub fn open(path: &Path) -> Result<(Compression, TarReader<Box<dyn Read>>)> {
+    let mut file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
+    let mut first = Vec::with_capacity(tarstream::BLOCK);
+    (&mut file)
+        .take(tarstream::BLOCK as u64)
+        .read_to_end(&mut first)
+        .map_err(|e| Error::io("cannot read app archive", path, e))?;
+    let compression = tarstream::detect(&first).map_err(|message| {
+        let mut diags = Diagnostics::default();
+        diags.error(label(path), message);
+        Error::Invalid(diags)
+    })?;
+    let file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
+    let raw = BufReader::with_capacity(64 * 1024, TaggedFile(file));
+    let stream: Box<dyn Read> = match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(GzipMembers::new(raw)),
+    };
+    Ok((compression, TarReader::new(stream)))
+}
+
+/// Turns a stream error into either an I/O failure (exit 4) or a problem of the archive.
+pub fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Result<()> {
+    if let TarError::Io(e) = &err {
+        if e.get_ref().is_some_and(|inner| inner.is::<FileError>()) {
+            return Err(Error::io(
+                "cannot read app archive",
+                path,
+                io::Error::new(e.kind(), e.to_string()),
+            ));
+        }
+        diags.error(
+            label(path),
+            format!("corrupt or truncated compressed data: {e}"),
+        );
+        return Ok(());
+    }
+    diags.error(label(path), err.to_string());
+    Ok(())
+}
+
+/// Scans the whole archive, checking every entry and capturing the contents of the entries
+/// for which `capture` returns true.
+pub fn scan(
+    path: &Path,
+    capture: &dyn Fn(&BundlePath) -> bool,
+    diags: &mut Diagnostics,
+) -> Result<AppArchive> {
+    let (compression, mut reader) = open(path)?;
+    let mut archive = AppArchive {
+        path: path.to_path_buf(),
+        compression,
+        entries: Vec::new(),
+        captured: HashMap::new(),
+    };
+    let label = archive.label();
+    if let Err(err) = scan_entries(&mut reader, &mut archive, &label, capture, diags) {
+        stream_error(path, err, diags)?;
+    }
+    Ok(archive)
+}
+
+fn scan_entries(
+    reader: &mut TarReader<Box<dyn Read>>,
+    archive: &mut AppArchive,
+    label: &str,
+    capture: &dyn Fn(&BundlePath) -> bool,
+    diags: &mut Diagnostics,
+) -> Result<(), TarError> {
+    loop {
+        let entry = match reader.next_entry()? {
+            Next::Entry(entry) => entry,
+            Next::Eof => return Ok(()),
+            Next::EndMarker { offset } => {
+                match reader.find_after_end()? {
+                    None => {}
+                    Some(Stray {
+                        offset: at,
+                        name: Some(name),
+                    }) => diags.error(
+                        format!("{label}: entry '{}'", String::from_utf8_lossy(&name)),
+                        format!(
+                            "stands at offset {at}, after the end-of-archive block at offset \
+                             {offset}; the agent's tar stops at that block and silently drops \
+                             this entry and everything after it (rebuild the archive in one \
+                             go instead of concatenating tar files)"
+                        ),
+                    ),
+                    Some(Stray {
+                        offset: at,
+                        name: None,
+                    }) => diags.error(
+                        label,
+                        format!("trailing garbage at offset {at} after the end-of-archive block"),
+                    ),
+                }
+                return Ok(());
+            }
+        };
+        let checked = check_entry(&entry, label, diags);
+        let mut content = Vec::new();
+        let want = checked
+            .as_ref()
+            .is_some_and(|e| e.kind == Kind::File && entry.size <= MAX_CAPTURE && capture(&e.path));
+        reader.data(&entry, |chunk| {
+            if want {
+                content.extend_from_slice(chunk);
+            }
+            Ok(())
+        })?;
+        if let Some(checked) = checked {
+            if want {
+                archive.captured.insert(checked.path.to_string(), content);
+            }
+            archive.entries.push(checked);
+        }
+    }
+}
+
+/// Checks one entry's type, path and link; returns it when it belongs in the bundle index.
+fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option<AppEntry> {
+    let name = String::from_utf8_lossy(&entry.path).into_owned();
+    let at = format!("{label}: entry '{name}'");
+    let kind = match entry.kind {
+        b'0' | 0 | b'7' => Kind::File,
+        b'1' => Kind::HardLink,
+        b'2' => Kind::Symlink,
+        b'5' => Kind::Dir,
+        b'g' | b'V' => return None,
+        b'3' | b'4' => {
+            diags.error(
+                at,
+                "device file; a revision may hold only files, directories and links",
+            );
+            return None;
+        }
+        b'6' => {
+            diags.error(
+                at,
+                "named pipe (fifo); a revision may hold only files, directories and links",
+            );
+            return None;
+        }
+        b'S' => {
+            diags.error(
+                at,
+                "GNU sparse file; re-create the archive without --sparse",
+            );
+            return None;
+        }
+        other => {
+            diags.error(
+                at,
+                format!(
+                    "unsupported entry type '{}'",
+                    char::from(other).escape_default()
+                ),
+            );
+            return None;
+        }
+    };
+    let path = match BundlePath::parse(&entry.path) {
+        Ok(Some(path)) => path,
+        Ok(None) if kind == Kind::Dir => return None,
+        Ok(None) => {
+            diags.error(
+                at,
+                format!("a {} cannot be the bundle root", kind.describe()),
+            );
+            return None;
+        }
+        Err(e) => {
+            diags.error(at, e.to_string());
+            return None;
+        }
+    };
+    let mode = entry.header.mode().unwrap_or(0o644);
+    if kind == Kind::File && mode & 0o6000 != 0 {
+        diags.warn(
+            format!("{label}: entry '{path}'"),
+            format!("mode {mode:o} has the setuid/setgid bit; the agent's tar -p keeps it"),
+        );
+    }
+    let link = match kind {
+        Kind::Symlink | Kind::HardLink => match String::from_utf8(entry.link.clone()) {
+            Ok(link) => Some(link),
+            Err(_) => {
+                diags.error(at, "link target is not valid UTF-8");
+                return None;
+            }
+        },
+        _ => None,
+    };
+    Some(AppEntry {
+        path,
+        kind,
+        mode,
+        link,
+    })
+}
