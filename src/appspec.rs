@@ -59,7 +59,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
                 *c,
             )
         })
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .filter(|(d, c)| *d <= 1.max(c.len() / 3) && *d < word.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -168,7 +168,15 @@ impl Checker<'_> {
                 format!("'{rel}' is a directory, not a script"),
             ),
             Some(_) => {}
-            None if !self.complete => {}
+            None if !self.complete && self.tree.find_ignoring_case(rel).is_none() => {
+                if want_file {
+                    self.warn(
+                        path,
+                        Some(node),
+                        format!("'{rel}' is not in the CodeDeploy folder; it must come from the application archive"),
+                    );
+                }
+            }
             None => {
                 let hint = self
                     .tree
@@ -703,4 +711,282 @@ fn check_hooks(c: &mut Checker<'_>, node: &Yaml) -> Vec<HookScript> {
         }
     }
     scripts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdfiles::{CdEntry, CodeDeployFiles};
+    use std::path::PathBuf;
+
+    const VALID: &str = "version: 0.0
+os: linux
+files:
+  - source: /site
+    destination: /var/www/html
+file_exists_behavior: OVERWRITE
+permissions:
+  - object: /var/www/html
+    pattern: \"**\"
+    owner: apache
+    mode: 644
+    type:
+      - file
+hooks:
+  BeforeInstall:
+    - location: scripts/install.sh
+      timeout: 300
+      runas: root
+  ApplicationStart:
+    - location: scripts/start.sh
+";
+
+    fn tree() -> BundleTree {
+        let entry = |path: &str, kind| CdEntry {
+            path: BundlePath::parse(path.as_bytes()).unwrap().unwrap(),
+            kind,
+            mode: 0o755,
+            size: 0,
+            source: PathBuf::from(path),
+            link: None,
+        };
+        let cd = CodeDeployFiles {
+            dir: PathBuf::from("CodeDeploy_Files"),
+            entries: vec![
+                entry("appspec.yml", Kind::File),
+                entry("scripts", Kind::Dir),
+                entry("scripts/install.sh", Kind::File),
+                entry("scripts/start.sh", Kind::File),
+                entry("site/a/index.html", Kind::File),
+                entry("site/b/index.html", Kind::File),
+                entry("site/index.html", Kind::File),
+            ],
+        };
+        BundleTree::build(&cd, None, &mut Diagnostics::default())
+    }
+
+    fn run(text: &str) -> (AppSpec, Diagnostics) {
+        let mut diags = Diagnostics::default();
+        let spec = check(APPSPEC, text.as_bytes(), &tree(), true, &mut diags);
+        (spec, diags)
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        run(text).1.errors().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn valid_appspec_passes_and_lists_hooks() {
+        let (spec, diags) = run(VALID);
+        assert_eq!(diags.iter().count(), 0, "{diags:?}");
+        let hooks: Vec<_> = spec
+            .hooks
+            .iter()
+            .map(|h| (h.event.as_str(), h.location.as_str()))
+            .collect();
+        assert_eq!(
+            hooks,
+            vec![
+                ("BeforeInstall", "scripts/install.sh"),
+                ("ApplicationStart", "scripts/start.sh")
+            ]
+        );
+    }
+
+    /// Each case replaces one line of the valid appspec and names the error it must give.
+    #[test]
+    fn each_rule_rejects_its_mistake() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "version: 0.0",
+                "version: \"0.0\"",
+                "version: is the string \"0.0\"",
+            ),
+            ("version: 0.0", "version: 1.0", "version: must be 0.0"),
+            ("version: 0.0", "", "version: is required"),
+            (
+                "os: linux",
+                "os: windows",
+                "tar and tgz revisions are not supported on Windows",
+            ),
+            ("os: linux", "os: Linux", "must be exactly 'linux'"),
+            ("os: linux", "os: ubuntu", "os: must be 'linux'"),
+            (
+                "file_exists_behavior: OVERWRITE",
+                "file_exists_behavior: overwrite",
+                "did you mean OVERWRITE?",
+            ),
+            (
+                "    destination: /var/www/html",
+                "    destination: var/www/html",
+                "must be an absolute path",
+            ),
+            (
+                "  - source: /site",
+                "  - source: /Site",
+                "'Site' is not in the bundle (did you mean 'site'?",
+            ),
+            (
+                "  - source: /site",
+                "  - source: ../etc",
+                "climbs out of the bundle",
+            ),
+            (
+                "    mode: 644",
+                "    mode: 0644",
+                "0644 unquoted reads as an octal number",
+            ),
+            ("    mode: 644", "    mode: 999", "'999' is not a mode"),
+            ("    mode: 644", "    mode: \"0644\"", ""),
+            (
+                "      - file",
+                "      - files",
+                "must be 'file' or 'directory'",
+            ),
+            (
+                "  - object: /var/www/html",
+                "  - object: var/www",
+                "must be an absolute path",
+            ),
+            (
+                "  BeforeInstall:",
+                "  BeforeInstal:",
+                "hooks.BeforeInstal: unknown lifecycle event (did you mean BeforeInstall?)",
+            ),
+            (
+                "  BeforeInstall:",
+                "  Install:",
+                "is run by the agent itself",
+            ),
+            (
+                "    - location: scripts/install.sh",
+                "    - location: scripts/Install.sh",
+                "did you mean 'scripts/install.sh'?",
+            ),
+            (
+                "    - location: scripts/install.sh",
+                "    - location: scripts/missing.sh",
+                "'scripts/missing.sh' is not in the bundle",
+            ),
+            (
+                "    - location: scripts/install.sh",
+                "    - location: scripts",
+                "is a directory, not a script",
+            ),
+            (
+                "    - location: scripts/install.sh",
+                "    - location: scripts/install.sh --now",
+                "contains whitespace",
+            ),
+            ("      timeout: 300", "      timeout: 0", "greater than 0"),
+            (
+                "      timeout: 300",
+                "      timeout: 3601",
+                "timeouts add up to 3601 s",
+            ),
+            (
+                "      timeout: 300",
+                "      timeout: five",
+                "whole number of seconds",
+            ),
+            (
+                "      runas: root",
+                "      runas: 2024-01-01",
+                "reads as a date",
+            ),
+            ("hooks:", "hook:", "did you mean hooks?"),
+            ("files:", "resources:", "belongs to Lambda and ECS"),
+        ];
+        for (from, to, expected) in cases {
+            assert!(VALID.contains(from), "case does not apply: {from}");
+            let text = VALID.replacen(from, to, 1);
+            let errors = errors(&text);
+            if expected.is_empty() {
+                assert!(errors.is_empty(), "{to}: {errors:?}");
+            } else {
+                assert!(
+                    errors.iter().any(|e| e.contains(expected)),
+                    "{to}: expected an error containing {expected:?}, got {errors:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn text_level_rules() {
+        let with_bom = format!("\u{feff}{VALID}");
+        assert!(errors(&with_bom)[0].contains("byte-order mark"));
+        let with_tab = VALID.replace("os: linux", "os:\tlinux");
+        assert!(errors(&with_tab)[0].contains("tab characters on line(s) 2"));
+        let anchors = format!("{VALID}x: &a 1\ny: *a\n");
+        let errs = errors(&anchors);
+        assert!(
+            errs.iter().any(|e| e.contains("YAML anchor on line 21")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("YAML alias on line 22")),
+            "{errs:?}"
+        );
+        assert!(errors("version: [")
+            .iter()
+            .any(|e| e.contains("not valid YAML")));
+        assert!(errors("").iter().any(|e| e.contains("is empty")));
+        assert!(errors("- a\n").iter().any(|e| e.contains("must be a map")));
+    }
+
+    #[test]
+    fn one_destination_fed_twice() {
+        let text = VALID.replace(
+            "    destination: /var/www/html\n",
+            "    destination: /var/www/html\n  - source: site/a/index.html\n    destination: /var/www/html\n",
+        );
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e.contains(
+                "'/var/www/html/index.html' on the instance is fed by both files[0] and files[1]"
+            )),
+            "{errs:?}"
+        );
+        // Different destinations for files of one name are fine.
+        let ok = VALID.replace(
+            "    destination: /var/www/html\n",
+            "    destination: /var/www/html\n  - source: site/a/index.html\n    destination: /var/www/a\n",
+        );
+        assert!(errors(&ok).is_empty());
+    }
+
+    #[test]
+    fn event_time_budget_warns_without_timeouts() {
+        let text = VALID.replace(
+            "    - location: scripts/start.sh\n",
+            "    - location: scripts/start.sh\n    - location: scripts/install.sh\n",
+        );
+        let (_, diags) = run(&text);
+        assert!(!diags.has_errors());
+        assert!(diags
+            .warnings()
+            .any(|w| w.message.contains("capped at 3600 s")));
+    }
+
+    #[test]
+    fn folder_only_check_tolerates_what_the_archive_brings() {
+        let mut diags = Diagnostics::default();
+        let text = VALID.replace("/site", "/from-archive");
+        check(APPSPEC, text.as_bytes(), &tree(), false, &mut diags);
+        assert!(!diags.has_errors(), "{diags:?}");
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("ValidateServices", &LIFECYCLE_EVENTS),
+            Some("ValidateService")
+        );
+        assert_eq!(
+            did_you_mean("applicationstart", &LIFECYCLE_EVENTS),
+            Some("ApplicationStart")
+        );
+        assert_eq!(did_you_mean("Totally", &LIFECYCLE_EVENTS), None);
+    }
 }

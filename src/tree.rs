@@ -218,11 +218,13 @@ impl BundleTree {
             .filter(|(_, n)| n.kind != Kind::Dir)
     }
 
-    /// Case-insensitive lookup, for "did you mean" on a path that is not there.
+    /// Case-insensitive lookup, for "did you mean" on a path that is not there; implied
+    /// directories count.
     pub fn find_ignoring_case(&self, path: &str) -> Option<&str> {
-        self.nodes
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case(path))
-            .map(String::as_str)
+        self.nodes.keys().find_map(|key| {
+            let head = key.get(..path.len())?;
+            let ends = key.len() == path.len() || key.as_bytes()[path.len()] == b'/';
+            (ends && head.eq_ignore_ascii_case(path)).then_some(head)
+        })
     }
 }
