@@ -1,0 +1,241 @@
+//! The command line: options and their environment variables, exit codes, output formats.
+
+use crate::fixtures::*;
+use assert_cmd::Command;
+use sha2::{Digest, Sha256};
+use std::fs;
+
+fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("invisible-pipeline").unwrap();
+    for var in [
+        "APP_ARCHIVE",
+        "BUNDLE_OUT",
+        "CODEDEPLOY_FILES_DIR",
+        "NO_DEPLOY",
+        "INVISIBLE_PIPELINE_OUTPUT",
+        "SOURCE_DATE_EPOCH",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+#[test]
+fn deploy_without_no_deploy_is_a_usage_error() {
+    let a = bin()
+        .args(["deploy", "--app-archive", "x.tgz"])
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("--no-deploy"), "{}", stderr(&a));
+}
+
+#[test]
+fn missing_options_name_option_and_variable() {
+    let a = bin()
+        .args(["deploy", "--no-deploy", "--bundle-out", "b.tgz"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("--app-archive (or $APP_ARCHIVE) is required"),
+        "{}",
+        stderr(&a)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let a = bin()
+        .current_dir(tmp.path())
+        .args(["validate"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("CODEDEPLOY_FILES_DIR"),
+        "{}",
+        stderr(&a)
+    );
+    bin().args(["deploy", "--output", "yaml"]).assert().code(2);
+}
+
+#[test]
+fn everything_from_the_environment_with_json_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("release.tar.gz");
+    fs::write(&app, app_tar().end().gz()).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    let a = bin()
+        .env("NO_DEPLOY", "true")
+        .env("APP_ARCHIVE", &app)
+        .env("CODEDEPLOY_FILES_DIR", &cd)
+        .env("BUNDLE_OUT", &out)
+        .env("INVISIBLE_PIPELINE_OUTPUT", "json")
+        .arg("deploy")
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let bytes = fs::read(&out).unwrap();
+    assert_eq!(json["command"], "deploy");
+    assert_eq!(
+        json["bundle"]["sha256"],
+        format!("{:x}", Sha256::digest(&bytes))
+    );
+    assert_eq!(json["bundle"]["size_bytes"], bytes.len());
+    assert_eq!(json["bundle"]["bundle_type"], "tgz");
+    assert_eq!(json["bundle"]["merge"], "append");
+    assert_eq!(json["bundle"]["entries"]["app"], 6);
+    assert_eq!(json["bundle"]["entries"]["codedeploy"], 7);
+    assert_eq!(json["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn text_summary_names_path_and_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("release.tar");
+    fs::write(
+        &app,
+        app_tar()
+            .file("scripts/start.sh", b"old", 0o755)
+            .end()
+            .bytes(),
+    )
+    .unwrap();
+    let out = tmp.path().join("bundle.tar");
+    let a = bin()
+        .args(["deploy", "--no-deploy", "--app-archive"])
+        .arg(&app)
+        .arg("--codedeploy-dir")
+        .arg(&cd)
+        .arg("--bundle-out")
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let hash = format!("{:x}", Sha256::digest(fs::read(&out).unwrap()));
+    assert!(stdout.contains(&format!("sha256      {hash}")), "{stdout}");
+    assert!(stdout.contains("type        tar"), "{stdout}");
+    assert!(stdout.contains("merge       re-encode"), "{stdout}");
+    assert!(stdout.contains("1 overridden"), "{stdout}");
+    assert!(stderr(&a).contains("warning: CodeDeploy_Files/scripts/start.sh: replaces the file"));
+}
+
+#[test]
+fn invalid_input_in_json_lists_every_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    fs::write(
+        cd.join("appspec.yml"),
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstal:\n    - location: scripts/start.sh\n",
+    )
+    .unwrap();
+    let a = bin()
+        .args(["validate", "--output", "json", "--codedeploy-dir"])
+        .arg(&cd)
+        .assert()
+        .code(3);
+    let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(json["exit_code"], 3);
+    assert_eq!(
+        json["problems"][0]["location"],
+        "CodeDeploy_Files/appspec.yml: hooks.AfterInstal"
+    );
+    assert!(json["problems"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean AfterInstall?"));
+}
+
+#[test]
+fn missing_archive_is_an_io_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let a = bin()
+        .args([
+            "deploy",
+            "--no-deploy",
+            "--app-archive",
+            "/nonexistent/app.tgz",
+            "--bundle-out",
+        ])
+        .arg(tmp.path().join("b.tgz"))
+        .arg("--codedeploy-dir")
+        .arg(&cd)
+        .assert()
+        .code(4);
+    assert!(
+        stderr(&a).contains("cannot open app archive /nonexistent/app.tgz"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+#[test]
+fn appspec_yaml_instead_of_yml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    fs::rename(cd.join("appspec.yml"), cd.join("appspec.yaml")).unwrap();
+    let a = bin()
+        .args(["validate", "--codedeploy-dir"])
+        .arg(&cd)
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&a).contains("only appspec.yaml was found"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+#[test]
+fn validate_with_archive_checks_the_merge_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("app.tgz");
+    fs::write(
+        &app,
+        Tar::new().file("web/index.html", b"x", 0o644).end().gz(),
+    )
+    .unwrap();
+    let before: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let a = bin()
+        .args(["validate", "--codedeploy-dir"])
+        .arg(&cd)
+        .arg("--app-archive")
+        .arg(&app)
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&a).contains("files[0].source: 'site' is not in the bundle"),
+        "{}",
+        stderr(&a)
+    );
+    let after: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn help_documents_exit_codes_and_variables() {
+    let a = bin().args(["deploy", "--help"]).assert().success();
+    // Wrapped to the terminal width: compare with white space folded.
+    let help = String::from_utf8_lossy(&a.get_output().stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "[env: APP_ARCHIVE=]",
+        "[env: CODEDEPLOY_FILES_DIR=]",
+        "[env: BUNDLE_OUT=]",
+        "3 invalid input",
+        "7 gave up waiting",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: one binary, a module per theme (after ripgrep and uv).
+
+mod cli;
+mod fixtures;
+mod hostile;
+mod merge;
+mod sample;

@@ -1,0 +1,283 @@
+//! The merge on both paths, through the library: what GNU tar extracts from the bundle must
+//! be the inputs, file for file, byte for byte, mode for mode and owner for owner.
+
+use crate::fixtures::*;
+use invisible_pipeline::bundle::{BundleType, MergeMode};
+use invisible_pipeline::revision::{self, BundleInfo};
+use invisible_pipeline::tarstream::{Next, TarReader};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+fn build(cd: &Path, app: &Path, out: &Path) -> (BundleInfo, Vec<String>) {
+    let checked = revision::check(cd, Some(app)).unwrap();
+    assert!(!checked.diags.has_errors(), "{:?}", checked.diags);
+    let warnings = checked.diags.warnings().map(ToString::to_string).collect();
+    (revision::write_bundle(&checked, out, 0).unwrap(), warnings)
+}
+
+/// What the CodeDeploy folder of `codedeploy_dir` must become on the instance.
+fn expected_codedeploy() -> BTreeMap<String, Found> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "appspec.yml".into(),
+        Found::file(0o644, 0, 0, APPSPEC.as_bytes()),
+    );
+    for (name, text) in [
+        (
+            "scripts/install.sh",
+            "#!/bin/bash\nset -euo pipefail\necho install\n",
+        ),
+        (
+            "scripts/start.sh",
+            "#!/bin/bash\nset -euo pipefail\necho start\n",
+        ),
+        ("scripts/lib/common.sh", "#!/bin/bash\necho common\n"),
+    ] {
+        m.insert(name.into(), Found::file(0o755, 0, 0, text.as_bytes()));
+    }
+    m.insert(
+        "scripts/common.sh".into(),
+        Found {
+            kind: 'l',
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            content: b"lib/common.sh".to_vec(),
+        },
+    );
+    m
+}
+
+fn expected_app() -> BTreeMap<String, Found> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "site/index.html".into(),
+        Found::file(0o644, APP_UID, APP_GID, b"<h1>hello</h1>\n"),
+    );
+    m.insert(
+        "site/css/style.css".into(),
+        Found::file(0o640, APP_UID, APP_GID, b"body{}\n"),
+    );
+    m.insert(
+        "site/bin/tool".into(),
+        Found::file(0o750, APP_UID, APP_GID, b"#!/bin/sh\necho tool\n"),
+    );
+    m.insert(
+        "site/home.html".into(),
+        Found {
+            kind: 'l',
+            mode: 0o777,
+            uid: APP_UID,
+            gid: APP_GID,
+            content: b"index.html".to_vec(),
+        },
+    );
+    m
+}
+
+fn assert_same(found: &BTreeMap<String, Found>, expected: &BTreeMap<String, Found>) {
+    let found_paths: Vec<_> = found.keys().collect();
+    let expected_paths: Vec<_> = expected.keys().collect();
+    assert_eq!(found_paths, expected_paths);
+    for (path, want) in expected {
+        assert_eq!(&found[path], want, "{path}");
+    }
+}
+
+#[test]
+fn append_path_tgz_extracts_to_the_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("app.tar.gz");
+    fs::write(&app, app_tar().end().gz()).unwrap();
+    let out = tmp.path().join("out/bundle.tgz");
+    let (info, warnings) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::Append);
+    assert_eq!(info.bundle_type, BundleType::Tgz);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // The original archive stands byte for byte at the end of the bundle.
+    let bundle = fs::read(&out).unwrap();
+    assert!(bundle.ends_with(&fs::read(&app).unwrap()));
+    let (_dir, found) = agent_extract(&out, true);
+    let mut expected = expected_codedeploy();
+    expected.extend(expected_app());
+    assert_same(&found, &expected);
+}
+
+#[test]
+fn append_path_plain_tar_extracts_to_the_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("app.tar");
+    fs::write(&app, app_tar().end().bytes()).unwrap();
+    let out = tmp.path().join("bundle.tar");
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(
+        (info.merge, info.bundle_type),
+        (MergeMode::Append, BundleType::Tar)
+    );
+    let (_dir, found) = agent_extract(&out, false);
+    let mut expected = expected_codedeploy();
+    expected.extend(expected_app());
+    assert_same(&found, &expected);
+}
+
+/// The application ships its own appspec and a script the CodeDeploy folder also has:
+/// CodeDeploy files win, with a warning, on the re-encode path, for both containers.
+#[test]
+fn re_encode_path_codedeploy_files_win() {
+    for gz in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cd = codedeploy_dir(tmp.path());
+        let tar = app_tar()
+            .file("./appspec.yml", b"version: 0.0\nos: linux\n", 0o600)
+            .dir("scripts/")
+            .file("scripts/start.sh", b"#!/bin/sh\necho old\n", 0o700)
+            .end();
+        let app = tmp.path().join("app");
+        fs::write(&app, if gz { tar.gz() } else { tar.bytes() }).unwrap();
+        let out = tmp.path().join("bundle");
+        let (info, warnings) = build(&cd, &app, &out);
+        assert_eq!(info.merge, MergeMode::ReEncode);
+        assert_eq!(info.entries.overridden, 2);
+        for path in ["appspec.yml", "scripts/start.sh"] {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains(&format!("CodeDeploy_Files/{path}: replaces the file"))),
+                "{warnings:?}"
+            );
+        }
+        let (_dir, found) = agent_extract(&out, gz);
+        let mut expected = expected_codedeploy();
+        expected.extend(expected_app());
+        assert_same(&found, &expected);
+    }
+}
+
+fn entry_headers(stream: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut reader = TarReader::new(stream);
+    let mut out = Vec::new();
+    while let Next::Entry(e) = reader.next_entry().unwrap() {
+        reader.data(&e, |_| Ok(())).unwrap();
+        out.push((
+            String::from_utf8_lossy(&e.path).into_owned(),
+            e.raw_headers.clone(),
+        ));
+    }
+    out
+}
+
+/// On both paths the application's entries keep their exact headers and their order.
+#[test]
+fn application_headers_and_order_are_kept_on_both_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let long = format!("site/{}/deep.txt", "x".repeat(120));
+    let app_bytes = app_tar()
+        .file_long(&long, b"long\n", 0o644)
+        .file_pax("site/pax/named-by-pax.txt", b"pax\n", 0o644)
+        .file("scripts/start.sh", b"old\n", 0o755)
+        .end()
+        .bytes();
+    let app = tmp.path().join("app.tar");
+    fs::write(&app, &app_bytes).unwrap();
+    let out = tmp.path().join("bundle.tar");
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::ReEncode);
+    let input = entry_headers(&app_bytes);
+    let output = entry_headers(&fs::read(&out).unwrap());
+    let kept: Vec<_> = input
+        .iter()
+        .filter(|(p, _)| p != "scripts/start.sh")
+        .cloned()
+        .collect();
+    let app_part: Vec<_> = output
+        .iter()
+        .skip(output.len() - kept.len())
+        .cloned()
+        .collect();
+    assert_eq!(app_part, kept);
+    let (_dir, found) = agent_extract(&out, false);
+    assert_eq!(found[&long].content, b"long\n");
+    assert_eq!(found["site/pax/named-by-pax.txt"].content, b"pax\n");
+}
+
+#[test]
+fn long_codedeploy_names_survive_extraction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let deep = format!("scripts/{}", "d".repeat(90));
+    fs::create_dir_all(cd.join(&deep)).unwrap();
+    let name = format!("{deep}/helper-with-a-long-name.sh");
+    write_exec(&cd.join(&name), "#!/bin/bash\necho deep\n");
+    std::os::unix::fs::symlink(
+        format!("{}/helper-with-a-long-name.sh", "d".repeat(90)),
+        cd.join("scripts/long-link"),
+    )
+    .unwrap();
+    let app = tmp.path().join("app.tgz");
+    fs::write(&app, app_tar().end().gz()).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    build(&cd, &app, &out);
+    let (_dir, found) = agent_extract(&out, true);
+    assert_eq!(
+        found[&name],
+        Found::file(0o755, 0, 0, b"#!/bin/bash\necho deep\n")
+    );
+    assert_eq!(found["scripts/long-link"].kind, 'l');
+}
+
+/// Same inputs, same bytes: also when the checkout's times, umask-dependent modes and the
+/// output location differ.
+#[test]
+fn bundles_are_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("app.tgz");
+    fs::write(
+        &app,
+        app_tar().file("scripts/start.sh", b"x", 0o755).end().gz(),
+    )
+    .unwrap();
+    let app2 = tmp.path().join("app2.tgz");
+    fs::write(&app2, app_tar().end().gz()).unwrap();
+    for app in [&app, &app2] {
+        let first = tmp.path().join("a/bundle.tgz");
+        build(&cd, app, &first);
+        // Touch the checkout: new mtimes, group-writable files.
+        let appspec = cd.join("appspec.yml");
+        fs::set_permissions(
+            &appspec,
+            std::os::unix::fs::PermissionsExt::from_mode(0o664),
+        )
+        .unwrap();
+        fs::write(&appspec, fs::read(&appspec).unwrap()).unwrap();
+        let second = tmp.path().join("b/other-name.tgz");
+        let (info, _) = build(&cd, app, &second);
+        assert_eq!(fs::read(&first).unwrap(), fs::read(&second).unwrap());
+        assert_eq!(info.sha256.len(), 64);
+    }
+}
+
+/// gzip -d on the instance reads every member: so does the scan, and the bundle keeps them.
+#[test]
+fn multi_member_gzip_input_is_read_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let whole = app_tar()
+        .file("site/last.txt", b"second member\n", 0o644)
+        .end()
+        .bytes();
+    let (a, b) = whole.split_at(1024);
+    let mut two = gzip(a);
+    two.extend(gzip(b));
+    let app = tmp.path().join("app.tgz");
+    fs::write(&app, two).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.entries.app, 7);
+    let (_dir, found) = agent_extract(&out, true);
+    assert_eq!(found["site/last.txt"].content, b"second member\n");
+}
