@@ -28,10 +28,16 @@ fn deploy(args: DeployArgs) -> Result<Report> {
     }
     let app_archive = required(args.app_archive, "--app-archive", "APP_ARCHIVE")?;
     let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
+    eprintln!(
+        "checking {} with {}",
+        app_archive.display(),
+        args.common.codedeploy_dir.display()
+    );
     let checked = revision::check(&args.common.codedeploy_dir, Some(&app_archive))?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
+    eprintln!("writing {}", bundle_out.display());
     let bundle = revision::write_bundle(&checked, &bundle_out, args.source_date_epoch)?;
     Ok(Report::Deploy {
         status: "built",
