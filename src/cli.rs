@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -12,7 +13,8 @@ Exit codes:
   4  an AWS call or local I/O failed
   5  the deployment failed or was stopped
   6  the deployment group is busy (--if-busy fail)
-  7  gave up waiting; the deployment is still running (its id is printed)";
+  7  gave up waiting; the deployment is still running (its id is printed)
+  130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,7 +32,7 @@ pub struct Cli {
 pub enum Command {
     /// Build the revision bundle and deploy it (with --no-deploy: build it locally, no AWS)
     #[command(after_help = EXIT_CODES)]
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Check a CodeDeploy folder (and, given an archive, the merged bundle); writes nothing
     #[command(after_help = EXIT_CODES)]
     Validate(ValidateArgs),
@@ -64,9 +66,14 @@ pub struct DeployArgs {
     #[arg(long, env = "NO_DEPLOY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_deploy: bool,
 
-    /// Application archive (.tar or gzip-compressed tar, recognised by its bytes)
-    #[arg(long, env = "APP_ARCHIVE", value_name = "PATH")]
-    pub app_archive: Option<PathBuf>,
+    /// Application archive: a local path, or s3://bucket/key[?versionId=…]; overrides
+    /// --app-archive-parameter. With --no-deploy, a local path
+    #[arg(long, env = "APP_ARCHIVE", value_name = "PATH|S3URL")]
+    pub app_archive: Option<String>,
+
+    /// SSM parameter whose value is the s3:// location of the application archive
+    #[arg(long, env = "APP_ARCHIVE_PARAMETER", value_name = "NAME")]
+    pub app_archive_parameter: Option<String>,
 
     /// Where --no-deploy writes the bundle (.tar or .tgz, the container of the app archive)
     #[arg(long, env = "BUNDLE_OUT", value_name = "FILE")]
@@ -83,6 +90,151 @@ pub struct DeployArgs {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub aws: AwsDeployArgs,
+}
+
+/// Options of a real deployment (ignored by --no-deploy).
+#[derive(Debug, Args)]
+pub struct AwsDeployArgs {
+    /// Region of the step, the SSM parameter and the application archive
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Region of CodeDeploy and the artifact bucket, when it differs from --region
+    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
+    pub deploy_region: Option<String>,
+
+    /// Bucket for revision bundles, in the deployment's region
+    #[arg(long, env = "ARTIFACT_BUCKET", value_name = "BUCKET")]
+    pub artifact_bucket: Option<String>,
+
+    /// Key prefix for bundles in the artifact bucket
+    #[arg(
+        long,
+        env = "ARTIFACT_PREFIX",
+        default_value = "bundles",
+        value_name = "PREFIX"
+    )]
+    pub artifact_prefix: String,
+
+    /// KMS key (id, ARN or alias) for SSE-KMS on the bundle; default: the bucket's key
+    #[arg(long, env = "ARTIFACT_KMS_KEY_ID", value_name = "KEY")]
+    pub artifact_kms_key_id: Option<String>,
+
+    /// CodeDeploy application
+    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    pub application: Option<String>,
+
+    /// CodeDeploy deployment group (EC2 instances chosen by tag)
+    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
+    pub deployment_group: Option<String>,
+
+    /// Deployment configuration; default: the group's
+    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_CONFIG", value_name = "NAME")]
+    pub deployment_config: Option<String>,
+
+    /// What the agent does with files already at a destination; overrides the group's
+    #[arg(
+        long,
+        env = "FILE_EXISTS_BEHAVIOR",
+        value_enum,
+        value_name = "BEHAVIOR"
+    )]
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+
+    /// Go on when the previous revision's ApplicationStop scripts fail
+    #[arg(long, env = "IGNORE_APPLICATION_STOP_FAILURES", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub ignore_application_stop_failures: bool,
+
+    /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
+    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
+    pub if_busy: crate::deploy::IfBusy,
+
+    /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
+    #[arg(long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
+
+    /// Create the deployment and exit without following it
+    #[arg(long, env = "NO_WAIT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_wait: bool,
+
+    /// Time between two looks at the deployment
+    #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+
+    /// When the pipeline was triggered (ISO 8601), for the stale-run check; default: the
+    /// commit time of the checkout, else now
+    #[arg(long, env = "PIPELINE_TRIGGER_TIME", value_name = "TIME")]
+    pub trigger_time: Option<String>,
+
+    /// Source commit (CodeBuild sets it)
+    #[arg(long, env = "CODEBUILD_RESOLVED_SOURCE_VERSION", value_name = "COMMIT")]
+    pub commit: Option<String>,
+
+    /// Build id (CodeBuild sets it)
+    #[arg(long, env = "CODEBUILD_BUILD_ID", value_name = "ID")]
+    pub build_id: Option<String>,
+
+    /// File of KEY=value lines (DEPLOYMENT_ID, BUNDLE_LOCATION, BUNDLE_SHA256) for the
+    /// buildspec to export; default inside CodeBuild: invisible-pipeline.env
+    #[arg(long, env = "INVISIBLE_PIPELINE_EXPORT_FILE", value_name = "FILE")]
+    pub export_file: Option<PathBuf>,
+
+    /// Bundles from this size (MiB) on are uploaded in parts, in parallel
+    #[arg(
+        long,
+        env = "MULTIPART_THRESHOLD_MIB",
+        default_value_t = 16,
+        value_name = "MIB"
+    )]
+    pub multipart_threshold_mib: u64,
+
+    /// Size of one upload part (MiB, at least 5)
+    #[arg(long, env = "PART_SIZE_MIB", default_value_t = 8, value_name = "MIB", value_parser = clap::value_parser!(u64).range(5..))]
+    pub part_size_mib: u64,
+
+    /// Parts uploaded at once
+    #[arg(long, env = "UPLOAD_CONCURRENCY", default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub upload_concurrency: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum FileExistsBehavior {
+    Disallow,
+    Overwrite,
+    Retain,
+}
+
+impl FileExistsBehavior {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileExistsBehavior::Disallow => "DISALLOW",
+            FileExistsBehavior::Overwrite => "OVERWRITE",
+            FileExistsBehavior::Retain => "RETAIN",
+        }
+    }
+}
+
+/// Parses `90`, `90s`, `45m`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration such as 90s, 45m or 2h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("'{text}' is not a duration such as 90s, 45m or 2h")),
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]
@@ -101,5 +253,20 @@ impl Cli {
             Command::Deploy(a) => a.common.output,
             Command::Validate(a) => a.common.output,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("45m"), Ok(Duration::from_secs(2700)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
     }
 }

@@ -20,6 +20,10 @@ pub mod exit {
     pub const GROUP_BUSY: u8 = 6;
     /// Gave up waiting; the deployment is still running.
     pub const WAIT_TIMEOUT: u8 = 7;
+    /// Interrupted by SIGINT (128 + 2), after cleaning up.
+    pub const INTERRUPTED_INT: u8 = 130;
+    /// Interrupted by SIGTERM (128 + 15), after cleaning up.
+    pub const INTERRUPTED_TERM: u8 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,36 @@ pub enum Error {
     /// The inputs were checked and at least one problem is an error.
     #[error("{} problem(s) in the input", .0.errors().count())]
     Invalid(Diagnostics),
+
+    /// An AWS call failed; the message names the resource and what to check.
+    #[error("{action}: {message}")]
+    Aws { action: String, message: String },
+
+    /// Another deployment is active in the group and `--if-busy fail` was asked for.
+    #[error("deployment group {group} is busy with deployment {deployment_id} (--if-busy fail); nothing was deployed")]
+    Busy {
+        group: String,
+        deployment_id: String,
+    },
+
+    /// The deployment ended Failed or Stopped.
+    #[error("deployment {deployment_id} {status}{}", details.iter().map(|d| format!("\n  {d}")).collect::<String>())]
+    DeploymentFailed {
+        deployment_id: String,
+        status: String,
+        details: Vec<String>,
+    },
+
+    /// The deployment did not end within `--wait-timeout`.
+    #[error("gave up waiting after {waited_secs} s; deployment {deployment_id} is still running")]
+    WaitTimeout {
+        deployment_id: String,
+        waited_secs: u64,
+    },
+
+    /// SIGINT or SIGTERM arrived; everything half-made was cleaned up.
+    #[error("interrupted by {0}; nothing half-made was left behind")]
+    Interrupted(&'static str),
 
     /// A local file could not be read or written.
     #[error("{action} {}", path.display())]
@@ -55,7 +89,12 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Invalid(_) => exit::INVALID_INPUT,
-            Error::Io { .. } => exit::IO,
+            Error::Io { .. } | Error::Aws { .. } => exit::IO,
+            Error::Busy { .. } => exit::GROUP_BUSY,
+            Error::DeploymentFailed { .. } => exit::DEPLOYMENT_FAILED,
+            Error::WaitTimeout { .. } => exit::WAIT_TIMEOUT,
+            Error::Interrupted("SIGINT") => exit::INTERRUPTED_INT,
+            Error::Interrupted(_) => exit::INTERRUPTED_TERM,
         }
     }
 }

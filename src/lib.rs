@@ -7,17 +7,21 @@
 //! executes a command; [`output`] prints.
 
 pub mod appspec;
+pub mod aws;
 pub mod bundle;
 pub mod cdfiles;
 pub mod cli;
+pub mod deploy;
 pub mod diag;
 pub mod error;
 pub mod output;
 pub mod paths;
 pub mod revision;
 pub mod run;
+pub mod s3url;
 pub mod scan;
 pub mod scripts;
+pub mod shutdown;
 pub mod tarstream;
 pub mod tree;
 pub mod yaml;

@@ -16,6 +16,8 @@ pub enum Report {
         bundle: BundleInfo,
         warnings: Diagnostics,
     },
+    #[serde(rename = "deploy")]
+    Deployment(Box<crate::deploy::DeployOutcome>),
     Validate {
         status: &'static str,
         codedeploy_dir: PathBuf,
@@ -29,6 +31,7 @@ impl Report {
     fn warnings(&self) -> &Diagnostics {
         match self {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
+            Report::Deployment(outcome) => &outcome.warnings,
         }
     }
 }
@@ -63,6 +66,29 @@ fn text(report: &Report) -> String {
                 crate::bundle::MergeMode::ReEncode => "re-encode (CodeDeploy files replace application entries)",
             },
         ),
+        Report::Deployment(o) => {
+            let mut text = format!(
+                "status      {}\ndeployment  {}\nfinal       {}\nrevision    {}\napp archive {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\n",
+                o.status,
+                o.deployment_id.as_deref().unwrap_or("-"),
+                o.final_status.as_deref().unwrap_or("-"),
+                o.revision.as_deref().unwrap_or("-"),
+                o.app_archive,
+                o.bundle.bundle_type.as_str(),
+                o.bundle.size_bytes,
+                o.bundle.sha256,
+                o.bundle.entries.app,
+                o.bundle.entries.codedeploy,
+                o.bundle.entries.overridden,
+                o.bundle.merge.as_str(),
+            );
+            if let Some(newer) = &o.superseded_by {
+                text.push_str(&format!("superseded  by deployment {newer}\n"));
+            }
+            let steps: Vec<String> = o.steps.iter().map(|s| format!("{} {:.1}s", s.step, s.seconds)).collect();
+            text.push_str(&format!("steps       {}\nwarnings    {warnings}\n", steps.join(", ")));
+            text
+        }
         Report::Validate {
             status,
             codedeploy_dir,

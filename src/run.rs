@@ -1,15 +1,22 @@
-//! Runs one command: resolves the configuration the rest of the program sees, then checks,
-//! builds and (in a later step) deploys.
+//! Runs one command: resolves the configuration the rest of the program sees (usage errors
+//! name the option and its variable), then checks, builds and deploys.
 
+use crate::aws;
 use crate::cli::{Command, DeployArgs, ValidateArgs};
+use crate::deploy::{self, ArchiveSource, DeployConfig};
 use crate::error::{Error, Result};
 use crate::output::Report;
 use crate::revision;
+use crate::shutdown::Shutdown;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use std::path::{Path, PathBuf};
 
 /// Runs a parsed command line.
 pub async fn run(command: Command) -> Result<Report> {
     match command {
-        Command::Deploy(args) => deploy(args),
+        Command::Deploy(args) if args.no_deploy => dry_run(*args),
+        Command::Deploy(args) => deploy(*args).await,
         Command::Validate(args) => validate(args),
     }
 }
@@ -18,15 +25,14 @@ fn required<T>(value: Option<T>, option: &str, env: &str) -> Result<T> {
     value.ok_or_else(|| Error::Usage(format!("{option} (or ${env}) is required")))
 }
 
-fn deploy(args: DeployArgs) -> Result<Report> {
-    if !args.no_deploy {
+fn dry_run(args: DeployArgs) -> Result<Report> {
+    let app_archive = required(args.app_archive, "--app-archive", "APP_ARCHIVE")?;
+    if app_archive.starts_with("s3://") {
         return Err(Error::Usage(
-            "deploying to AWS is not available in this version yet: add --no-deploy \
-             (or NO_DEPLOY=true) to build and check the bundle locally"
-                .into(),
+            "--no-deploy makes no AWS call: give --app-archive a local file".into(),
         ));
     }
-    let app_archive = required(args.app_archive, "--app-archive", "APP_ARCHIVE")?;
+    let app_archive = PathBuf::from(app_archive);
     let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
     eprintln!(
         "checking {} with {}",
@@ -44,6 +50,106 @@ fn deploy(args: DeployArgs) -> Result<Report> {
         bundle,
         warnings: checked.diags,
     })
+}
+
+/// The trigger time: the pipeline's, else the checkout's commit time, else now.
+fn trigger_time(given: Option<&str>, checkout: &Path) -> Result<DateTime> {
+    if let Some(text) = given.filter(|t| !t.trim().is_empty()) {
+        return DateTime::from_str(text.trim(), Format::DateTime).map_err(|_| {
+            Error::Usage(format!(
+                "--trigger-time ($PIPELINE_TRIGGER_TIME) '{text}' is not an ISO 8601 time such as 2026-11-26T06:00:00Z"
+            ))
+        });
+    }
+    let commit_time = std::process::Command::new("git")
+        .arg("-C")
+        .arg(checkout)
+        .args(["log", "-1", "--format=%ct"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    Ok(match commit_time {
+        Some(secs) => DateTime::from_secs(secs),
+        None => DateTime::from(std::time::SystemTime::now()),
+    })
+}
+
+async fn deploy(args: DeployArgs) -> Result<Report> {
+    let a = args.aws;
+    let archive = match (args.app_archive, args.app_archive_parameter) {
+        (Some(url), _) if url.starts_with("s3://") => {
+            ArchiveSource::S3(url.parse().map_err(|e| Error::Usage(format!("--app-archive ($APP_ARCHIVE): {e}")))?)
+        }
+        (Some(path), _) => ArchiveSource::Local(PathBuf::from(path)),
+        (None, Some(name)) => ArchiveSource::Parameter(name),
+        (None, None) => {
+            return Err(Error::Usage(
+                "--app-archive-parameter (or $APP_ARCHIVE_PARAMETER) or --app-archive (or $APP_ARCHIVE) is required"
+                    .into(),
+            ))
+        }
+    };
+    let bucket = required(a.artifact_bucket, "--artifact-bucket", "ARTIFACT_BUCKET")?;
+    let application = required(a.application, "--application", "CODEDEPLOY_APPLICATION")?;
+    let group = required(
+        a.deployment_group,
+        "--deployment-group",
+        "CODEDEPLOY_DEPLOYMENT_GROUP",
+    )?;
+    let trigger_time = trigger_time(a.trigger_time.as_deref(), &args.common.codedeploy_dir)?;
+    let export_file = a.export_file.or_else(|| {
+        a.build_id
+            .as_ref()
+            .map(|_| PathBuf::from("invisible-pipeline.env"))
+    });
+    let work_dir = tempfile::Builder::new()
+        .prefix("invisible-pipeline-")
+        .tempdir()
+        .map_err(|e| {
+            Error::io(
+                "cannot create a temporary folder in",
+                &std::env::temp_dir(),
+                e,
+            )
+        })?;
+    let config = DeployConfig {
+        archive,
+        codedeploy_dir: args.common.codedeploy_dir,
+        bucket,
+        prefix: a.artifact_prefix,
+        kms_key_id: a.artifact_kms_key_id,
+        application,
+        group,
+        deployment_config: a.deployment_config,
+        file_exists_behavior: a.file_exists_behavior.map(|b| b.as_str().to_string()),
+        ignore_application_stop_failures: a.ignore_application_stop_failures,
+        if_busy: a.if_busy,
+        wait_timeout: (!a.no_wait).then_some(a.wait_timeout),
+        poll_interval: a.poll_interval,
+        commit: a.commit.filter(|c| !c.is_empty()),
+        build_id: a.build_id.filter(|b| !b.is_empty()),
+        trigger_time,
+        mtime: args.source_date_epoch,
+        upload: aws::s3::UploadSettings {
+            multipart_threshold: a.multipart_threshold_mib << 20,
+            part_size: a.part_size_mib << 20,
+            concurrency: a.upload_concurrency as usize,
+        },
+        export_file,
+        work_dir: work_dir.path().to_path_buf(),
+    };
+    let shutdown = Shutdown::listen().map_err(|e| {
+        Error::io(
+            "cannot listen for signals on",
+            Path::new("SIGINT/SIGTERM"),
+            e,
+        )
+    })?;
+    let clients = aws::clients(a.region, a.deploy_region).await?;
+    let outcome = deploy::run(&clients, &config, &shutdown).await?;
+    Ok(Report::Deployment(Box::new(outcome)))
 }
 
 fn validate(args: ValidateArgs) -> Result<Report> {

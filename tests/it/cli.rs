@@ -25,12 +25,43 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
 }
 
 #[test]
-fn deploy_without_no_deploy_is_a_usage_error() {
+fn deploy_names_each_missing_aws_option() {
     let a = bin()
         .args(["deploy", "--app-archive", "x.tgz"])
         .assert()
         .code(2);
-    assert!(stderr(&a).contains("--no-deploy"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("--artifact-bucket (or $ARTIFACT_BUCKET) is required"),
+        "{}",
+        stderr(&a)
+    );
+    let a = bin().args(["deploy"]).assert().code(2);
+    assert!(stderr(&a).contains("--app-archive-parameter (or $APP_ARCHIVE_PARAMETER) or --app-archive (or $APP_ARCHIVE) is required"), "{}", stderr(&a));
+    let a = bin()
+        .args(["deploy", "--app-archive", "s3://Bad_Bucket/x.tgz"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("not a valid S3 bucket name"),
+        "{}",
+        stderr(&a)
+    );
+    let a = bin()
+        .args([
+            "deploy",
+            "--no-deploy",
+            "--app-archive",
+            "s3://releases/x.tgz",
+            "--bundle-out",
+            "b.tgz",
+        ])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("--no-deploy makes no AWS call"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 #[test]
