@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per theme (after ripgrep and uv).
 
 mod cli;
+mod deploy_mocked;
 mod fixtures;
 mod hostile;
 mod merge;
