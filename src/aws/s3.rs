@@ -175,6 +175,16 @@ pub async fn upload(
                 .await;
             match aborted {
                 Ok(_) => Err(err),
+                Err(abort_err)
+                    if abort_err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_no_such_upload()) =>
+                {
+                    // Completed after all (the answer to CompleteMultipartUpload was lost or
+                    // unreadable): remove the object, which nothing will deploy.
+                    let _ = s3.delete_object().bucket(&up.bucket).key(&up.key).send().await;
+                    Err(err)
+                }
                 Err(abort_err) => Err(Error::Aws {
                     action: action(),
                     message: format!(

@@ -2,6 +2,7 @@
 
 mod cli;
 mod deploy_mocked;
+mod emulator;
 mod fixtures;
 mod hostile;
 mod merge;

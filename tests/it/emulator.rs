@@ -1,0 +1,442 @@
+//! End-to-end smoke tests through the real binary against an AWS endpoint on loopback: any
+//! emulator that speaks the AWS APIs, reached only through the standard `AWS_ENDPOINT_URL`
+//! (`scripts/test` starts moto's server; LocalStack on port 4566 works the same).
+//!
+//! They are `#[ignore]`d in a bare `cargo test`, and run by `scripts/test` with
+//! `--include-ignored`, where a missing endpoint fails them: they never skip.
+
+use crate::fixtures::*;
+use aws_sdk_codedeploy::types::{Ec2TagFilter, Ec2TagFilterType};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REGION: &str = "ap-southeast-7";
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect(
+        "the emulator smoke tests need an AWS endpoint on loopback in AWS_ENDPOINT_URL: run them with `bash scripts/test`",
+    )
+}
+
+struct Env {
+    s3: aws_sdk_s3::Client,
+    ssm: aws_sdk_ssm::Client,
+    kms: aws_sdk_kms::Client,
+    cd: aws_sdk_codedeploy::Client,
+    id: String,
+}
+
+async fn env(name: &str) -> Env {
+    let url = endpoint();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&url)
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    Env {
+        s3,
+        ssm: aws_sdk_ssm::Client::new(&shared),
+        kms: aws_sdk_kms::Client::new(&shared),
+        cd: aws_sdk_codedeploy::Client::new(&shared),
+        id: format!("{name}-{}-{nanos}", std::process::id()),
+    }
+}
+
+/// Key, buckets, parameter, application and group of one test; returns the KMS key id.
+async fn provision(e: &Env, archive: &[u8]) -> String {
+    let key = e
+        .kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    for bucket in [format!("rel-{}", e.id), format!("art-{}", e.id)] {
+        e.s3.create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    e.s3.put_bucket_versioning()
+        .bucket(format!("art-{}", e.id))
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    e.s3.put_object()
+        .bucket(format!("rel-{}", e.id))
+        .key("releases/app-1.0.tar.gz")
+        .body(archive.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    e.ssm
+        .put_parameter()
+        .name(format!("/{}/app-archive", e.id))
+        .value(format!("s3://rel-{}/releases/app-1.0.tar.gz", e.id))
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    e.cd.create_application()
+        .application_name(&e.id)
+        .send()
+        .await
+        .unwrap();
+    e.cd.create_deployment_group()
+        .application_name(&e.id)
+        .deployment_group_name("web")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .ec2_tag_filters(
+            Ec2TagFilter::builder()
+                .key("app")
+                .value("web")
+                .r#type(Ec2TagFilterType::KeyAndValue)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    key
+}
+
+fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_invisible-pipeline"));
+    cmd.current_dir(cwd)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("APP_ARCHIVE_PARAMETER", format!("/{}/app-archive", e.id))
+        .env("ARTIFACT_BUCKET", format!("art-{}", e.id))
+        .env("ARTIFACT_KMS_KEY_ID", key)
+        .env("CODEDEPLOY_APPLICATION", &e.id)
+        .env("CODEDEPLOY_DEPLOYMENT_GROUP", "web")
+        .env("CODEDEPLOY_FILES_DIR", cd_dir)
+        .env("CODEBUILD_RESOLVED_SOURCE_VERSION", "0123abcd")
+        .env("CODEBUILD_BUILD_ID", "pipeline:build-1")
+        .env("PIPELINE_TRIGGER_TIME", "2026-11-26T06:00:00Z")
+        .env_remove("APP_ARCHIVE")
+        .env_remove("NO_DEPLOY");
+    cmd
+}
+
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn deploy_matches_the_dry_run(name: &str, archive: Vec<u8>, extra: &[&str]) {
+    let e = env(name).await;
+    let key = provision(&e, &archive).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cd_dir = codedeploy_dir(tmp.path());
+    let out = binary(&e, &key, tmp.path(), &cd_dir)
+        .args(["deploy", "--no-wait", "--output", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "deploy failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "created", "{json}");
+    let deployment_id = json["deployment_id"].as_str().unwrap().to_string();
+    let revision = json["revision"].as_str().unwrap();
+    let bundle_key = revision
+        .strip_prefix(&format!("s3://art-{}/", e.id))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        bundle_key,
+        format!("bundles/{}/0123abcd/pipeline-build-1.tgz", e.id)
+    );
+
+    // The dry run of the same inputs gives the same bytes as what was uploaded.
+    let local = tmp.path().join("app.tar.gz");
+    fs::write(&local, &archive).unwrap();
+    let dry = tmp.path().join("dry.tgz");
+    let status = Command::new(env!("CARGO_BIN_EXE_invisible-pipeline"))
+        .args(["deploy", "--no-deploy", "--app-archive"])
+        .arg(&local)
+        .arg("--codedeploy-dir")
+        .arg(&cd_dir)
+        .arg("--bundle-out")
+        .arg(&dry)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let object =
+        e.s3.get_object()
+            .bucket(format!("art-{}", e.id))
+            .key(&bundle_key)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        object.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms")
+    );
+    assert!(
+        object.ssekms_key_id().is_some_and(|k| k.contains(&key)),
+        "{:?}",
+        object.ssekms_key_id()
+    );
+    let meta = object.metadata().cloned().unwrap_or_default();
+    assert_eq!(
+        meta.get("sha256").map(String::as_str),
+        json["bundle"]["sha256"].as_str()
+    );
+    assert_eq!(
+        meta.get("source-commit").map(String::as_str),
+        Some("0123abcd")
+    );
+    let etag = object.e_tag().map(|t| t.trim_matches('"').to_string());
+    let version = object.version_id().map(str::to_string);
+    let uploaded = object.body.collect().await.unwrap().into_bytes();
+    assert!(
+        uploaded[..] == fs::read(&dry).unwrap()[..],
+        "uploaded bundle differs from the dry run's"
+    );
+
+    // The deployment exists with exactly that revision.
+    let info =
+        e.cd.get_deployment()
+            .deployment_id(&deployment_id)
+            .send()
+            .await
+            .unwrap()
+            .deployment_info
+            .unwrap();
+    let s3loc = info.revision().and_then(|r| r.s3_location()).unwrap();
+    assert_eq!(s3loc.bucket(), Some(format!("art-{}", e.id).as_str()));
+    assert_eq!(s3loc.key(), Some(bundle_key.as_str()));
+    assert_eq!(s3loc.bundle_type().map(|b| b.as_str()), Some("tgz"));
+    assert_eq!(s3loc.e_tag().map(|t| t.trim_matches('"').to_string()), etag);
+    assert_eq!(s3loc.version().map(str::to_string), version);
+    assert!(info
+        .description()
+        .unwrap()
+        .contains("trigger=2026-11-26T06:00:00Z commit=0123abcd"));
+
+    // The buildspec's exports.
+    let exports = fs::read_to_string(tmp.path().join("invisible-pipeline.env")).unwrap();
+    assert!(
+        exports.contains(&format!("DEPLOYMENT_ID={deployment_id}\n")),
+        "{exports}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn deploy_single_put_matches_the_dry_run() {
+    deploy_matches_the_dry_run("put", app_tar().end().gz(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn deploy_multipart_matches_the_dry_run() {
+    let archive = app_tar()
+        .file("site/big.bin", &noise(12 << 20), 0o644)
+        .end()
+        .gz();
+    deploy_matches_the_dry_run(
+        "mpu",
+        archive,
+        &["--multipart-threshold-mib", "5", "--part-size-mib", "5"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn busy_group_and_stale_run() {
+    let e = env("busy").await;
+    let key = provision(&e, &app_tar().end().gz()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cd_dir = codedeploy_dir(tmp.path());
+    let first = binary(&e, &key, tmp.path(), &cd_dir)
+        .args(["deploy", "--no-wait"])
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    // The first deployment still holds the group: --if-busy fail gives exit 6 and uploads nothing.
+    let busy = binary(&e, &key, tmp.path(), &cd_dir)
+        .args(["deploy", "--no-wait", "--if-busy", "fail"])
+        .env("PIPELINE_TRIGGER_TIME", "2026-11-26T06:10:00Z")
+        .output()
+        .unwrap();
+    assert_eq!(
+        busy.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+
+    // A run of an older trigger is superseded: exit 0, nothing created.
+    let stale = binary(&e, &key, tmp.path(), &cd_dir)
+        .args(["deploy", "--no-wait", "--output", "json"])
+        .env("PIPELINE_TRIGGER_TIME", "2026-11-26T05:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        stale.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&stale.stdout).unwrap();
+    assert_eq!(json["status"], "superseded");
+
+    let deployments =
+        e.cd.list_deployments()
+            .application_name(&e.id)
+            .deployment_group_name("web")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(deployments.deployments().len(), 1);
+    let objects =
+        e.s3.list_objects_v2()
+            .bucket(format!("art-{}", e.id))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(objects.contents().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn sigterm_during_upload_leaves_nothing_behind() {
+    let e = env("term").await;
+    let archive = app_tar()
+        .file("site/big.bin", &noise(160 << 20), 0o644)
+        .end()
+        .bytes();
+    let key = provision(&e, &gzip(b"placeholder")).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cd_dir = codedeploy_dir(tmp.path());
+    let local = tmp.path().join("big.tar");
+    fs::write(&local, &archive).unwrap();
+    let bucket = format!("art-{}", e.id);
+    let mut child = binary(&e, &key, tmp.path(), &cd_dir)
+        .args([
+            "deploy",
+            "--no-wait",
+            "--multipart-threshold-mib",
+            "5",
+            "--part-size-mib",
+            "5",
+            "--upload-concurrency",
+            "1",
+        ])
+        .env("APP_ARCHIVE", &local)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+
+    // Wait until a multipart upload is under way, then cancel the job.
+    let started = Instant::now();
+    loop {
+        let uploads =
+            e.s3.list_multipart_uploads()
+                .bucket(&bucket)
+                .send()
+                .await
+                .unwrap();
+        if !uploads.uploads().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no multipart upload started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the binary ended before its upload: {:?}",
+            lines.join().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let lines = lines.join().unwrap().join("\n");
+    assert_eq!(status.code(), Some(143), "{lines}");
+    assert!(lines.contains("interrupted by SIGTERM"), "{lines}");
+
+    let uploads =
+        e.s3.list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        uploads.uploads().is_empty(),
+        "orphan multipart upload: {:?}",
+        uploads.uploads()
+    );
+    let objects =
+        e.s3.list_object_versions()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        objects.versions().is_empty(),
+        "object left: {:?}",
+        objects.versions()
+    );
+    let deployments =
+        e.cd.list_deployments()
+            .application_name(&e.id)
+            .deployment_group_name("web")
+            .send()
+            .await
+            .unwrap();
+    assert!(deployments.deployments().is_empty());
+}
