@@ -46,14 +46,14 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Folder with appspec.yml and the lifecycle hook scripts
+    /// Folder with appspec.yml and the lifecycle hook scripts [default: CodeDeploy_Files, in
+    /// $CODEBUILD_SRC_DIR inside CodeBuild]
     #[arg(
-        long,
+        long = "codedeploy-dir",
         env = "CODEDEPLOY_FILES_DIR",
-        default_value = "CodeDeploy_Files",
         value_name = "DIR"
     )]
-    pub codedeploy_dir: PathBuf,
+    pub codedeploy_dir_arg: Option<PathBuf>,
 
     /// Summary format on stdout
     #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
@@ -245,6 +245,22 @@ pub struct ValidateArgs {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+impl CommonArgs {
+    /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
+    /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
+    pub fn codedeploy_dir(&self) -> PathBuf {
+        const DEFAULT: &str = "CodeDeploy_Files";
+        match (
+            &self.codedeploy_dir_arg,
+            std::env::var_os("CODEBUILD_SRC_DIR"),
+        ) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(src)) => PathBuf::from(src).join(DEFAULT),
+            (None, None) => PathBuf::from(DEFAULT),
+        }
+    }
 }
 
 impl Cli {

@@ -34,12 +34,13 @@ fn dry_run(args: DeployArgs) -> Result<Report> {
     }
     let app_archive = PathBuf::from(app_archive);
     let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
+    let codedeploy_dir = args.common.codedeploy_dir();
     eprintln!(
         "checking {} with {}",
         app_archive.display(),
-        args.common.codedeploy_dir.display()
+        codedeploy_dir.display()
     );
-    let checked = revision::check(&args.common.codedeploy_dir, Some(&app_archive))?;
+    let checked = revision::check(&codedeploy_dir, Some(&app_archive))?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
@@ -98,7 +99,8 @@ async fn deploy(args: DeployArgs) -> Result<Report> {
         "--deployment-group",
         "CODEDEPLOY_DEPLOYMENT_GROUP",
     )?;
-    let trigger_time = trigger_time(a.trigger_time.as_deref(), &args.common.codedeploy_dir)?;
+    let codedeploy_dir = args.common.codedeploy_dir();
+    let trigger_time = trigger_time(a.trigger_time.as_deref(), &codedeploy_dir)?;
     let export_file = a.export_file.or_else(|| {
         a.build_id
             .as_ref()
@@ -116,7 +118,7 @@ async fn deploy(args: DeployArgs) -> Result<Report> {
         })?;
     let config = DeployConfig {
         archive,
-        codedeploy_dir: args.common.codedeploy_dir,
+        codedeploy_dir,
         bucket,
         prefix: a.artifact_prefix,
         kms_key_id: a.artifact_kms_key_id,
@@ -153,14 +155,15 @@ async fn deploy(args: DeployArgs) -> Result<Report> {
 }
 
 fn validate(args: ValidateArgs) -> Result<Report> {
-    let checked = revision::check(&args.common.codedeploy_dir, args.app_archive.as_deref())?;
+    let codedeploy_dir = args.common.codedeploy_dir();
+    let checked = revision::check(&codedeploy_dir, args.app_archive.as_deref())?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
     Ok(Report::Validate {
         status: "valid",
         entries: revision::counts(&checked),
-        codedeploy_dir: args.common.codedeploy_dir,
+        codedeploy_dir,
         app_archive: args.app_archive,
         warnings: checked.diags,
     })

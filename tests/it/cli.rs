@@ -11,6 +11,7 @@ fn bin() -> Command {
         "APP_ARCHIVE",
         "BUNDLE_OUT",
         "CODEDEPLOY_FILES_DIR",
+        "CODEBUILD_SRC_DIR",
         "NO_DEPLOY",
         "INVISIBLE_PIPELINE_OUTPUT",
         "SOURCE_DATE_EPOCH",
@@ -269,4 +270,22 @@ fn help_documents_exit_codes_and_variables() {
     ] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
+}
+
+#[test]
+fn inside_codebuild_the_folder_defaults_to_the_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    codedeploy_dir(tmp.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let a = bin()
+        .current_dir(elsewhere.path())
+        .env("CODEBUILD_SRC_DIR", tmp.path())
+        .args(["validate", "--output", "json"])
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(
+        json["codedeploy_dir"],
+        tmp.path().join("CodeDeploy_Files").display().to_string()
+    );
 }
