@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per theme (after ripgrep and uv).
 
+mod buildspec;
 mod cli;
 mod deploy_mocked;
 mod emulator;

@@ -1,0 +1,78 @@
+/**
+ * What starts a build: a push to the deployment branch (deploy that commit), a change of the
+ * release parameter (deploy the branch head with the new release), a push to any other branch
+ * (validate only). Every target retries and keeps undeliverable triggers in a dead-letter queue.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import * as codecommit from 'aws-cdk-lib/aws-codecommit';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import type { PipelineConfig } from './config.js';
+import { deadLetterQueue } from './source.js';
+
+export interface TriggersProps {
+  readonly config: PipelineConfig;
+  readonly repository: codecommit.IRepository;
+  readonly project: codebuild.IProject;
+  readonly parameter: ssm.IStringParameter;
+}
+
+export class Triggers extends Construct {
+  readonly deadLetters;
+  readonly onPush: events.Rule;
+  readonly onRelease: events.Rule;
+  readonly onOtherBranch: events.Rule;
+
+  constructor(scope: Construct, id: string, props: TriggersProps) {
+    super(scope, id);
+    const { config, repository, project } = props;
+    this.deadLetters = deadLetterQueue(this, 'DeadLetters');
+    const start = (sourceVersion: string, extra: Record<string, string> = {}) =>
+      new targets.CodeBuildProject(project, {
+        event: events.RuleTargetInput.fromObject({
+          sourceVersion,
+          environmentVariablesOverride: [
+            { name: 'PIPELINE_TRIGGER_TIME', value: events.EventField.time, type: 'PLAINTEXT' },
+            ...Object.entries(extra).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
+          ],
+        }),
+        deadLetterQueue: this.deadLetters,
+        retryAttempts: 20,
+        maxEventAge: Duration.hours(6),
+      });
+    const pushes = (referenceName: unknown) => ({
+      source: ['aws.codecommit'],
+      detailType: ['CodeCommit Repository State Change'],
+      resources: [repository.repositoryArn],
+      detail: {
+        event: ['referenceCreated', 'referenceUpdated'],
+        referenceType: ['branch'],
+        referenceName,
+      },
+    });
+
+    // The pushed commit, not the branch head: a later push must not slip into this build.
+    this.onPush = new events.Rule(this, 'OnPush', {
+      description: `Deploy pushes to ${config.branch} of ${config.repoName}`,
+      eventPattern: pushes([config.branch]),
+      targets: [start(events.EventField.fromPath('$.detail.commitId'))],
+    });
+    this.onRelease = new events.Rule(this, 'OnRelease', {
+      description: `Deploy a new application release (${props.parameter.parameterName} changed)`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['Parameter Store Change'],
+        detail: { name: [props.parameter.parameterName], operation: ['Create', 'Update'] },
+      },
+      targets: [start(`refs/heads/${config.branch}`)],
+    });
+    this.onOtherBranch = new events.Rule(this, 'OnOtherBranch', {
+      description: `Validate pushes to branches other than ${config.branch}`,
+      eventPattern: pushes([{ 'anything-but': [config.branch] }]),
+      targets: [start(events.EventField.fromPath('$.detail.commitId'), { INVISIBLE_PIPELINE_COMMAND: 'validate' })],
+    });
+  }
+}

@@ -1,0 +1,301 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { createPipeline } from '../lib/app.js';
+import { ConfigError } from '../lib/config.js';
+import { build, buildspecPath, makeApp, nagFindings } from './helpers.js';
+
+/** Synthesizes (runs cdk-nag and CloudFormation validation) and returns the findings. */
+function synthFindings(p: ReturnType<typeof build>): string[] {
+  p.app.synth();
+  return nagFindings(p.outdir);
+}
+
+function template(overrides: Record<string, unknown> = {}) {
+  const p = build(overrides);
+  return { p, t: Template.fromStack(p.pipeline) };
+}
+
+type Statement = { Action: string | string[]; Resource?: unknown; Effect: string };
+
+function statements(t: Template, type: 'AWS::IAM::Policy' | 'AWS::IAM::Role'): Statement[] {
+  const out: Statement[] = [];
+  for (const resource of Object.values(t.findResources(type))) {
+    const docs =
+      type === 'AWS::IAM::Policy'
+        ? [resource.Properties.PolicyDocument]
+        : (resource.Properties.Policies ?? []).map((p: { PolicyDocument: unknown }) => p.PolicyDocument);
+    for (const doc of docs) out.push(...(doc as { Statement: Statement[] }).Statement);
+  }
+  return out;
+}
+
+describe('cdk-nag and template validation', () => {
+  test('AwsSolutions errors and warnings are empty (default configuration)', () => {
+    expect(synthFindings(build())).toEqual([]);
+  });
+
+  test('and with every optional key set', () => {
+    const p = build({
+      notification_email: 'ops@example.com',
+      app_bucket_name: 'existing-releases',
+      repo_exists: true,
+      if_busy: 'stop-active',
+    });
+    expect(synthFindings(p)).toEqual([]);
+  });
+
+  test('the checks are live: a non-compliant resource is reported', () => {
+    const { app, outdir } = makeApp();
+    const stack = new Stack(app, 'Control', { env: { account: '123456789012', region: 'ap-southeast-1' } });
+    new s3.Bucket(stack, 'Plain');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-S1|AwsSolutions-S10/);
+    void outdir;
+  });
+
+  test('a region without CodeCommit works with source_region: no "does not exist in" findings', () => {
+    const p = build({ pipeline_region: 'ap-southeast-7', source_region: 'ap-southeast-1' });
+    expect(synthFindings(p)).toEqual([]);
+    expect(p.source).toBeDefined();
+    const source = Template.fromStack(p.source!);
+    source.resourceCountIs('AWS::CodeCommit::Repository', 1);
+    source.hasResourceProperties('AWS::Events::Rule', {
+      Targets: Match.arrayWith([
+        Match.objectLike({
+          Arn: { 'Fn::Join': ['', Match.arrayWith([':events:ap-southeast-7:123456789012:event-bus/default'])] },
+          DeadLetterConfig: Match.anyValue(),
+        }),
+      ]),
+    });
+    Template.fromStack(p.pipeline).resourceCountIs('AWS::CodeCommit::Repository', 0);
+  });
+
+  test('without source_region the same region is flagged (the check is live)', () => {
+    const p = build({ pipeline_region: 'ap-southeast-7' });
+    const findings = synthFindings(p);
+    expect(findings.join('\n')).toContain("Resource type 'AWS::CodeCommit::Repository' does not exist in 'ap-southeast-7'");
+  });
+});
+
+describe('intent', () => {
+  test('artifact bucket: SSE-KMS with the key, bucket key, TLS only, other keys denied, lifecycle', () => {
+    const { t } = template();
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() },
+          }),
+        ],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'bundles/' }),
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+          Match.objectLike({ TagFilters: [{ Key: 'invisible-pipeline-status', Value: 'Failed' }], ExpirationInDays: 30 }),
+          Match.objectLike({ TagFilters: [{ Key: 'invisible-pipeline-status', Value: 'Succeeded' }], ExpirationInDays: 400 }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Sid: 'DenyOtherKmsKeys',
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true, Description: Match.stringLikeRegexp('revision bundles') });
+  });
+
+  test('access-log bucket: SSE-S3, TLS only, no encryption-header deny', () => {
+    const { t } = template();
+    const buckets = t.findResources('AWS::S3::Bucket', {
+      Properties: { BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] } },
+    });
+    const logBucket = Object.keys(buckets).find((id) => id.startsWith('ArtifactsAccessLogs'));
+    expect(logBucket).toBeDefined();
+    const policies = t.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: logBucket } } });
+    const text = JSON.stringify(policies);
+    expect(text).toContain('aws:SecureTransport');
+    expect(text).not.toContain('x-amz-server-side-encryption');
+  });
+
+  test('push rule: StartBuild of the pushed commit with the event time, retries and a DLQ', () => {
+    const { t } = template();
+    const rules = t.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('^Deploy pushes to main') } });
+    const [rule] = Object.values(rules);
+    expect(rule.Properties.EventPattern.detail.referenceName).toEqual(['main']);
+    const [target] = rule.Properties.Targets;
+    expect(target.InputTransformer.InputPathsMap).toMatchObject({ 'detail-commitId': '$.detail.commitId', time: '$.time' });
+    const input = target.InputTransformer.InputTemplate as string;
+    expect(input).toContain('"sourceVersion":<detail-commitId>');
+    expect(input).toContain('"name":"PIPELINE_TRIGGER_TIME","value":<time>');
+    expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 20 });
+    expect(target.DeadLetterConfig.Arn).toBeDefined();
+    t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+
+  test('release rule deploys the branch head; other branches only validate', () => {
+    const { t } = template();
+    const release = Object.values(t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.ssm'] } } }))[0];
+    const [parameterId] = Object.keys(t.findResources('AWS::SSM::Parameter', { Properties: { Name: '/invisible-pipeline/app-archive' } }));
+    expect(release.Properties.EventPattern.detail.name).toEqual([{ Ref: parameterId }]);
+    expect(JSON.stringify(release.Properties.Targets[0])).toContain('refs/heads/main');
+    const other = Object.values(
+      t.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('^Validate pushes') } }),
+    )[0];
+    expect(other.Properties.EventPattern.detail.referenceName).toEqual([{ 'anything-but': ['main'] }]);
+    expect(other.Properties.Targets[0].InputTransformer.InputTemplate).toContain('"name":"INVISIBLE_PIPELINE_COMMAND","value":"validate"');
+  });
+
+  test('least privilege: no wildcard actions, no full-access managed policies, no fixed role names', () => {
+    const { t } = template();
+    for (const s of [...statements(t, 'AWS::IAM::Policy'), ...statements(t, 'AWS::IAM::Role')]) {
+      for (const action of [s.Action].flat()) {
+        expect(action === '*' || action.endsWith(':*'), `action ${action}`).toBe(false);
+      }
+      if (s.Effect === 'Allow') expect(s.Resource, JSON.stringify(s)).not.toEqual('*');
+    }
+    for (const role of Object.values(t.findResources('AWS::IAM::Role'))) {
+      expect(role.Properties.RoleName).toBeUndefined();
+      expect(JSON.stringify(role.Properties.ManagedPolicyArns ?? [])).not.toMatch(/Access"/);
+    }
+  });
+
+  test('build role: exactly what the binary does', () => {
+    const { t } = template();
+    const text = JSON.stringify(t.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^BuildProjectRole') } }));
+    for (const action of [
+      'codedeploy:CreateDeployment',
+      'codedeploy:StopDeployment',
+      'codedeploy:BatchGetDeploymentTargets',
+      's3:AbortMultipartUpload',
+      's3:PutObjectTagging',
+      'kms:GenerateDataKey',
+      'kms:Decrypt',
+      'ssm:GetParameter',
+    ]) {
+      expect(text).toContain(`"${action}"`);
+    }
+    expect(text).toContain(':deploymentgroup:",{"Ref":"TargetApplicationA25C4C66"},"/",{"Ref":"TargetGroup4E18EF33"}');
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', { DeploymentGroupName: 'cbdeploygroup', ApplicationName: { Ref: 'TargetApplicationA25C4C66' } });
+  });
+
+  test('CodeBuild project: inlined buildspec, secondary tool source, AL2023, no privileged mode, no concurrency limit', () => {
+    const { t } = template();
+    const [project] = Object.values(t.findResources('AWS::CodeBuild::Project'));
+    const props = project.Properties;
+    expect(parse(props.Source.BuildSpec)).toEqual(parse(readFileSync(buildspecPath, 'utf8')));
+    expect(props.Source.Type).toBe('CODECOMMIT');
+    expect(props.SecondarySources).toEqual([expect.objectContaining({ Type: 'S3', SourceIdentifier: 'tool' })]);
+    expect(props.Environment.Image).toMatch(/amazonlinux-x86_64-standard:5\.0|amazonlinux2023/);
+    expect(props.Environment.PrivilegedMode).toBe(false);
+    expect(props.Environment.ComputeType).toBe('BUILD_GENERAL1_SMALL');
+    expect(props.ConcurrentBuildLimit).toBeUndefined();
+    expect(props.TimeoutInMinutes).toBeGreaterThan(60 * 2);
+    const env = Object.fromEntries(props.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [v.Name, v.Value]));
+    expect(Object.keys(env).sort()).toEqual(
+      [
+        'APP_ARCHIVE_PARAMETER',
+        'ARTIFACT_BUCKET',
+        'ARTIFACT_KMS_KEY_ID',
+        'ARTIFACT_PREFIX',
+        'CODEDEPLOY_APPLICATION',
+        'CODEDEPLOY_DEPLOYMENT_CONFIG',
+        'CODEDEPLOY_DEPLOYMENT_GROUP',
+        'IF_BUSY',
+        'WAIT_TIMEOUT',
+      ].sort(),
+    );
+    expect(env.WAIT_TIMEOUT).toBe('60m');
+    t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
+  });
+
+  test('deployment group: EC2 tag key and value, rollback on failure, healthy-host floor', () => {
+    const { t } = template({ ec2_tag_key: 'Role', ec2_tag_value: 'web-server' });
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', {
+      DeploymentGroupName: 'cbdeploygroup',
+      Ec2TagSet: { Ec2TagSetList: [{ Ec2TagGroup: [{ Key: 'Role', Value: 'web-server', Type: 'KEY_AND_VALUE' }] }] },
+      AutoRollbackConfiguration: { Enabled: true, Events: ['DEPLOYMENT_FAILURE'] },
+    });
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentConfig', {
+      DeploymentConfigName: 'cbdeployconfig',
+      MinimumHealthyHosts: { Type: 'FLEET_PERCENT', Value: 50 },
+    });
+  });
+
+  test('instances: profile with bundle read and key decrypt, agent kept by State Manager', () => {
+    const { t } = template();
+    t.resourceCountIs('AWS::IAM::InstanceProfile', 1);
+    const text = JSON.stringify(t.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^TargetInstanceRole') } }));
+    expect(text).toContain('"s3:GetObject"');
+    expect(text).toContain('"kms:Decrypt"');
+    expect(text).toContain('/bundles/*');
+    t.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })] }),
+      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
+    });
+    t.hasResourceProperties('AWS::SSM::Association', {
+      Name: 'AWS-ConfigureAWSPackage',
+      Parameters: { action: ['Install'], name: ['AWSCodeDeployAgent'] },
+      Targets: [{ Key: 'tag:invisible-pipeline', Values: ['web'] }],
+    });
+  });
+
+  test('notifications: topic under a customer key EventBridge may use; email only when configured', () => {
+    const { t } = template();
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    t.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'events.amazonaws.com' }, Action: Match.arrayWith(['kms:Decrypt']) }),
+        ]),
+      },
+    });
+    t.resourceCountIs('AWS::SNS::Subscription', 0);
+    template({ notification_email: 'ops@example.com' }).t.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.codedeploy'], detail: { state: ['FAILURE', 'SUCCESS'] } },
+    });
+  });
+
+  test('template snapshot', () => {
+    expect(template().t.toJSON()).toMatchSnapshot();
+  });
+});
+
+describe('configuration', () => {
+  test.each([
+    [{ pipeline_account: undefined }, 'context "pipeline_account" is missing'],
+    [{ pipeline_account: 'XXXXXXXXXXXX' }, 'context "pipeline_account" is "XXXXXXXXXXXX": expected a 12-digit AWS account id'],
+    [{ pipeline_region: 'Mars' }, 'context "pipeline_region" is "Mars"'],
+    [{ ec2_tag_value: undefined }, 'context "ec2_tag_value" is missing'],
+    [{ if_busy: 'sometimes' }, 'expected wait, stop-active or fail'],
+    [{ notification_email: 'not-an-email' }, 'context "notification_email"'],
+    [{ repo_exists: 'maybe' }, 'expected true or false'],
+  ])('%o fails synth naming the key', (overrides, message) => {
+    expect(() => build(overrides)).toThrow(ConfigError);
+    expect(() => build(overrides)).toThrow(message);
+  });
+
+  test('a missing release binary is named', () => {
+    const { app } = makeApp();
+    expect(() => createPipeline(app, { toolDir: '/nonexistent/tool', buildspecPath })).toThrow('run scripts/build-release first');
+  });
+});
