@@ -34,7 +34,7 @@ export function createPipeline(app: App, paths: Paths): PipelineApp {
     description: 'invisible-pipeline: CI/CD for EC2 without CodePipeline',
     crossRegionReferences: false,
   });
-  if (source) pipeline.addDependency(source);
+  if (source) pipeline.addStackDependency(source);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { config, pipeline, source };
 }

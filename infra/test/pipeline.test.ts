@@ -76,7 +76,7 @@ describe('cdk-nag and template validation', () => {
   });
 
   test('without source_region the same region is flagged (the check is live)', () => {
-    const p = build({ pipeline_region: 'ap-southeast-7' });
+    const p = build({ pipeline_region: 'ap-southeast-7', source_region: '' });
     const findings = synthFindings(p);
     expect(findings.join('\n')).toContain("Resource type 'AWS::CodeCommit::Repository' does not exist in 'ap-southeast-7'");
   });

@@ -19,18 +19,34 @@ fn buildspec_runs_the_checked_binary_and_exports_its_results() {
     let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
     assert_eq!(doc["version"].as_f64(), Some(0.2));
     let install = commands(doc, "install");
-    assert!(install[0].contains("sha256sum --check"), "the binary's SHA-256 is checked first: {install:?}");
+    assert!(
+        install[0].contains("sha256sum --check"),
+        "the binary's SHA-256 is checked first: {install:?}"
+    );
     let build = commands(doc, "build");
     assert!(
-        build.iter().any(|c| c.contains("invisible-pipeline\" \"${INVISIBLE_PIPELINE_COMMAND:-deploy}\"")),
+        build
+            .iter()
+            .any(|c| c.contains("invisible-pipeline\" \"${INVISIBLE_PIPELINE_COMMAND:-deploy}\"")),
         "{build:?}"
     );
-    let exported: Vec<_> = doc["env"]["exported-variables"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
-    assert_eq!(exported, ["DEPLOYMENT_ID", "BUNDLE_LOCATION", "BUNDLE_SHA256"]);
+    let exported: Vec<_> = doc["env"]["exported-variables"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(
+        exported,
+        ["DEPLOYMENT_ID", "BUNDLE_LOCATION", "BUNDLE_SHA256"]
+    );
     // Every exported variable is one the binary writes to its export file.
     let src = std::fs::read_to_string(format!("{ROOT}/src/deploy.rs")).unwrap();
     for var in exported {
-        assert!(src.contains(&format!("{var}=")), "{var} is not written by the binary");
+        assert!(
+            src.contains(&format!("{var}=")),
+            "{var} is not written by the binary"
+        );
     }
 }
 
@@ -40,8 +56,23 @@ fn buildspec_has_no_privileged_or_network_installs() {
     let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
     for phase in ["install", "build"] {
         for command in commands(doc, phase) {
-            for banned in ["npm install", "pip install", "git clone", "sudo", "docker", "curl", "wget", "aws s3 cp", "yum", "dnf", "apt"] {
-                assert!(!command.contains(banned), "{phase}: '{command}' uses {banned}");
+            for banned in [
+                "npm install",
+                "pip install",
+                "git clone",
+                "sudo",
+                "docker",
+                "curl",
+                "wget",
+                "aws s3 cp",
+                "yum",
+                "dnf",
+                "apt",
+            ] {
+                assert!(
+                    !command.contains(banned),
+                    "{phase}: '{command}' uses {banned}"
+                );
             }
         }
     }
