@@ -417,9 +417,10 @@ pub async fn run(
 
     // (d) Upload, then deploy.
     let key = bundle_key(cfg, ext, DateTime::from(std::time::SystemTime::now()));
-    let mut metadata = vec![("sha256".to_string(), outcome.bundle.sha256.clone())];
+    let mut metadata =
+        std::collections::HashMap::from([("sha256".to_string(), outcome.bundle.sha256.clone())]);
     if let Some(commit) = &cfg.commit {
-        metadata.push(("source-commit".to_string(), commit.clone()));
+        metadata.insert("source-commit".to_string(), commit.clone());
     }
     let upload = Upload {
         bucket: cfg.bucket.clone(),

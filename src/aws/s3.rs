@@ -10,6 +10,7 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, Tag, Tagging,
 };
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// What S3 says of an object we read or wrote.
@@ -111,8 +112,11 @@ pub struct Upload {
     pub path: PathBuf,
     pub size: u64,
     pub kms_key_id: Option<String>,
-    pub metadata: Vec<(String, String)>,
+    /// Object metadata (x-amz-meta-*): the bundle's SHA-256, the source commit.
+    pub metadata: HashMap<String, String>,
 }
+
+const CONTENT_TYPE: &str = "application/octet-stream";
 
 const UPLOAD_DENIED: &str = "the role needs s3:PutObject on the artifact bucket, and kms:GenerateDataKey and kms:Decrypt on its key (the bucket policy also rejects any other KMS key id than its own)";
 
@@ -137,17 +141,14 @@ pub async fn upload(
         };
     }
     let action = || format!("cannot upload bundle to s3://{}/{}", up.bucket, up.key);
-    let mut create = s3
+    let created = s3
         .create_multipart_upload()
         .bucket(&up.bucket)
         .key(&up.key)
         .server_side_encryption(ServerSideEncryption::AwsKms)
         .set_ssekms_key_id(up.kms_key_id.clone())
-        .content_type("application/octet-stream");
-    for (k, v) in &up.metadata {
-        create = create.metadata(k, v);
-    }
-    let created = create
+        .content_type(CONTENT_TYPE)
+        .set_metadata(Some(up.metadata.clone()))
         .send()
         .await
         .map_err(|err| sdk_error(action(), UPLOAD_DENIED, err))?;
@@ -202,18 +203,15 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<ObjectInfo> 
     let body = ByteStream::from_path(&up.path)
         .await
         .map_err(|e| Error::io("cannot read bundle", &up.path, std::io::Error::other(e)))?;
-    let mut put = s3
+    let out = s3
         .put_object()
         .bucket(&up.bucket)
         .key(&up.key)
         .body(body)
         .server_side_encryption(ServerSideEncryption::AwsKms)
         .set_ssekms_key_id(up.kms_key_id.clone())
-        .content_type("application/octet-stream");
-    for (k, v) in &up.metadata {
-        put = put.metadata(k, v);
-    }
-    let out = put
+        .content_type(CONTENT_TYPE)
+        .set_metadata(Some(up.metadata.clone()))
         .send()
         .await
         .map_err(|err| sdk_error(action(), UPLOAD_DENIED, err))?;
