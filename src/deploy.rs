@@ -277,6 +277,42 @@ fn overview_line(info: &DeploymentInfo) -> String {
     }
 }
 
+/// What became of an uploaded bundle.
+enum Placed {
+    Created(String),
+    /// A newer trigger's deployment: the id.
+    Superseded(String),
+}
+
+/// Creates the deployment unless a newer run superseded this one meanwhile. When another
+/// deployment takes the group between the look and the call, waits again by `--if-busy`.
+async fn place(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    new: &NewDeployment,
+    shutdown: &Shutdown,
+) -> Result<Placed> {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        if let Some(newer) = newer_deployment(clients, cfg).await? {
+            return Ok(Placed::Superseded(
+                newer.deployment_id().unwrap_or("?").to_string(),
+            ));
+        }
+        match cdapi::create(&clients.codedeploy, new).await {
+            Ok(id) => return Ok(Placed::Created(id)),
+            Err(Error::Busy { .. }) if cfg.if_busy != IfBusy::Fail && attempt < ATTEMPTS => {
+                log("another deployment took the group meanwhile; waiting again");
+                if let Some(newer) = take_group(clients, cfg, shutdown).await? {
+                    return Ok(Placed::Superseded(newer));
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
 /// Follows a deployment until it ends or `timeout` passes; returns its final status.
 async fn follow(
     clients: &Clients,
@@ -441,23 +477,6 @@ pub async fn run(
     outcome.revision_version_id = uploaded.version_id.clone();
     timer.lap("upload");
 
-    if let Some(newer) = newer_deployment(clients, cfg).await? {
-        let newer = newer.deployment_id().unwrap_or("?").to_string();
-        log(format!(
-            "superseded by deployment {newer} while uploading; removing the unused bundle"
-        ));
-        s3::delete(
-            &clients.artifact_s3,
-            &cfg.bucket,
-            &key,
-            uploaded.version_id.as_deref(),
-        )
-        .await?;
-        outcome.revision = None;
-        outcome.superseded_by = Some(newer);
-        outcome.steps = timer.steps;
-        return Ok(outcome);
-    }
     let new = NewDeployment {
         application: cfg.application.clone(),
         group: cfg.group.clone(),
@@ -475,7 +494,33 @@ pub async fn run(
         file_exists_behavior: cfg.file_exists_behavior.clone(),
         ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
-    let id = cdapi::create(&clients.codedeploy, &new).await?;
+    let id = match place(clients, cfg, &new, shutdown).await {
+        Ok(Placed::Created(id)) => id,
+        unplaced => {
+            // Nothing will deploy this bundle: leave no orphan behind.
+            log("removing the bundle, which nothing will deploy");
+            if let Err(err) = s3::delete(
+                &clients.artifact_s3,
+                &cfg.bucket,
+                &key,
+                uploaded.version_id.as_deref(),
+            )
+            .await
+            {
+                log(format!("warning: {err}"));
+            }
+            outcome.revision = None;
+            outcome.steps = timer.steps;
+            let Placed::Superseded(newer) = unplaced? else {
+                unreachable!("created is handled above")
+            };
+            log(format!(
+                "superseded by deployment {newer} of a newer trigger; nothing deployed"
+            ));
+            outcome.superseded_by = Some(newer);
+            return Ok(outcome);
+        }
+    };
     log(format!("created deployment {id} of {revision}"));
     outcome.deployment_id = Some(id.clone());
     timer.lap("create-deployment");

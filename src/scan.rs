@@ -127,7 +127,13 @@ pub fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Resu
         );
         return Ok(());
     }
-    diags.error(label(path), err.to_string());
+    let message = match &err {
+        TarError::Corrupt { offset: 0, .. } => {
+            "the (decompressed) data is not a tar archive: its first header is invalid".to_string()
+        }
+        _ => err.to_string(),
+    };
+    diags.error(label(path), message);
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! each instance.
 
 use super::sdk_error;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError;
 use aws_sdk_codedeploy::types::{
     BundleType, DeploymentInfo, DeploymentStatus, FileExistsBehavior, RevisionLocation,
     RevisionLocationType, S3Location, TargetStatus, TimeRange,
@@ -145,12 +146,17 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Resul
         .ignore_application_stop_failures(d.ignore_application_stop_failures)
         .send()
         .await
-        .map_err(|err| {
-            sdk_error(
+        .map_err(|err| match err.as_service_error() {
+            // Another deployment took the group between our look and our call.
+            Some(CreateDeploymentError::DeploymentLimitExceededException(_)) => Error::Busy {
+                group: format!("{}/{}", d.application, d.group),
+                deployment_id: "started by someone else just now".into(),
+            },
+            _ => sdk_error(
                 format!("cannot create a deployment in {}/{}", d.application, d.group),
                 "the role needs codedeploy:CreateDeployment, codedeploy:GetDeploymentConfig and codedeploy:GetApplicationRevision/RegisterApplicationRevision",
                 err,
-            )
+            ),
         })?;
     Ok(out.deployment_id().unwrap_or_default().to_string())
 }

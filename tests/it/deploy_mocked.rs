@@ -777,3 +777,100 @@ async fn download_errors_name_the_object() {
     );
     assert_eq!(fs::read(&dest).unwrap(), b"archive bytes");
 }
+
+fn delete_object() -> Rule {
+    mock!(aws_sdk_s3::Client::delete_object)
+        .match_requests(|r| {
+            r.key() == Some("bundles/app/abc123/proj-1.tgz") && r.version_id() == Some("v1")
+        })
+        .then_output(|| aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build())
+}
+
+fn limit_exceeded() -> aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError {
+    aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError::DeploymentLimitExceededException(
+        aws_sdk_codedeploy::types::error::DeploymentLimitExceededException::builder().message("in progress").build(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_taken_between_look_and_create_waits_and_retries() {
+    let (_tmp, cfg) = setup();
+    let cr = mock!(aws_sdk_codedeploy::Client::create_deployment)
+        .sequence()
+        .error(limit_exceeded)
+        .output(|| {
+            CreateDeploymentOutput::builder()
+                .deployment_id("d-new")
+                .build()
+        })
+        .build();
+    let (hb, put, tag, del, recent, active) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        tagging(),
+        delete_object(),
+        list_recent(&[]),
+        list_active(&[]),
+    );
+    let get = get_deployment(&[DeploymentStatus::Succeeded]);
+    let c = clients(
+        &[&hb, &put, &tag, &del],
+        &[&recent, &active, &cr, &get],
+        &[],
+    );
+    let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
+    assert_eq!(outcome.status, "succeeded");
+    assert_eq!(
+        (cr.num_calls(), put.num_calls(), del.num_calls()),
+        (2, 1, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_create_removes_the_uploaded_bundle() {
+    // Another deployment took the group and --if-busy fail: exit 6, no orphan bundle.
+    let (_tmp, mut cfg) = setup();
+    cfg.if_busy = IfBusy::Fail;
+    let cr = mock!(aws_sdk_codedeploy::Client::create_deployment).then_error(limit_exceeded);
+    let (hb, put, del, recent, active) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        delete_object(),
+        list_recent(&[]),
+        list_active(&[]),
+    );
+    let c = clients(&[&hb, &put, &del], &[&recent, &active, &cr], &[]);
+    let err = deploy::run(&c, &cfg, &Shutdown::manual().1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::GROUP_BUSY);
+    assert_eq!(del.num_calls(), 1);
+
+    // Any other refusal: exit 4, no orphan bundle either.
+    let (_tmp, cfg) = setup();
+    let cr = mock!(aws_sdk_codedeploy::Client::create_deployment)
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(r#"{"__type":"InvalidRoleException","message":"The service role cannot be assumed"}"#),
+            )
+        });
+    let (hb, put, del, recent, active) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        delete_object(),
+        list_recent(&[]),
+        list_active(&[]),
+    );
+    let c = clients(&[&hb, &put, &del], &[&recent, &active, &cr], &[]);
+    let err = deploy::run(&c, &cfg, &Shutdown::manual().1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::IO);
+    assert!(
+        err.to_string()
+            .contains("cannot create a deployment in app/web: InvalidRoleException"),
+        "{err}"
+    );
+    assert_eq!(del.num_calls(), 1);
+}
