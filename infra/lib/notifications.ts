@@ -1,22 +1,28 @@
 /**
  * Who hears about it: an SNS topic encrypted with a customer-managed key that EventBridge may
  * use (it cannot publish to a topic under the AWS-managed key), an optional email subscription,
- * and rules for failed builds and for failed or succeeded deployments.
+ * rules for failed builds and for failed or succeeded deployments, and an alarm for every
+ * trigger that lands in a dead-letter queue.
  */
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
 export interface NotificationsProps {
   readonly project: codebuild.IProject;
   readonly application: codedeploy.IServerApplication;
   readonly email?: string;
+  /** Dead-letter queues of the triggers: a message there is a lost trigger, said out loud. */
+  readonly deadLetterQueues?: sqs.IQueue[];
 }
 
 export class Notifications extends Construct {
@@ -43,6 +49,17 @@ export class Notifications extends Construct {
         detail: { 'build-status': ['FAILED', 'STOPPED'], 'project-name': [props.project.projectName] },
       },
       targets: [new targets.SnsTopic(this.topic)],
+    });
+    (props.deadLetterQueues ?? []).forEach((queue, i) => {
+      const alarm = new cloudwatch.Alarm(this, `TriggerLost${i}`, {
+        alarmDescription: 'A pipeline trigger could not be delivered to CodeBuild and waits in the dead-letter queue',
+        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new actions.SnsAction(this.topic));
     });
     new events.Rule(this, 'DeploymentEnded', {
       description: 'invisible-pipeline deployment failed or succeeded',

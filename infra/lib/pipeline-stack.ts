@@ -69,6 +69,7 @@ export class PipelineStack extends Stack {
       project: this.build.project,
       application: this.target.application,
       email: config.notificationEmail,
+      deadLetterQueues: [this.triggers.deadLetters],
     });
 
     new CfnOutput(this, 'RepositoryCloneUrl', { value: repo.repositoryCloneUrlHttp });

@@ -8,6 +8,7 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { PipelineConfig } from './config.js';
@@ -21,7 +22,7 @@ export interface TriggersProps {
 }
 
 export class Triggers extends Construct {
-  readonly deadLetters;
+  readonly deadLetters: sqs.Queue;
   readonly onPush: events.Rule;
   readonly onRelease: events.Rule;
   readonly onOtherBranch: events.Rule;

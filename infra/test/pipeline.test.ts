@@ -275,6 +275,19 @@ describe('intent', () => {
     });
   });
 
+  test('a trigger in the dead-letter queue raises an alarm to the topic', () => {
+    const { t } = template();
+    const [queueId] = Object.keys(t.findResources('AWS::SQS::Queue'));
+    const [topicId] = Object.keys(t.findResources('AWS::SNS::Topic'));
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: topicId }],
+    });
+  });
+
   test('template snapshot', () => {
     expect(template().t.toJSON()).toMatchSnapshot();
   });
