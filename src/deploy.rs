@@ -193,8 +193,9 @@ async fn newer_deployment(clients: &Clients, cfg: &DeployConfig) -> Result<Optio
 
 async fn sleep_or_signal(duration: Duration, shutdown: &Shutdown) -> Result<()> {
     tokio::select! {
-        _ = tokio::time::sleep(duration) => Ok(()),
+        biased;
         signal = shutdown.wait() => Err(Error::Interrupted(signal)),
+        _ = tokio::time::sleep(duration) => Ok(()),
     }
 }
 
@@ -344,11 +345,12 @@ async fn follow(
             });
         }
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
+            biased;
             signal = shutdown.wait() => {
                 log(format!("{signal}: no longer following deployment {id}; it goes on"));
                 return Err(Error::Interrupted(signal));
             }
+            _ = tokio::time::sleep(poll) => {}
         }
     }
 }
@@ -391,8 +393,9 @@ pub async fn run(
             let dest = cfg.work_dir.join(format!("app-{name}"));
             log(format!("downloading {url}"));
             let info = tokio::select! {
-                info = s3::download(&clients.s3, &url, &dest) => info?,
+                biased;
                 signal = shutdown.wait() => return Err(Error::Interrupted(signal)),
+                info = s3::download(&clients.s3, &url, &dest) => info?,
             };
             (dest, url.to_string(), info)
         }
@@ -428,7 +431,12 @@ pub async fn run(
         app_archive: app_label,
         app_archive_etag: app_object.etag,
         app_archive_version_id: app_object.version_id,
-        bundle,
+        // The bundle file lives in the run's temporary folder, gone when the run ends: the
+        // summary gives its S3 location (`revision`) instead of a path.
+        bundle: BundleInfo {
+            path: PathBuf::new(),
+            ..bundle
+        },
         revision: None,
         revision_etag: None,
         revision_version_id: None,
@@ -461,7 +469,7 @@ pub async fn run(
     let upload = Upload {
         bucket: cfg.bucket.clone(),
         key: key.clone(),
-        path: outcome.bundle.path.clone(),
+        path: bundle_path,
         size: outcome.bundle.size_bytes,
         kms_key_id: cfg.kms_key_id.clone(),
         metadata,

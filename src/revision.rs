@@ -37,12 +37,18 @@ pub struct EntryCounts {
 /// What a written bundle is.
 #[derive(Debug, Clone, Serialize)]
 pub struct BundleInfo {
+    /// Empty when the file did not outlive the run (a real deploy uploads it, then drops it).
+    #[serde(skip_serializing_if = "is_empty_path")]
     pub path: PathBuf,
     pub bundle_type: BundleType,
     pub size_bytes: u64,
     pub sha256: String,
     pub merge: MergeMode,
     pub entries: EntryCounts,
+}
+
+fn is_empty_path(path: &Path) -> bool {
+    path.as_os_str().is_empty()
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>> {

@@ -132,12 +132,14 @@ pub async fn upload(
     if up.size < settings.multipart_threshold {
         let put = put_single(s3, up);
         return tokio::select! {
-            result = put => result,
+            // A signal that has arrived wins over work that could still finish.
+            biased;
             signal = shutdown.wait() => {
                 // The PUT was cut off; should it have completed, remove it.
                 let _ = s3.delete_object().bucket(&up.bucket).key(&up.key).send().await;
                 Err(Error::Interrupted(signal))
             }
+            result = put => result,
         };
     }
     let action = || format!("cannot upload bundle to s3://{}/{}", up.bucket, up.key);
@@ -161,8 +163,9 @@ pub async fn upload(
         .to_string();
     let parts = upload_parts(s3, up, settings, &upload_id);
     let outcome = tokio::select! {
-        result = parts => result,
+        biased;
         signal = shutdown.wait() => Err(Error::Interrupted(signal)),
+        result = parts => result,
     };
     match outcome {
         Ok(info) => Ok(info),

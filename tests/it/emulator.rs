@@ -169,6 +169,10 @@ async fn deploy_matches_the_dry_run(name: &str, archive: Vec<u8>, extra: &[&str]
     assert!(out.status.success(), "deploy failed: {stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["status"], "created", "{json}");
+    assert!(
+        json["bundle"].get("path").is_none(),
+        "no path to a file that is gone: {json}"
+    );
     let deployment_id = json["deployment_id"].as_str().unwrap().to_string();
     let revision = json["revision"].as_str().unwrap();
     let bundle_key = revision
