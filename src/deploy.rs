@@ -294,12 +294,14 @@ async fn place(
     shutdown: &Shutdown,
 ) -> Result<Placed> {
     const ATTEMPTS: usize = 5;
+    // A newer run may have deployed while this one uploaded. Later attempts come straight
+    // from `take_group`, which has just made the same check.
+    if let Some(newer) = newer_deployment(clients, cfg).await? {
+        return Ok(Placed::Superseded(
+            newer.deployment_id().unwrap_or("?").to_string(),
+        ));
+    }
     for attempt in 1..=ATTEMPTS {
-        if let Some(newer) = newer_deployment(clients, cfg).await? {
-            return Ok(Placed::Superseded(
-                newer.deployment_id().unwrap_or("?").to_string(),
-            ));
-        }
         match cdapi::create(&clients.codedeploy, new).await {
             Ok(id) => return Ok(Placed::Created(id)),
             Err(Error::Busy { .. }) if cfg.if_busy != IfBusy::Fail && attempt < ATTEMPTS => {

@@ -116,6 +116,13 @@ pub struct Upload {
     pub metadata: HashMap<String, String>,
 }
 
+impl Upload {
+    /// What an upload error says it could not do.
+    fn failure(&self) -> String {
+        format!("cannot upload bundle to s3://{}/{}", self.bucket, self.key)
+    }
+}
+
 const CONTENT_TYPE: &str = "application/octet-stream";
 
 const UPLOAD_DENIED: &str = "the role needs s3:PutObject on the artifact bucket, and kms:GenerateDataKey and kms:Decrypt on its key (the bucket policy also rejects any other KMS key id than its own)";
@@ -142,7 +149,7 @@ pub async fn upload(
             result = put => result,
         };
     }
-    let action = || format!("cannot upload bundle to s3://{}/{}", up.bucket, up.key);
+    let action = || up.failure();
     let created = s3
         .create_multipart_upload()
         .bucket(&up.bucket)
@@ -202,7 +209,7 @@ pub async fn upload(
 }
 
 async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<ObjectInfo> {
-    let action = || format!("cannot upload bundle to s3://{}/{}", up.bucket, up.key);
+    let action = || up.failure();
     let body = ByteStream::from_path(&up.path)
         .await
         .map_err(|e| Error::io("cannot read bundle", &up.path, std::io::Error::other(e)))?;
@@ -231,7 +238,7 @@ async fn upload_parts(
     settings: UploadSettings,
     upload_id: &str,
 ) -> Result<ObjectInfo> {
-    let action = || format!("cannot upload bundle to s3://{}/{}", up.bucket, up.key);
+    let action = || up.failure();
     let part_size = settings.part_size.max(5 << 20);
     let count = up.size.div_ceil(part_size).max(1);
     let mut tasks = tokio::task::JoinSet::new();
