@@ -7,6 +7,7 @@
 //! rewritten with the replaced entries left out. Both paths put the same entries, with the
 //! application's headers untouched, in the same order, so the instance gets the same files.
 
+use crate::cancel::Cancel;
 use crate::cdfiles::CodeDeployFiles;
 use crate::error::{Error, Result};
 use crate::paths::BundlePath;
@@ -71,14 +72,16 @@ pub struct Written {
 /// A writer that counts and hashes what passes through it.
 pub struct HashingWriter<W> {
     inner: W,
+    cancel: Cancel,
     hasher: Sha256,
     bytes: u64,
 }
 
 impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
+    pub fn new(inner: W, cancel: &Cancel) -> Self {
         HashingWriter {
             inner,
+            cancel: cancel.clone(),
             hasher: Sha256::new(),
             bytes: 0,
         }
@@ -95,6 +98,7 @@ impl<W: Write> HashingWriter<W> {
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.cancel.check()?;
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
@@ -123,6 +127,7 @@ pub fn write<W: Write>(
     mtime: u64,
     out: W,
     label: &std::path::Path,
+    cancel: &Cancel,
 ) -> Result<(W, Written)> {
     let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
     let merge = if tree.overridden.is_empty() {
@@ -130,7 +135,7 @@ pub fn write<W: Write>(
     } else {
         MergeMode::ReEncode
     };
-    let mut hashing = HashingWriter::new(out);
+    let mut hashing = HashingWriter::new(out, cancel);
     match (app.compression, merge) {
         (Compression::None, MergeMode::Append) => {
             write_codedeploy_entries(cd, mtime, &mut hashing)?;
@@ -144,12 +149,12 @@ pub fn write<W: Write>(
         }
         (Compression::None, MergeMode::ReEncode) => {
             write_codedeploy_entries(cd, mtime, &mut hashing)?;
-            reencode_app(app, tree, &mut hashing)?;
+            reencode_app(app, tree, &mut hashing, cancel)?;
         }
         (Compression::Gzip, MergeMode::ReEncode) => {
             let mut member = gzip(&mut hashing);
             write_codedeploy_entries(cd, mtime, &mut member)?;
-            reencode_app(app, tree, &mut member)?;
+            reencode_app(app, tree, &mut member, cancel)?;
             member.finish().map_err(io_err)?;
         }
     }
@@ -215,9 +220,17 @@ fn append_file(app: &AppArchive, out: &mut impl Write) -> Result<()> {
 }
 
 /// Copies every application entry verbatim except the ones a CodeDeploy file replaces.
-fn reencode_app(app: &AppArchive, tree: &BundleTree, out: &mut impl Write) -> Result<()> {
-    let (_, mut reader) = scan::open(&app.path)?;
+fn reencode_app(
+    app: &AppArchive,
+    tree: &BundleTree,
+    out: &mut impl Write,
+    cancel: &Cancel,
+) -> Result<()> {
+    let (_, mut reader) = scan::open(&app.path, cancel)?;
     let fail = |e: tarstream::TarError| {
+        if let Some(signal) = cancel.fired() {
+            return Error::Interrupted(signal);
+        }
         Error::io(
             "cannot re-read app archive (did it change during the run?)",
             &app.path,

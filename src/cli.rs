@@ -13,7 +13,8 @@ Exit codes:
   4  an AWS call or local I/O failed
   5  the deployment failed or was stopped
   6  the deployment group is busy (--if-busy fail)
-  7  gave up waiting; the deployment is still running (its id is printed)
+  7  gave up waiting: the deployment is still running (its id is printed), or the group
+     stayed busy for --wait-timeout (--if-busy wait)
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
 
 #[derive(Debug, Parser)]
@@ -119,7 +120,8 @@ pub struct AwsDeployArgs {
     )]
     pub artifact_prefix: String,
 
-    /// KMS key (id, ARN or alias) for SSE-KMS on the bundle; default: the bucket's key
+    /// KMS key (id, ARN or alias) for SSE-KMS on the bundle; without it no encryption header
+    /// is sent and the bucket's default encryption (its key, its bucket key) applies
     #[arg(long, env = "ARTIFACT_KMS_KEY_ID", value_name = "KEY")]
     pub artifact_kms_key_id: Option<String>,
 
@@ -135,7 +137,9 @@ pub struct AwsDeployArgs {
     #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_CONFIG", value_name = "NAME")]
     pub deployment_config: Option<String>,
 
-    /// What the agent does with files already at a destination; overrides the group's
+    /// What the agent does with files already at a destination and not from the previous
+    /// revision; an appspec's file_exists_behavior wins over it. Deployment groups have no
+    /// such setting: without it CodeDeploy's default, DISALLOW, applies
     #[arg(
         long,
         env = "FILE_EXISTS_BEHAVIOR",
@@ -182,17 +186,14 @@ pub struct AwsDeployArgs {
     #[arg(long, env = "INVISIBLE_PIPELINE_EXPORT_FILE", value_name = "FILE")]
     pub export_file: Option<PathBuf>,
 
-    /// Bundles from this size (MiB) on are uploaded in parts, in parallel
-    #[arg(
-        long,
-        env = "MULTIPART_THRESHOLD_MIB",
-        default_value_t = 16,
-        value_name = "MIB"
-    )]
+    /// Bundles from this size (MiB) on are uploaded in parts, in parallel (at most 5120: a
+    /// single PUT takes 5 GiB)
+    #[arg(long, env = "MULTIPART_THRESHOLD_MIB", default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=5120))]
     pub multipart_threshold_mib: u64,
 
-    /// Size of one upload part (MiB, at least 5)
-    #[arg(long, env = "PART_SIZE_MIB", default_value_t = 8, value_name = "MIB", value_parser = clap::value_parser!(u64).range(5..))]
+    /// Smallest size of one upload part (MiB, 5 to 5120); larger when the bundle needs more
+    /// than S3's 10,000 parts
+    #[arg(long, env = "PART_SIZE_MIB", default_value_t = 8, value_name = "MIB", value_parser = clap::value_parser!(u64).range(5..=5120))]
     pub part_size_mib: u64,
 
     /// Parts uploaded at once

@@ -6,9 +6,11 @@
 //! its description, and a run whose trigger is older than the newest deployment of the group
 //! creates nothing and ends as `superseded`.
 
-use crate::aws::codedeploy::{self as cdapi, NewDeployment, ACTIVE};
-use crate::aws::s3::{self, ObjectInfo, Upload, UploadSettings};
+use crate::aws::codedeploy::{self as cdapi, Created, NewDeployment, ACTIVE};
+use crate::aws::s3::{self, ObjectInfo, Upload, UploadSettings, Uploaded};
 use crate::aws::{ssm, Clients};
+use crate::bundle::BundleType;
+use crate::cancel::Cancel;
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
 use crate::revision::{self, BundleInfo};
@@ -18,6 +20,7 @@ use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -75,11 +78,33 @@ pub struct StepTime {
     pub seconds: f64,
 }
 
-/// The outcome of a deploy run.
+/// How a run that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The deployment succeeded.
+    Succeeded,
+    /// The deployment was created and not followed (`--no-wait`).
+    Created,
+    /// A newer trigger's deployment made this run's moot; nothing of it is deployed.
+    Superseded,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Created => "created",
+            Outcome::Superseded => "superseded",
+        }
+    }
+}
+
+/// The summary of a deploy run.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployOutcome {
-    /// `succeeded`, `created` (with --no-wait) or `superseded`.
-    pub status: &'static str,
+    pub status: Outcome,
+    /// The archive's location; for a SecureString parameter only the parameter's name.
     pub app_archive: String,
     pub app_archive_etag: Option<String>,
     pub app_archive_version_id: Option<String>,
@@ -94,28 +119,67 @@ pub struct DeployOutcome {
     pub warnings: Diagnostics,
 }
 
-const DESCRIPTION_TAG: &str = "invisible-pipeline";
+/// The marker of deployments made by this tool, last in their description.
+const DESCRIPTION_TAG: &str = "by=invisible-pipeline";
+/// The marker of the first format (`invisible-pipeline trigger=… commit=… build=…`).
+const LEGACY_TAG: &str = "invisible-pipeline";
+/// The longest description written; long commit or build ids are cut to fit.
+pub const DESCRIPTION_MAX: usize = 512;
+/// The commit id keeps at most this many characters (a SHA-256 commit id).
+const COMMIT_MAX: usize = 64;
 
-/// The description of a deployment made here: it carries the trigger time for the stale-run
-/// check, and commit and build for people.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The description of a deployment made here: the trigger time first (the stale-run check
+/// reads it), then commit and build for people, then the marker. At most
+/// [`DESCRIPTION_MAX`] characters: computed before the upload, it can never fail after it.
 pub fn description(trigger: DateTime, commit: Option<&str>, build: Option<&str>) -> String {
+    let word = |s: Option<&str>| {
+        s.unwrap_or("local")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("_")
+    };
     let trigger = trigger
         .fmt(Format::DateTime)
         .unwrap_or_else(|_| trigger.secs().to_string());
-    format!(
-        "{DESCRIPTION_TAG} trigger={trigger} commit={} build={}",
-        commit.unwrap_or("local"),
-        build.unwrap_or("local")
-    )
+    let fixed = format!("trigger={trigger} commit= build= {DESCRIPTION_TAG}")
+        .chars()
+        .count();
+    let room = DESCRIPTION_MAX.saturating_sub(fixed);
+    let commit = cut(&word(commit), COMMIT_MAX.min(room));
+    let build = cut(&word(build), room - commit.chars().count());
+    format!("trigger={trigger} commit={commit} build={build} {DESCRIPTION_TAG}")
+}
+
+/// Which of two runs is newer: the later trigger; for equal triggers the greater build id,
+/// compared as text (CodeBuild's ids are `project:uuid`), so that two runs agree on the
+/// winner whatever order they look in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunKey {
+    pub trigger: DateTime,
+    pub build: String,
+}
+
+/// The run key in a description written by [`description`] (or the first format).
+pub fn run_key(description: &str) -> Option<RunKey> {
+    let words: Vec<&str> = description.split_whitespace().collect();
+    let ours = words.last() == Some(&DESCRIPTION_TAG) || words.first() == Some(&LEGACY_TAG);
+    if !ours {
+        return None;
+    }
+    let field = |name: &str| words.iter().find_map(|w| w.strip_prefix(name));
+    Some(RunKey {
+        trigger: DateTime::from_str(field("trigger=")?, Format::DateTime).ok()?,
+        build: field("build=").unwrap_or("local").to_string(),
+    })
 }
 
 /// The trigger time in a description written by [`description`].
 pub fn trigger_of(description: &str) -> Option<DateTime> {
-    let rest = description.strip_prefix(DESCRIPTION_TAG)?;
-    let value = rest
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("trigger="))?;
-    DateTime::from_str(value, Format::DateTime).ok()
+    run_key(description).map(|k| k.trigger)
 }
 
 /// The bundle's object key: `<prefix>/<application>/<commit or local>/<build id or time>.<ext>`.
@@ -166,7 +230,61 @@ fn log(line: impl AsRef<str>) {
     eprintln!("{}", line.as_ref());
 }
 
-/// A newer run's deployment in the group, if any: one made here whose trigger is later.
+impl DeployConfig {
+    fn run_key(&self) -> RunKey {
+        RunKey {
+            trigger: self.trigger_time,
+            build: description_word(self.build_id.as_deref()),
+        }
+    }
+
+    fn group_name(&self) -> String {
+        format!("{}/{}", self.application, self.group)
+    }
+
+    /// How long waiting (for the group, for the deployment) may last.
+    fn budget(&self) -> Duration {
+        self.wait_timeout.unwrap_or(Duration::from_secs(3600))
+    }
+}
+
+/// The build id as the description carries it (and so as [`run_key`] reads it back).
+fn description_word(build: Option<&str>) -> String {
+    let d = description(DateTime::from_secs(0), None, build);
+    run_key(&d).map(|k| k.build).unwrap_or_default()
+}
+
+/// Runs an AWS call again after a transient failure (throttling, 5xx, a lost connection),
+/// backing off, until `deadline`: one bad answer must not end an hour of following while the
+/// deployment goes on. Other failures and signals end it at once.
+async fn persist<T, F, Fut>(
+    what: &str,
+    deadline: Instant,
+    first_pause: Duration,
+    shutdown: &Shutdown,
+    mut call: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut pause = first_pause.max(Duration::from_millis(1));
+    loop {
+        match shutdown.guard(call()).await {
+            Err(err) if err.is_transient() && Instant::now() < deadline => {
+                log(format!(
+                    "{what}: {err}; trying again in {:.1} s",
+                    pause.as_secs_f64()
+                ));
+                shutdown.sleep(pause).await?;
+                pause = (pause * 2).min(Duration::from_secs(60));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A newer run's deployment in the group, if any: one made here whose run key is greater.
 async fn newer_deployment(clients: &Clients, cfg: &DeployConfig) -> Result<Option<DeploymentInfo>> {
     // A deployment for a later trigger was created after that trigger, so after ours.
     let ids = cdapi::list(
@@ -180,54 +298,149 @@ async fn newer_deployment(clients: &Clients, cfg: &DeployConfig) -> Result<Optio
     if ids.is_empty() {
         return Ok(None);
     }
+    let ours = cfg.run_key();
     let infos = cdapi::details(&clients.codedeploy, &ids).await?;
     Ok(infos
         .into_iter()
         .filter_map(|info| {
-            let trigger = info.description().and_then(trigger_of)?;
-            (trigger > cfg.trigger_time).then_some((trigger, info))
+            let key = info.description().and_then(run_key)?;
+            (key > ours).then_some((key, info))
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, info)| info))
 }
 
-async fn sleep_or_signal(duration: Duration, shutdown: &Shutdown) -> Result<()> {
-    tokio::select! {
-        biased;
-        signal = shutdown.wait() => Err(Error::Interrupted(signal)),
-        _ = tokio::time::sleep(duration) => Ok(()),
-    }
+/// Step: the artifact bucket must be in the instances' region (CodeDeploy's rule for EC2),
+/// found out before any work.
+async fn check_target(clients: &Clients, cfg: &DeployConfig, shutdown: &Shutdown) -> Result<()> {
+    s3::check_bucket_region(
+        &clients.artifact_s3,
+        &cfg.bucket,
+        &clients.deploy_region,
+        shutdown,
+    )
+    .await
 }
 
-/// Waits until the group is free, by the `--if-busy` policy. Returns the id of a newer run's
-/// deployment when this run is superseded.
+/// The application archive, on local disk.
+struct Fetched {
+    path: PathBuf,
+    label: String,
+    object: ObjectInfo,
+}
+
+/// Step: find the release (parameter or location) and stream it to the work folder.
+async fn fetch_archive(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    shutdown: &Shutdown,
+) -> Result<Fetched> {
+    let (url, label) = match &cfg.archive {
+        ArchiveSource::Local(path) => {
+            return Ok(Fetched {
+                path: path.clone(),
+                label: path.display().to_string(),
+                object: ObjectInfo::default(),
+            })
+        }
+        ArchiveSource::S3(url) => (url.clone(), url.to_string()),
+        ArchiveSource::Parameter(name) => {
+            let found = shutdown
+                .guard(ssm::archive_location(&clients.ssm, name))
+                .await?;
+            if found.secret {
+                log(format!(
+                    "SSM parameter {name} (SecureString) names the release"
+                ));
+                (found.url, format!("SecureString parameter {name}"))
+            } else {
+                log(format!("SSM parameter {name} names {}", found.url));
+                (found.url.clone(), found.url.to_string())
+            }
+        }
+    };
+    // A fixed name: an object key can be longer than a file name may be.
+    let path = cfg.work_dir.join("release.download");
+    log(format!("downloading {label}"));
+    let object = s3::download(&clients.s3, &url, &label, &path, shutdown).await?;
+    Ok(Fetched {
+        path,
+        label,
+        object,
+    })
+}
+
+/// Step: check and build, exactly as the dry run does; nothing goes further on an error.
+fn build_bundle(
+    cfg: &DeployConfig,
+    fetched: &Fetched,
+    cancel: &Cancel,
+) -> Result<(PathBuf, BundleInfo, Diagnostics)> {
+    log(format!(
+        "checking {} with {}",
+        fetched.label,
+        cfg.codedeploy_dir.display()
+    ));
+    let checked = revision::check(&cfg.codedeploy_dir, Some(&fetched.path), cancel)?;
+    if checked.diags.has_errors() {
+        return Err(Error::Invalid(checked.diags));
+    }
+    let ext = match checked.app.as_ref().map(|a| BundleType::of(a.compression)) {
+        Some(BundleType::Tar) => "tar",
+        _ => "tgz",
+    };
+    let path = cfg.work_dir.join(format!("bundle.{ext}"));
+    let info = revision::write_bundle(&checked, &path, cfg.mtime, cancel)?;
+    Ok((path, info, checked.diags))
+}
+
+/// Step: wait until the group is free, by the `--if-busy` policy (CodeDeploy runs one
+/// deployment at a time per group). Returns the id of a newer run's deployment when this run
+/// is superseded.
 async fn take_group(
     clients: &Clients,
     cfg: &DeployConfig,
     shutdown: &Shutdown,
 ) -> Result<Option<String>> {
     let started = Instant::now();
-    let budget = cfg.wait_timeout.unwrap_or(Duration::from_secs(3600));
+    let deadline = started + cfg.budget();
     let mut stopped: Vec<String> = Vec::new();
     loop {
-        if let Some(newer) = newer_deployment(clients, cfg).await? {
+        let newer = persist(
+            "looking for newer runs",
+            deadline,
+            cfg.poll_interval,
+            shutdown,
+            || newer_deployment(clients, cfg),
+        )
+        .await?;
+        if let Some(newer) = newer {
             return Ok(Some(newer.deployment_id().unwrap_or("?").to_string()));
         }
-        let active = cdapi::list(
-            &clients.codedeploy,
-            &cfg.application,
-            &cfg.group,
-            &ACTIVE,
-            None,
+        let active = persist(
+            "looking at the group",
+            deadline,
+            cfg.poll_interval,
+            shutdown,
+            || {
+                cdapi::list(
+                    &clients.codedeploy,
+                    &cfg.application,
+                    &cfg.group,
+                    &ACTIVE,
+                    None,
+                )
+            },
         )
         .await?;
         let Some(first) = active.first() else {
             return Ok(None);
         };
+        let elapsed = started.elapsed().as_secs();
         match cfg.if_busy {
             IfBusy::Fail => {
                 return Err(Error::Busy {
-                    group: format!("{}/{}", cfg.application, cfg.group),
+                    group: cfg.group_name(),
                     deployment_id: first.clone(),
                 })
             }
@@ -237,28 +450,133 @@ async fn take_group(
                         log(format!(
                             "stopping active deployment {id} (--if-busy stop-active)"
                         ));
-                        cdapi::stop(&clients.codedeploy, id).await?;
+                        shutdown
+                            .guard(cdapi::stop(&clients.codedeploy, id))
+                            .await?;
                         stopped.push(id.clone());
                     }
                 }
             }
             IfBusy::Wait => log(format!(
-                "deployment group {}/{} is busy with {first}; waiting for it to end",
-                cfg.application, cfg.group
+                "deployment group {} is busy with {first}; waiting for it to end ({elapsed} s so far)",
+                cfg.group_name()
             )),
         }
-        if started.elapsed() >= budget {
-            return Err(Error::Busy {
-                group: format!(
-                    "{}/{} (still busy after {} s)",
-                    cfg.application,
-                    cfg.group,
-                    budget.as_secs()
-                ),
+        if Instant::now() >= deadline {
+            return Err(Error::BusyTimeout {
+                group: cfg.group_name(),
                 deployment_id: first.clone(),
+                waited_secs: elapsed,
             });
         }
-        sleep_or_signal(cfg.poll_interval, shutdown).await?;
+        shutdown.sleep(cfg.poll_interval).await?;
+    }
+}
+
+/// What became of an uploaded bundle.
+enum Placed {
+    Created(String),
+    /// CreateDeployment's answer was lost, but the deployment exists: it is this run's.
+    Adopted(String),
+    /// A newer trigger's deployment: the id.
+    Superseded(String),
+}
+
+/// How often CreateDeployment is sent again after an answer that said nothing was created.
+const CREATE_ATTEMPTS: usize = 5;
+
+/// Step: create the deployment, exactly once. CreateDeployment is sent without the SDK's
+/// retries; after any failure the group is searched for a deployment of exactly this bundle
+/// and description (a lost answer) before anything else is decided. When another
+/// deployment takes the group between the look and the call, waits again by `--if-busy`.
+async fn place(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    new: &NewDeployment,
+    shutdown: &Shutdown,
+) -> Result<Placed> {
+    // Just before the first call, less a margin for the clock of the machine.
+    let since = DateTime::from(std::time::SystemTime::now() - Duration::from_secs(300));
+    let find = || cdapi::find_created(&clients.codedeploy, new, since);
+    // A newer run may have deployed while this one uploaded. Later attempts come straight
+    // from `take_group`, which has just made the same check.
+    let deadline = Instant::now() + cfg.budget();
+    if let Some(newer) = persist(
+        "looking for newer runs",
+        deadline,
+        cfg.poll_interval,
+        shutdown,
+        || newer_deployment(clients, cfg),
+    )
+    .await?
+    {
+        return Ok(Placed::Superseded(
+            newer.deployment_id().unwrap_or("?").to_string(),
+        ));
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let err = match shutdown
+            .guard(cdapi::create(&clients.codedeploy, new))
+            .await
+        {
+            Ok(Created::Id(id)) => return Ok(Placed::Created(id)),
+            Ok(Created::GroupBusy) => {
+                // Maybe ours, from an earlier attempt whose answer was lost.
+                if let Some(id) = shutdown.guard(find()).await? {
+                    return Ok(Placed::Adopted(id));
+                }
+                if cfg.if_busy == IfBusy::Fail {
+                    return Err(Error::Busy {
+                        group: cfg.group_name(),
+                        deployment_id: "started by someone else just now".into(),
+                    });
+                }
+                log("another deployment took the group meanwhile; waiting again");
+                if let Some(newer) = take_group(clients, cfg, shutdown).await? {
+                    return Ok(Placed::Superseded(newer));
+                }
+                continue;
+            }
+            Err(err) => err,
+        };
+        // The call may have created the deployment all the same. After a signal, this look
+        // is part of the cleanup: a deployment that exists must not lose its bundle.
+        let mut pause = cfg
+            .poll_interval
+            .clamp(Duration::from_millis(1), Duration::from_secs(2));
+        for look in 0..3 {
+            match cdapi::find_created(&clients.codedeploy, new, since).await {
+                Ok(Some(id)) => {
+                    log(format!(
+                        "CreateDeployment failed ({err}), but deployment {id} of this bundle exists: following it"
+                    ));
+                    // After a signal, following it ends at once with "it goes on".
+                    return Ok(Placed::Adopted(id));
+                }
+                Ok(None) if !matches!(err, Error::Interrupted(_)) && look < 2 => {
+                    // ListDeployments may lag behind a deployment just created.
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Ok(None) => break,
+                Err(look_err) => {
+                    log(format!(
+                        "cannot tell whether CreateDeployment created a deployment: {look_err}"
+                    ));
+                    return Err(err);
+                }
+            }
+        }
+        if err.is_transient() && attempt < CREATE_ATTEMPTS {
+            log(format!(
+                "CreateDeployment failed ({err}) and created nothing; sending it again"
+            ));
+            shutdown.sleep(pause).await?;
+            continue;
+        }
+        return Err(err);
     }
 }
 
@@ -278,81 +596,128 @@ fn overview_line(info: &DeploymentInfo) -> String {
     }
 }
 
-/// What became of an uploaded bundle.
-enum Placed {
-    Created(String),
-    /// A newer trigger's deployment: the id.
-    Superseded(String),
-}
-
-/// Creates the deployment unless a newer run superseded this one meanwhile. When another
-/// deployment takes the group between the look and the call, waits again by `--if-busy`.
-async fn place(
-    clients: &Clients,
-    cfg: &DeployConfig,
-    new: &NewDeployment,
-    shutdown: &Shutdown,
-) -> Result<Placed> {
-    const ATTEMPTS: usize = 5;
-    // A newer run may have deployed while this one uploaded. Later attempts come straight
-    // from `take_group`, which has just made the same check.
-    if let Some(newer) = newer_deployment(clients, cfg).await? {
-        return Ok(Placed::Superseded(
-            newer.deployment_id().unwrap_or("?").to_string(),
-        ));
-    }
-    for attempt in 1..=ATTEMPTS {
-        match cdapi::create(&clients.codedeploy, new).await {
-            Ok(id) => return Ok(Placed::Created(id)),
-            Err(Error::Busy { .. }) if cfg.if_busy != IfBusy::Fail && attempt < ATTEMPTS => {
-                log("another deployment took the group meanwhile; waiting again");
-                if let Some(newer) = take_group(clients, cfg, shutdown).await? {
-                    return Ok(Placed::Superseded(newer));
-                }
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    unreachable!("the last attempt returns")
-}
-
-/// Follows a deployment until it ends or `timeout` passes; returns its final status.
+/// Step: follow a deployment until it ends or `--wait-timeout` passes, through transient
+/// failures; returns its final state.
 async fn follow(
     clients: &Clients,
+    cfg: &DeployConfig,
     id: &str,
     timeout: Duration,
-    poll: Duration,
     shutdown: &Shutdown,
-) -> Result<DeploymentStatus> {
+) -> Result<DeploymentInfo> {
     let started = Instant::now();
+    let deadline = started + timeout;
     let mut last = String::new();
     loop {
-        let info = cdapi::get(&clients.codedeploy, id).await?;
+        let got = persist(
+            &format!("reading deployment {id}"),
+            deadline,
+            cfg.poll_interval,
+            shutdown,
+            || cdapi::get(&clients.codedeploy, id),
+        )
+        .await;
+        let info = match got {
+            Ok(info) => info,
+            Err(Error::Interrupted(signal)) => {
+                log(format!(
+                    "{signal}: no longer following deployment {id}; it goes on"
+                ));
+                return Err(Error::Interrupted(signal));
+            }
+            Err(err) if err.is_transient() => {
+                log(format!("cannot read deployment {id}: {err}"));
+                return Err(Error::WaitTimeout {
+                    deployment_id: id.to_string(),
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            Err(err) => return Err(err),
+        };
         let line = overview_line(&info);
         if line != last {
             log(&line);
             last = line;
         }
-        if let Some(
-            s
-            @ (DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped),
-        ) = info.status()
-        {
-            return Ok(s.clone());
+        if matches!(
+            info.status(),
+            Some(
+                DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped
+            )
+        ) {
+            return Ok(info);
         }
-        if started.elapsed() >= timeout {
+        if Instant::now() >= deadline {
             return Err(Error::WaitTimeout {
                 deployment_id: id.to_string(),
                 waited_secs: started.elapsed().as_secs(),
             });
         }
-        tokio::select! {
-            biased;
-            signal = shutdown.wait() => {
-                log(format!("{signal}: no longer following deployment {id}; it goes on"));
-                return Err(Error::Interrupted(signal));
+        if let Err(Error::Interrupted(signal)) = shutdown.sleep(cfg.poll_interval).await {
+            log(format!(
+                "{signal}: no longer following deployment {id}; it goes on"
+            ));
+            return Err(Error::Interrupted(signal));
+        }
+    }
+}
+
+/// Step: the run's result is the deployment's; the bundle is tagged with it, for the
+/// lifecycle rules that keep what a rollback needs.
+async fn conclude(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    bundle: &Uploaded,
+    info: DeploymentInfo,
+    outcome: &mut DeployOutcome,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let id = info.deployment_id().unwrap_or("?").to_string();
+    let status = info.status().cloned().unwrap_or(DeploymentStatus::Failed);
+    outcome.final_status = Some(status.as_str().to_string());
+    if let Err(err) = shutdown
+        .guard(s3::tag_status(
+            &clients.artifact_s3,
+            bundle,
+            status.as_str(),
+        ))
+        .await
+    {
+        log(format!("warning: {err}"));
+    }
+    match status {
+        DeploymentStatus::Succeeded => {
+            outcome.status = Outcome::Succeeded;
+            Ok(())
+        }
+        DeploymentStatus::Stopped => match shutdown.guard(newer_deployment(clients, cfg)).await? {
+            Some(newer) => {
+                let newer = newer.deployment_id().unwrap_or("?").to_string();
+                log(format!(
+                    "deployment {id} was stopped for deployment {newer} of a newer trigger"
+                ));
+                outcome.status = Outcome::Superseded;
+                outcome.superseded_by = Some(newer);
+                Ok(())
             }
-            _ = tokio::time::sleep(poll) => {}
+            None => Err(Error::DeploymentFailed {
+                details: cdapi::deployment_summary(&info),
+                deployment_id: id,
+                status: "was stopped".into(),
+            }),
+        },
+        _ => {
+            let mut details = cdapi::deployment_summary(&info);
+            details.extend(
+                shutdown
+                    .guard(async { Ok(cdapi::failure_details(&clients.codedeploy, &id).await) })
+                    .await?,
+            );
+            Err(Error::DeploymentFailed {
+                details,
+                deployment_id: id,
+                status: "failed".into(),
+            })
         }
     }
 }
@@ -364,75 +729,19 @@ pub async fn run(
     shutdown: &Shutdown,
 ) -> Result<DeployOutcome> {
     let mut timer = Timer::new();
-
-    // The artifact bucket must be in the instances' region (CodeDeploy's rule for EC2).
-    let region = s3::bucket_region(&clients.artifact_s3, &cfg.bucket).await?;
-    if let Some(region) = region.filter(|r| *r != clients.deploy_region) {
-        return Err(Error::Usage(format!(
-            "artifact bucket {} is in {region}, but CodeDeploy deploys in {}: CodeDeploy needs the revision in the instances' region; use a bucket there (--artifact-bucket) or set --deploy-region",
-            cfg.bucket, clients.deploy_region
-        )));
-    }
-
-    // (a) The application archive.
-    let (app_path, app_label, app_object) = match &cfg.archive {
-        ArchiveSource::Local(path) => (
-            path.clone(),
-            path.display().to_string(),
-            ObjectInfo::default(),
-        ),
-        source => {
-            let url = match source {
-                ArchiveSource::Parameter(name) => {
-                    let url = ssm::archive_location(&clients.ssm, name).await?;
-                    log(format!("SSM parameter {name} names {url}"));
-                    url
-                }
-                ArchiveSource::S3(url) => url.clone(),
-                ArchiveSource::Local(_) => unreachable!("handled above"),
-            };
-            let name = url.key.rsplit('/').next().unwrap_or("app-archive");
-            let dest = cfg.work_dir.join(format!("app-{name}"));
-            log(format!("downloading {url}"));
-            let info = tokio::select! {
-                biased;
-                signal = shutdown.wait() => return Err(Error::Interrupted(signal)),
-                info = s3::download(&clients.s3, &url, &dest) => info?,
-            };
-            (dest, url.to_string(), info)
-        }
-    };
+    check_target(clients, cfg, shutdown).await?;
+    let fetched = fetch_archive(clients, cfg, shutdown).await?;
     timer.lap("download");
 
-    // (b)+(c) Check and build, exactly as the dry run does.
-    log(format!(
-        "checking {app_label} with {}",
-        cfg.codedeploy_dir.display()
-    ));
-    let checked =
-        tokio::task::block_in_place(|| revision::check(&cfg.codedeploy_dir, Some(&app_path)))?;
-    if checked.diags.has_errors() {
-        return Err(Error::Invalid(checked.diags));
-    }
-    let ext = match checked
-        .app
-        .as_ref()
-        .map(|a| crate::bundle::BundleType::of(a.compression))
-    {
-        Some(crate::bundle::BundleType::Tar) => "tar",
-        _ => "tgz",
-    };
-    let bundle_path = cfg.work_dir.join(format!("bundle.{ext}"));
-    let bundle =
-        tokio::task::block_in_place(|| revision::write_bundle(&checked, &bundle_path, cfg.mtime))?;
-    let warnings = checked.diags;
+    let (bundle_path, bundle, warnings) =
+        tokio::task::block_in_place(|| build_bundle(cfg, &fetched, shutdown.cancel()))?;
     timer.lap("bundle");
 
     let mut outcome = DeployOutcome {
-        status: "superseded",
-        app_archive: app_label,
-        app_archive_etag: app_object.etag,
-        app_archive_version_id: app_object.version_id,
+        status: Outcome::Superseded,
+        app_archive: fetched.label,
+        app_archive_etag: fetched.object.etag,
+        app_archive_version_id: fetched.object.version_id,
         // The bundle file lives in the run's temporary folder, gone when the run ends: the
         // summary gives its S3 location (`revision`) instead of a path.
         bundle: BundleInfo {
@@ -448,23 +757,34 @@ pub async fn run(
         steps: Vec::new(),
         warnings,
     };
+    // Computed before the upload: nothing about it can fail after.
+    let description = description(
+        cfg.trigger_time,
+        cfg.commit.as_deref(),
+        cfg.build_id.as_deref(),
+    );
 
     // One deployment at a time per group; the newest trigger wins.
-    if let Some(newer) = take_group(clients, cfg, shutdown).await? {
+    let superseded = take_group(clients, cfg, shutdown).await?;
+    timer.lap("wait-for-group");
+    if let Some(newer) = superseded {
         log(format!(
             "superseded by deployment {newer} of a newer trigger; nothing deployed"
         ));
         outcome.superseded_by = Some(newer);
-        timer.lap("wait-for-group");
         outcome.steps = timer.steps;
         return Ok(outcome);
     }
-    timer.lap("wait-for-group");
 
-    // (d) Upload, then deploy.
-    let key = bundle_key(cfg, ext, DateTime::from(std::time::SystemTime::now()));
-    let mut metadata =
-        std::collections::HashMap::from([("sha256".to_string(), outcome.bundle.sha256.clone())]);
+    let key = bundle_key(
+        cfg,
+        outcome.bundle.bundle_type.as_str(),
+        DateTime::from(std::time::SystemTime::now()),
+    );
+    let mut metadata = HashMap::from([(
+        s3::SHA256_METADATA.to_string(),
+        outcome.bundle.sha256.clone(),
+    )]);
     if let Some(commit) = &cfg.commit {
         metadata.insert("source-commit".to_string(), commit.clone());
     }
@@ -481,8 +801,7 @@ pub async fn run(
         upload.size, cfg.bucket
     ));
     let uploaded = s3::upload(&clients.artifact_s3, &upload, cfg.upload, shutdown).await?;
-    let revision = format!("s3://{}/{key}", cfg.bucket);
-    outcome.revision = Some(revision.clone());
+    outcome.revision = Some(uploaded.location());
     outcome.revision_etag = uploaded.etag.clone();
     outcome.revision_version_id = uploaded.version_id.clone();
     timer.lap("upload");
@@ -491,11 +810,7 @@ pub async fn run(
         application: cfg.application.clone(),
         group: cfg.group.clone(),
         config: cfg.deployment_config.clone(),
-        description: description(
-            cfg.trigger_time,
-            cfg.commit.as_deref(),
-            cfg.build_id.as_deref(),
-        ),
+        description,
         bucket: cfg.bucket.clone(),
         key: key.clone(),
         bundle_type: outcome.bundle.bundle_type,
@@ -504,25 +819,20 @@ pub async fn run(
         file_exists_behavior: cfg.file_exists_behavior.clone(),
         ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
-    let id = match place(clients, cfg, &new, shutdown).await {
-        Ok(Placed::Created(id)) => id,
-        unplaced => {
-            // Nothing will deploy this bundle: leave no orphan behind.
+    let placed = place(clients, cfg, &new, shutdown).await;
+    let id = match placed {
+        Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
+        Ok(Placed::Superseded(_)) | Err(_) => {
+            // Nothing will deploy this bundle (`place` has made sure no deployment of it
+            // exists): leave no orphan behind.
             log("removing the bundle, which nothing will deploy");
-            if let Err(err) = s3::delete(
-                &clients.artifact_s3,
-                &cfg.bucket,
-                &key,
-                uploaded.version_id.as_deref(),
-            )
-            .await
-            {
+            if let Err(err) = uploaded.discard(&clients.artifact_s3).await {
                 log(format!("warning: {err}"));
             }
             outcome.revision = None;
             outcome.steps = timer.steps;
-            let Placed::Superseded(newer) = unplaced? else {
-                unreachable!("created is handled above")
+            let Placed::Superseded(newer) = placed? else {
+                unreachable!("created and adopted are handled above")
             };
             log(format!(
                 "superseded by deployment {newer} of a newer trigger; nothing deployed"
@@ -531,59 +841,26 @@ pub async fn run(
             return Ok(outcome);
         }
     };
-    log(format!("created deployment {id} of {revision}"));
+    log(format!(
+        "created deployment {id} of {}",
+        uploaded.location()
+    ));
     outcome.deployment_id = Some(id.clone());
     timer.lap("create-deployment");
     if let Some(path) = &cfg.export_file {
-        write_exports(path, &id, &revision, &outcome.bundle.sha256)?;
+        write_exports(path, &id, &uploaded.location(), &outcome.bundle.sha256)?;
     }
 
     let Some(timeout) = cfg.wait_timeout else {
-        outcome.status = "created";
+        outcome.status = Outcome::Created;
         outcome.steps = timer.steps;
         return Ok(outcome);
     };
-    let status = follow(clients, &id, timeout, cfg.poll_interval, shutdown).await?;
+    let info = follow(clients, cfg, &id, timeout, shutdown).await?;
     timer.lap("deployment");
-    outcome.steps = timer.steps;
-    outcome.final_status = Some(status.as_str().to_string());
-    if let Err(err) = s3::tag_status(
-        &clients.artifact_s3,
-        &cfg.bucket,
-        &key,
-        uploaded.version_id.as_deref(),
-        status.as_str(),
-    )
-    .await
-    {
-        log(format!("warning: {err}"));
-    }
-    match status {
-        DeploymentStatus::Succeeded => {
-            outcome.status = "succeeded";
-            Ok(outcome)
-        }
-        DeploymentStatus::Stopped => match newer_deployment(clients, cfg).await? {
-            Some(newer) => {
-                let newer = newer.deployment_id().unwrap_or("?").to_string();
-                log(format!(
-                    "deployment {id} was stopped for deployment {newer} of a newer trigger"
-                ));
-                outcome.superseded_by = Some(newer);
-                Ok(outcome)
-            }
-            None => Err(Error::DeploymentFailed {
-                deployment_id: id,
-                status: "was stopped".into(),
-                details: Vec::new(),
-            }),
-        },
-        _ => Err(Error::DeploymentFailed {
-            details: cdapi::failure_details(&clients.codedeploy, &id).await,
-            deployment_id: id,
-            status: "failed".into(),
-        }),
-    }
+    outcome.steps = timer.steps.clone();
+    conclude(clients, cfg, &uploaded, info, &mut outcome, shutdown).await?;
+    Ok(outcome)
 }
 
 /// `KEY=value` lines for the buildspec to export.
@@ -596,16 +873,54 @@ fn write_exports(path: &std::path::Path, id: &str, revision: &str, sha256: &str)
 mod tests {
     use super::*;
 
+    fn t(text: &str) -> DateTime {
+        DateTime::from_str(text, Format::DateTime).unwrap()
+    }
+
     #[test]
-    fn description_round_trips_the_trigger() {
-        let t = DateTime::from_str("2026-11-26T06:00:00Z", Format::DateTime).unwrap();
-        let d = description(t, Some("abc123"), Some("proj:42"));
+    fn description_round_trips_the_run_key() {
+        let d = description(t("2026-11-26T06:00:00Z"), Some("abc123"), Some("proj:42"));
         assert_eq!(
             d,
-            "invisible-pipeline trigger=2026-11-26T06:00:00Z commit=abc123 build=proj:42"
+            "trigger=2026-11-26T06:00:00Z commit=abc123 build=proj:42 by=invisible-pipeline"
         );
-        assert_eq!(trigger_of(&d), Some(t));
+        assert_eq!(
+            run_key(&d),
+            Some(RunKey {
+                trigger: t("2026-11-26T06:00:00Z"),
+                build: "proj:42".into()
+            })
+        );
         assert_eq!(trigger_of("deployed by hand"), None);
-        assert_eq!(trigger_of("invisible-pipeline trigger=garbage"), None);
+        assert_eq!(trigger_of("trigger=2026-11-26T06:00:00Z by hand"), None);
+        assert_eq!(trigger_of("trigger=garbage by=invisible-pipeline"), None);
+        // The first format still counts.
+        assert_eq!(
+            trigger_of("invisible-pipeline trigger=2026-11-26T06:00:00Z commit=a build=b"),
+            Some(t("2026-11-26T06:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn long_ids_are_cut_to_fit_512_characters_with_the_trigger_first() {
+        let commit = "c".repeat(300);
+        let build = format!("project:{}", "b".repeat(1000));
+        let d = description(t("2026-11-26T06:00:00Z"), Some(&commit), Some(&build));
+        assert!(d.chars().count() <= DESCRIPTION_MAX, "{}", d.len());
+        assert!(d.starts_with("trigger=2026-11-26T06:00:00Z commit="));
+        assert!(d.ends_with(" by=invisible-pipeline"));
+        assert_eq!(trigger_of(&d), Some(t("2026-11-26T06:00:00Z")));
+        // Spaces in an id cannot break the format.
+        let d = description(t("2026-11-26T06:00:00Z"), Some("a b"), None);
+        assert_eq!(run_key(&d).unwrap().build, "local");
+        assert!(d.contains("commit=a_b "));
+    }
+
+    #[test]
+    fn equal_triggers_are_ordered_by_build_id() {
+        let a = run_key(&description(t("2026-11-26T06:00:00Z"), None, Some("p:aaa"))).unwrap();
+        let b = run_key(&description(t("2026-11-26T06:00:00Z"), None, Some("p:bbb"))).unwrap();
+        let later = run_key(&description(t("2026-11-26T06:00:01Z"), None, Some("p:000"))).unwrap();
+        assert!(b > a && later > b);
     }
 }

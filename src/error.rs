@@ -18,7 +18,7 @@ pub mod exit {
     pub const DEPLOYMENT_FAILED: u8 = 5;
     /// The deployment group is busy with another deployment (`--if-busy fail`).
     pub const GROUP_BUSY: u8 = 6;
-    /// Gave up waiting; the deployment is still running.
+    /// Gave up waiting: for the deployment (still running), or for a busy group.
     pub const WAIT_TIMEOUT: u8 = 7;
     /// Interrupted by SIGINT (128 + 2), after cleaning up.
     pub const INTERRUPTED_INT: u8 = 130;
@@ -36,15 +36,33 @@ pub enum Error {
     #[error("{} problem(s) in the input", .0.errors().count())]
     Invalid(Diagnostics),
 
-    /// An AWS call failed; the message names the resource and what to check.
+    /// An AWS call failed; the message names the resource and what to check, the SDK's
+    /// error stays the source (shown with `RUST_LOG` set).
     #[error("{action}: {message}")]
-    Aws { action: String, message: String },
+    Aws {
+        /// The API operation, e.g. `CreateDeployment`.
+        operation: &'static str,
+        action: String,
+        message: String,
+        /// Throttling, a 5xx, a timeout or a broken connection: worth another try later.
+        transient: bool,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 
     /// Another deployment is active in the group and `--if-busy fail` was asked for.
     #[error("deployment group {group} is busy with deployment {deployment_id} (--if-busy fail); nothing was deployed")]
     Busy {
         group: String,
         deployment_id: String,
+    },
+
+    /// `--if-busy wait` waited for the group as long as `--wait-timeout` allows.
+    #[error("gave up waiting after {waited_secs} s: deployment group {group} is still busy with deployment {deployment_id} (--if-busy wait); nothing was deployed")]
+    BusyTimeout {
+        group: String,
+        deployment_id: String,
+        waited_secs: u64,
     },
 
     /// The deployment ended Failed or Stopped.
@@ -77,12 +95,42 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failed read or write of `path`; one that a signal cut off is [`Error::Interrupted`].
     pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        if let Some(signal) = crate::cancel::cancelled_in(&source) {
+            return Error::Interrupted(signal);
+        }
         Error::Io {
             action,
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// An AWS failure without an SDK error beneath it.
+    pub fn aws(
+        operation: &'static str,
+        action: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Aws {
+            operation,
+            action: action.into(),
+            message: message.into(),
+            transient: false,
+            source: None,
+        }
+    }
+
+    /// True for a failed AWS call that may succeed when tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws {
+                transient: true,
+                ..
+            }
+        )
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -92,7 +140,7 @@ impl Error {
             Error::Io { .. } | Error::Aws { .. } => exit::IO,
             Error::Busy { .. } => exit::GROUP_BUSY,
             Error::DeploymentFailed { .. } => exit::DEPLOYMENT_FAILED,
-            Error::WaitTimeout { .. } => exit::WAIT_TIMEOUT,
+            Error::WaitTimeout { .. } | Error::BusyTimeout { .. } => exit::WAIT_TIMEOUT,
             Error::Interrupted("SIGINT") => exit::INTERRUPTED_INT,
             Error::Interrupted(_) => exit::INTERRUPTED_TERM,
         }

@@ -9,6 +9,7 @@
 pub mod appspec;
 pub mod aws;
 pub mod bundle;
+pub mod cancel;
 pub mod cdfiles;
 pub mod cli;
 pub mod deploy;

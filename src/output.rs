@@ -69,7 +69,7 @@ fn text(report: &Report) -> String {
         Report::Deployment(o) => {
             let mut text = format!(
                 "status      {}\ndeployment  {}\nfinal       {}\nrevision    {}\napp archive {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\n",
-                o.status,
+                o.status.as_str(),
                 o.deployment_id.as_deref().unwrap_or("-"),
                 o.final_status.as_deref().unwrap_or("-"),
                 o.revision.as_deref().unwrap_or("-"),
@@ -135,7 +135,11 @@ pub fn print_error(error: &Error, format: OutputFormat) {
         }
         _ => {
             let mut message = format!("invisible-pipeline: error: {error}");
-            let mut source = std::error::Error::source(error);
+            // AWS errors are one line of ours; the SDK's chain (long, with headers) only
+            // for those who ask for it.
+            let chain =
+                !matches!(error, Error::Aws { .. }) || std::env::var_os("RUST_LOG").is_some();
+            let mut source = std::error::Error::source(error).filter(|_| chain);
             while let Some(cause) = source {
                 message.push_str(&format!(": {cause}"));
                 source = cause.source();

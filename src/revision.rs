@@ -4,6 +4,7 @@
 
 use crate::appspec::{self, APPSPEC};
 use crate::bundle::{self, BundleType, MergeMode};
+use crate::cancel::Cancel;
 use crate::cdfiles::{self, CodeDeployFiles};
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
@@ -106,7 +107,11 @@ fn hook_locations(appspec: &[u8]) -> BTreeSet<String> {
 
 /// Checks the CodeDeploy folder and, when given, the application archive and the merged
 /// bundle. Reads the archive through once (twice when it carries the appspec itself).
-pub fn check(codedeploy_dir: &Path, app_archive: Option<&Path>) -> Result<Checked> {
+pub fn check(
+    codedeploy_dir: &Path,
+    app_archive: Option<&Path>,
+    cancel: &Cancel,
+) -> Result<Checked> {
     let mut diags = Diagnostics::default();
     let cd = cdfiles::collect(codedeploy_dir, &mut diags)?;
     let cd_label = cd.label();
@@ -124,6 +129,7 @@ pub fn check(codedeploy_dir: &Path, app_archive: Option<&Path>) -> Result<Checke
             path,
             &|p| wanted.contains(p.as_str()),
             &mut diags,
+            cancel,
         )?),
         None => None,
     };
@@ -162,6 +168,7 @@ pub fn check(codedeploy_dir: &Path, app_archive: Option<&Path>) -> Result<Checke
             &archive.path,
             &|p| locations.contains(p.as_str()),
             &mut ignored,
+            cancel,
         )?;
         archive.captured.extend(again.captured);
     }
@@ -218,7 +225,12 @@ pub fn check(codedeploy_dir: &Path, app_archive: Option<&Path>) -> Result<Checke
 
 /// Writes the bundle of checked inputs to `out`, atomically: a temporary file in the same
 /// folder, renamed over `out` only once it is complete.
-pub fn write_bundle(checked: &Checked, out: &Path, mtime: u64) -> Result<BundleInfo> {
+pub fn write_bundle(
+    checked: &Checked,
+    out: &Path,
+    mtime: u64,
+    cancel: &Cancel,
+) -> Result<BundleInfo> {
     let app = checked
         .app
         .as_ref()
@@ -234,7 +246,8 @@ pub fn write_bundle(checked: &Checked, out: &Path, mtime: u64) -> Result<BundleI
         .tempfile_in(&parent)
         .map_err(|e| Error::io("cannot create a temporary file in", &parent, e))?;
     let writer = std::io::BufWriter::with_capacity(256 * 1024, tmp);
-    let (writer, written) = bundle::write(app, &checked.cd, &checked.tree, mtime, writer, out)?;
+    let (writer, written) =
+        bundle::write(app, &checked.cd, &checked.tree, mtime, writer, out, cancel)?;
     let tmp = writer
         .into_inner()
         .map_err(|e| Error::io("cannot write bundle", out, e.into_error()))?;

@@ -14,10 +14,26 @@ use std::path::{Path, PathBuf};
 
 /// Runs a parsed command line.
 pub async fn run(command: Command) -> Result<Report> {
-    match command {
-        Command::Deploy(args) if args.no_deploy => dry_run(*args),
-        Command::Deploy(args) => deploy(*args).await,
-        Command::Validate(args) => validate(args),
+    // One cancellation mechanism for every command: a signal stops the work, which cleans
+    // up (temporary bundle, multipart upload) on its way out.
+    let shutdown = Shutdown::listen().map_err(|e| {
+        Error::io(
+            "cannot listen for signals on",
+            Path::new("SIGINT/SIGTERM"),
+            e,
+        )
+    })?;
+    let result = match command {
+        Command::Deploy(args) if args.no_deploy => {
+            tokio::task::block_in_place(|| dry_run(*args, &shutdown))
+        }
+        Command::Deploy(args) => deploy(*args, &shutdown).await,
+        Command::Validate(args) => tokio::task::block_in_place(|| validate(args, &shutdown)),
+    };
+    // A signal wins over whatever error the interrupted work reported.
+    match (result, shutdown.fired()) {
+        (Err(_), Some(signal)) => Err(Error::Interrupted(signal)),
+        (result, _) => result,
     }
 }
 
@@ -25,7 +41,7 @@ fn required<T>(value: Option<T>, option: &str, env: &str) -> Result<T> {
     value.ok_or_else(|| Error::Usage(format!("{option} (or ${env}) is required")))
 }
 
-fn dry_run(args: DeployArgs) -> Result<Report> {
+fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let app_archive = required(args.app_archive, "--app-archive", "APP_ARCHIVE")?;
     if app_archive.starts_with("s3://") {
         return Err(Error::Usage(
@@ -40,12 +56,17 @@ fn dry_run(args: DeployArgs) -> Result<Report> {
         app_archive.display(),
         codedeploy_dir.display()
     );
-    let checked = revision::check(&codedeploy_dir, Some(&app_archive))?;
+    let checked = revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel())?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
     eprintln!("writing {}", bundle_out.display());
-    let bundle = revision::write_bundle(&checked, &bundle_out, args.source_date_epoch)?;
+    let bundle = revision::write_bundle(
+        &checked,
+        &bundle_out,
+        args.source_date_epoch,
+        shutdown.cancel(),
+    )?;
     Ok(Report::Deploy {
         status: "built",
         bundle,
@@ -77,7 +98,7 @@ fn trigger_time(given: Option<&str>, checkout: &Path) -> Result<DateTime> {
     })
 }
 
-async fn deploy(args: DeployArgs) -> Result<Report> {
+async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let a = args.aws;
     let archive = match (args.app_archive, args.app_archive_parameter) {
         (Some(url), _) if url.starts_with("s3://") => {
@@ -142,21 +163,18 @@ async fn deploy(args: DeployArgs) -> Result<Report> {
         export_file,
         work_dir: work_dir.path().to_path_buf(),
     };
-    let shutdown = Shutdown::listen().map_err(|e| {
-        Error::io(
-            "cannot listen for signals on",
-            Path::new("SIGINT/SIGTERM"),
-            e,
-        )
-    })?;
     let clients = aws::clients(a.region, a.deploy_region).await?;
-    let outcome = deploy::run(&clients, &config, &shutdown).await?;
+    let outcome = deploy::run(&clients, &config, shutdown).await?;
     Ok(Report::Deployment(Box::new(outcome)))
 }
 
-fn validate(args: ValidateArgs) -> Result<Report> {
+fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
     let codedeploy_dir = args.common.codedeploy_dir();
-    let checked = revision::check(&codedeploy_dir, args.app_archive.as_deref())?;
+    let checked = revision::check(
+        &codedeploy_dir,
+        args.app_archive.as_deref(),
+        shutdown.cancel(),
+    )?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }

@@ -1,6 +1,7 @@
 //! Reads an application archive through once and checks every entry, without extracting it
 //! or holding it in memory. The same stream setup serves the re-encoding writer.
 
+use crate::cancel::{cancelled_in, Cancel, CancelRead};
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
 use crate::paths::BundlePath;
@@ -77,9 +78,13 @@ impl std::fmt::Display for FileError {
     }
 }
 
-impl std::error::Error for FileError {}
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
-struct TaggedFile(File);
+struct TaggedFile(CancelRead<File>);
 
 impl Read for TaggedFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -90,7 +95,7 @@ impl Read for TaggedFile {
 }
 
 /// Opens an application archive as a tar stream, decompressing gzip (every member).
-pub fn open(path: &Path) -> Result<(Compression, TarReader<Box<dyn Read>>)> {
+pub fn open(path: &Path, cancel: &Cancel) -> Result<(Compression, TarReader<Box<dyn Read>>)> {
     let mut file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
     let mut first = Vec::with_capacity(tarstream::BLOCK);
     (&mut file)
@@ -103,7 +108,7 @@ pub fn open(path: &Path) -> Result<(Compression, TarReader<Box<dyn Read>>)> {
         Error::Invalid(diags)
     })?;
     let file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
-    let raw = BufReader::with_capacity(64 * 1024, TaggedFile(file));
+    let raw = BufReader::with_capacity(64 * 1024, TaggedFile(CancelRead::new(file, cancel)));
     let stream: Box<dyn Read> = match compression {
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(GzipMembers::new(raw)),
@@ -114,6 +119,9 @@ pub fn open(path: &Path) -> Result<(Compression, TarReader<Box<dyn Read>>)> {
 /// Turns a stream error into either an I/O failure (exit 4) or a problem of the archive.
 pub fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Result<()> {
     if let TarError::Io(e) = &err {
+        if let Some(signal) = cancelled_in(e) {
+            return Err(Error::Interrupted(signal));
+        }
         if e.get_ref().is_some_and(|inner| inner.is::<FileError>()) {
             return Err(Error::io(
                 "cannot read app archive",
@@ -143,8 +151,9 @@ pub fn scan(
     path: &Path,
     capture: &dyn Fn(&BundlePath) -> bool,
     diags: &mut Diagnostics,
+    cancel: &Cancel,
 ) -> Result<AppArchive> {
-    let (compression, mut reader) = open(path)?;
+    let (compression, mut reader) = open(path, cancel)?;
     let mut archive = AppArchive {
         path: path.to_path_buf(),
         compression,

@@ -2,11 +2,14 @@
 //! each instance.
 
 use super::sdk_error;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use aws_sdk_codedeploy::config::retry::RetryConfig;
 use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError;
+use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsError;
+use aws_sdk_codedeploy::types::TargetFilterName;
 use aws_sdk_codedeploy::types::{
     BundleType, DeploymentInfo, DeploymentStatus, FileExistsBehavior, RevisionLocation,
-    RevisionLocationType, S3Location, TargetStatus, TimeRange,
+    RevisionLocationType, S3Location, TimeRange,
 };
 use aws_smithy_types::DateTime;
 
@@ -18,9 +21,6 @@ pub const ACTIVE: [DeploymentStatus; 5] = [
     DeploymentStatus::Baking,
     DeploymentStatus::Ready,
 ];
-
-const READ_DENIED: &str =
-    "the role needs codedeploy:ListDeployments, codedeploy:GetDeployment and codedeploy:BatchGetDeployments on the deployment group";
 
 /// The group's deployments, optionally only those in `statuses` or created since `since`.
 pub async fn list(
@@ -44,8 +44,9 @@ pub async fn list(
             .await
             .map_err(|err| {
                 sdk_error(
+                    "codedeploy",
+                    "ListDeployments",
                     format!("cannot list deployments of {application}/{group}"),
-                    READ_DENIED,
                     err,
                 )
             })?;
@@ -69,7 +70,14 @@ pub async fn details(
             .set_deployment_ids(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|err| sdk_error("cannot read deployments", READ_DENIED, err))?;
+            .map_err(|err| {
+                sdk_error(
+                    "codedeploy",
+                    "BatchGetDeployments",
+                    "cannot read deployments",
+                    err,
+                )
+            })?;
         infos.extend(out.deployments_info().iter().cloned());
     }
     Ok(infos)
@@ -81,7 +89,14 @@ pub async fn get(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<Deployment
         .deployment_id(id)
         .send()
         .await
-        .map_err(|err| sdk_error(format!("cannot read deployment {id}"), READ_DENIED, err))?;
+        .map_err(|err| {
+            sdk_error(
+                "codedeploy",
+                "GetDeployment",
+                format!("cannot read deployment {id}"),
+                err,
+            )
+        })?;
     Ok(out
         .deployment_info()
         .cloned()
@@ -95,8 +110,9 @@ pub async fn stop(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<()> {
         .await
         .map_err(|err| {
             sdk_error(
+                "codedeploy",
+                "StopDeployment",
                 format!("cannot stop deployment {id}"),
-                "the role needs codedeploy:StopDeployment on the deployment group",
                 err,
             )
         })?;
@@ -119,7 +135,19 @@ pub struct NewDeployment {
     pub ignore_application_stop_failures: bool,
 }
 
-pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Result<String> {
+/// What CreateDeployment answered.
+#[derive(Debug)]
+pub enum Created {
+    Id(String),
+    /// DeploymentLimitExceededException: a deployment holds the group (maybe ours, when an
+    /// earlier answer was lost: look before waiting).
+    GroupBusy,
+}
+
+/// CreateDeployment, sent once: it is not idempotent, so the SDK's automatic retry (which
+/// retries timeouts, broken connections and 5xx on every operation) is off for it. A caller
+/// that gets an error must look for the deployment with [`find_created`] before deciding.
+pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Result<Created> {
     let bundle_type = match d.bundle_type {
         crate::bundle::BundleType::Tar => BundleType::Tar,
         crate::bundle::BundleType::Tgz => BundleType::TarGZip,
@@ -135,44 +163,164 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Resul
         .revision_type(RevisionLocationType::S3)
         .s3_location(location)
         .build();
-    let out = cd
+    let answer = cd
         .create_deployment()
         .application_name(&d.application)
         .deployment_group_name(&d.group)
         .set_deployment_config_name(d.config.clone())
         .description(&d.description)
         .revision(revision)
-        .set_file_exists_behavior(d.file_exists_behavior.as_deref().map(FileExistsBehavior::from))
+        .set_file_exists_behavior(
+            d.file_exists_behavior
+                .as_deref()
+                .map(FileExistsBehavior::from),
+        )
         .ignore_application_stop_failures(d.ignore_application_stop_failures)
+        .customize()
+        .config_override(
+            aws_sdk_codedeploy::config::Builder::default().retry_config(RetryConfig::disabled()),
+        )
         .send()
-        .await
-        .map_err(|err| match err.as_service_error() {
-            // Another deployment took the group between our look and our call.
-            Some(CreateDeploymentError::DeploymentLimitExceededException(_)) => Error::Busy {
-                group: format!("{}/{}", d.application, d.group),
-                deployment_id: "started by someone else just now".into(),
-            },
-            _ => sdk_error(
-                format!("cannot create a deployment in {}/{}", d.application, d.group),
-                "the role needs codedeploy:CreateDeployment, codedeploy:GetDeploymentConfig and codedeploy:GetApplicationRevision/RegisterApplicationRevision",
-                err,
+        .await;
+    match answer {
+        Ok(out) => Ok(Created::Id(
+            out.deployment_id().unwrap_or_default().to_string(),
+        )),
+        Err(err)
+            if matches!(
+                err.as_service_error(),
+                Some(CreateDeploymentError::DeploymentLimitExceededException(_))
+            ) =>
+        {
+            Ok(Created::GroupBusy)
+        }
+        Err(err) => Err(sdk_error(
+            "codedeploy",
+            "CreateDeployment",
+            format!(
+                "cannot create a deployment in {}/{}",
+                d.application, d.group
             ),
-        })?;
-    Ok(out.deployment_id().unwrap_or_default().to_string())
+            err,
+        )),
+    }
+}
+
+/// The deployment of the group created since `since` whose revision is exactly `d`'s bucket,
+/// key, version and ETag and whose description is `d`'s: a CreateDeployment whose answer was
+/// lost did create it.
+pub async fn find_created(
+    cd: &aws_sdk_codedeploy::Client,
+    d: &NewDeployment,
+    since: DateTime,
+) -> Result<Option<String>> {
+    let ids = list(cd, &d.application, &d.group, &[], Some(since)).await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let etag = d.etag.as_ref().map(|e| e.trim_matches('"'));
+    Ok(details(cd, &ids).await?.into_iter().find_map(|info| {
+        let s3 = info.revision()?.s3_location()?;
+        let same = s3.bucket() == Some(d.bucket.as_str())
+            && s3.key() == Some(d.key.as_str())
+            && s3.version() == d.version_id.as_deref()
+            && s3.e_tag().map(|e| e.trim_matches('"')) == etag
+            && info.description() == Some(d.description.as_str());
+        same.then(|| info.deployment_id().map(str::to_string))?
+    }))
+}
+
+/// One line of advice per common `errorInformation` code
+/// (<https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ErrorInformation.html>,
+/// <https://docs.aws.amazon.com/codedeploy/latest/userguide/error-codes.html>).
+pub fn error_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "NO_INSTANCES" => "no instance carries the deployment group's tag, or none of them runs the CodeDeploy agent: check the tag and `systemctl status codedeploy-agent` on the instances",
+        "AGENT_ISSUE" => "the CodeDeploy agent did not report back: check that it runs and that the instance profile and network let it reach CodeDeploy and S3",
+        "HEALTH_CONSTRAINTS" => "too many instances failed for the deployment configuration's minimum healthy hosts: see each instance's failure",
+        "HEALTH_CONSTRAINTS_INVALID" => "the deployment configuration's minimum healthy hosts cannot be met by this group (one instance and 50 %, say): lower it (min_healthy_hosts_percent: 0 for a single instance)",
+        "REVISION_MISSING" => "the bundle named by the deployment is not in S3 (deleted, or the ETag or version no longer matches)",
+        "IAM_ROLE_MISSING" | "IAM_ROLE_PERMISSIONS" => "the deployment group's service role is missing or lacks the AWSCodeDeployRole permissions",
+        "TIMEOUT" => "a lifecycle event's scripts ran past their timeout: see the script and log tail below",
+        "OVER_MAX_INSTANCES" => "the deployment targets more instances than the account may deploy to at once",
+        "THROTTLED" | "INTERNAL_ERROR" => "a CodeDeploy-side failure: run again",
+        "ALARM_ACTIVE" => "an alarm of the deployment group is in ALARM: resolve it or remove it from the group",
+        "MANUAL_STOP" => "someone stopped the deployment",
+        _ => return None,
+    })
+}
+
+/// What a failed deployment says of itself: its error code and message (with a hint),
+/// rollback and status messages.
+pub fn deployment_summary(info: &DeploymentInfo) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(e) = info.error_information() {
+        let code = e.code().map(|c| c.as_str()).unwrap_or("?");
+        lines.push(format!(
+            "error {code}: {}",
+            e.message().unwrap_or("(no message)")
+        ));
+        if let Some(hint) = error_hint(code) {
+            lines.push(format!("hint: {hint}"));
+        }
+    }
+    if let Some(r) = info.rollback_info() {
+        if let Some(id) = r.rollback_deployment_id() {
+            lines.push(format!("rolled back by deployment {id}"));
+        }
+        if let Some(message) = r.rollback_message() {
+            lines.push(format!("rollback: {message}"));
+        }
+    }
+    for message in info.deployment_status_messages() {
+        lines.push(format!("status: {message}"));
+    }
+    lines
 }
 
 /// For each failed instance: the lifecycle event that failed, its error code, script and the
 /// log tail CodeDeploy returns. Best effort: what cannot be read is said so.
 pub async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<String> {
-    let targets = match cd.list_deployment_targets().deployment_id(id).send().await {
-        Ok(out) => out.target_ids().to_vec(),
-        Err(err) => {
-            return vec![format!(
-                "(instance details unavailable: {})",
-                aws_sdk_codedeploy::error::DisplayErrorContext(&err)
-            )]
+    let unavailable =
+        |err: &dyn std::fmt::Display| format!("(instance details unavailable: {err})");
+    let mut targets = Vec::new();
+    let mut token = None;
+    loop {
+        let answer = cd
+            .list_deployment_targets()
+            .deployment_id(id)
+            .target_filters(TargetFilterName::TargetStatus, vec!["Failed".to_string()])
+            .set_next_token(token)
+            .send()
+            .await;
+        match answer {
+            Ok(out) => {
+                targets.extend(out.target_ids().iter().cloned());
+                token = out.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(ListDeploymentTargetsError::DeploymentNotStartedException(_))
+                ) =>
+            {
+                return vec![
+                    "no instance started: the deployment failed before reaching any".into(),
+                ]
+            }
+            Err(err) => {
+                return vec![unavailable(&sdk_error(
+                    "codedeploy",
+                    "ListDeploymentTargets",
+                    "cannot list failed instances",
+                    err,
+                ))]
+            }
         }
-    };
+    }
     let mut lines = Vec::new();
     for chunk in targets.chunks(25) {
         let out = match cd
@@ -184,10 +332,12 @@ pub async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<S
         {
             Ok(out) => out,
             Err(err) => {
-                lines.push(format!(
-                    "(instance details unavailable: {})",
-                    aws_sdk_codedeploy::error::DisplayErrorContext(&err)
-                ));
+                lines.push(unavailable(&sdk_error(
+                    "codedeploy",
+                    "BatchGetDeploymentTargets",
+                    "cannot read failed instances",
+                    err,
+                )));
                 continue;
             }
         };
@@ -195,9 +345,6 @@ pub async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<S
             let Some(instance) = target.instance_target() else {
                 continue;
             };
-            if instance.status() != Some(&TargetStatus::Failed) {
-                continue;
-            }
             let name = instance.target_id().unwrap_or("?");
             let failed = instance
                 .lifecycle_events()

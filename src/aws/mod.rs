@@ -1,13 +1,20 @@
 //! Thin functions over the AWS SDK clients. The SDK configuration is built once, from the
 //! standard chain (environment, profile, CodeBuild role), honouring `AWS_ENDPOINT_URL` and its
 //! per-service variants; nothing here assumes a particular endpoint or emulator.
+//!
+//! Every client has connect and read timeouts, and the API clients an attempt and an
+//! operation timeout, so that no call can hang a build forever. Errors become one line that
+//! names the call, the resource and what to do; the SDK error stays their source.
 
+pub mod calls;
 pub mod codedeploy;
 pub mod s3;
 pub mod ssm;
 
 use crate::error::{Error, Result};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
 
 /// The clients of one run. S3 and SSM serve the region the step runs in (parameter, app
 /// archive); CodeDeploy and the artifact bucket the region of the instances.
@@ -19,6 +26,26 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// The region of CodeDeploy and of the artifact bucket.
     pub deploy_region: String,
+}
+
+/// Timeouts of the API clients (CodeDeploy, SSM): small requests and answers.
+pub fn api_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(30))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(120))
+        .build()
+}
+
+/// Timeouts of S3: no whole-operation limit (a part or a download may take minutes), but a
+/// connection that does not open or a response that does not start is given up. A body that
+/// stalls is cut by the SDK's stalled-stream protection; the download then resumes.
+pub fn s3_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .build()
 }
 
 /// Loads the shared configuration; a missing region is a usage error, never a silent default.
@@ -42,13 +69,21 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         aws_sdk_s3::config::Builder::from(&shared)
             .region(aws_config::Region::new(region.to_string()))
             .force_path_style(path_style)
+            .timeout_config(s3_timeouts())
+            .interceptor(calls::Listed)
             .build()
     };
     let codedeploy_conf = aws_sdk_codedeploy::config::Builder::from(&shared)
         .region(aws_config::Region::new(deploy_region.clone()))
+        .timeout_config(api_timeouts())
+        .interceptor(calls::Listed)
+        .build();
+    let ssm_conf = aws_sdk_ssm::config::Builder::from(&shared)
+        .timeout_config(api_timeouts())
+        .interceptor(calls::Listed)
         .build();
     Ok(Clients {
-        ssm: aws_sdk_ssm::Client::new(&shared),
+        ssm: aws_sdk_ssm::Client::from_conf(ssm_conf),
         s3: aws_sdk_s3::Client::from_conf(s3_conf(&region)),
         artifact_s3: aws_sdk_s3::Client::from_conf(s3_conf(&deploy_region)),
         codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy_conf),
@@ -56,50 +91,201 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
     })
 }
 
+/// The raw HTTP response of every SDK crate (they share the Smithy runtime's type).
+pub type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+
 /// The HTTP status of a failed call, when a response arrived.
-fn status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+pub fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
-/// True for the errors that mean "not allowed", whoever says it (IAM, a bucket policy, KMS).
-pub fn is_access_denied<E: ProvideErrorMetadata>(
-    err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    matches!(
-        err.code(),
-        Some("AccessDenied" | "AccessDeniedException" | "KMS.AccessDeniedException")
-    ) || err.code().is_some_and(|c| c.starts_with("KMS."))
-        || status(err) == Some(403)
+/// A response header of a failed call. The SDK drops some on errors (S3's
+/// `x-amz-bucket-region` on HeadBucket: awslabs/aws-sdk-rust#1052), the raw response has them.
+pub fn header<'a, E>(err: &'a SdkError<E, HttpResponse>, name: &str) -> Option<&'a str> {
+    err.raw_response().and_then(|r| r.headers().get(name))
 }
 
-/// Turns an SDK error into a message that names the call and the resource; `denied` is the
-/// advice for an access-denied answer.
+/// What kind of failure an AWS error is, by its code (the HTTP status alone is ambiguous:
+/// S3 answers 403 for a denied call, a bad signature, a skewed clock and an expired token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Denied,
+    ClockSkew,
+    BadSignature,
+    UnknownAccessKey,
+    ExpiredToken,
+    KmsKeyUnusable,
+    Transient,
+    Other,
+}
+
+/// Error codes of AWS's common and per-service error lists
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>,
+/// <https://docs.aws.amazon.com/codedeploy/latest/APIReference/CommonErrors.html>).
+pub fn classify(code: Option<&str>, status: Option<u16>, message: Option<&str>) -> Failure {
+    let code = code.unwrap_or_default();
+    match code {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "KMS.AccessDeniedException"
+        | "AllAccessDisabled" => Failure::Denied,
+        "RequestTimeTooSkewed" | "RequestExpired" => Failure::ClockSkew,
+        "InvalidSignatureException" if message.is_some_and(|m| m.contains("expired")) => {
+            Failure::ClockSkew
+        }
+        "SignatureDoesNotMatch" | "InvalidSignatureException" | "IncompleteSignature" => {
+            Failure::BadSignature
+        }
+        "InvalidAccessKeyId" | "UnrecognizedClientException" | "InvalidClientTokenId" => {
+            Failure::UnknownAccessKey
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired" => Failure::ExpiredToken,
+        "KMS.DisabledException"
+        | "KMS.NotFoundException"
+        | "KMS.KMSInvalidStateException"
+        | "KMS.InvalidKeyUsageException"
+        | "KMS.KeyUnavailableException" => Failure::KmsKeyUnusable,
+        "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "TooManyRequestsException"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "SlowDown"
+        | "RequestTimeout"
+        | "RequestTimeoutException"
+        | "InternalError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException" => Failure::Transient,
+        _ if status.is_some_and(|s| s >= 500 || s == 429) => Failure::Transient,
+        _ if code.is_empty() && status == Some(403) => Failure::Denied,
+        _ => Failure::Other,
+    }
+}
+
+/// The innermost cause of an error: "Connection refused (os error 111)" rather than the
+/// SDK's whole debug chain.
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// Turns an SDK error into one line that names the call and the resource. Only an
+/// access-denied answer gets "the role needs …", made from `calls.json`.
 pub fn sdk_error<E>(
+    service: &'static str,
+    operation: &'static str,
     action: impl Into<String>,
-    denied: &str,
-    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    err: SdkError<E, HttpResponse>,
 ) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let message = if is_access_denied(&err) {
-        let detail = err.message().unwrap_or("access denied").to_string();
-        format!("access denied ({detail}): {denied}")
-    } else if let SdkError::ServiceError(_) = &err {
-        match (err.code(), err.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_string(),
-            _ => format!(
-                "HTTP {}: {}",
-                status(&err).map(|s| s.to_string()).unwrap_or_default(),
-                DisplayErrorContext(&err)
-            ),
+    let (code, detail) = (err.code(), err.message());
+    let failure = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Transient
         }
-    } else {
-        DisplayErrorContext(&err).to_string()
+        _ => classify(code, status(&err), detail),
+    };
+    let with_code = |advice: &str| match code {
+        Some(code) => format!("{code}: {advice}"),
+        None => advice.to_string(),
+    };
+    let message = match failure {
+        Failure::Denied => format!(
+            "access denied ({}): {} (IAM policy, bucket or key policy)",
+            detail.unwrap_or("no detail"),
+            calls::needs(service, operation)
+        ),
+        Failure::ClockSkew => with_code(
+            "this machine's clock differs from AWS's by more than 5 minutes: sync it (chrony, ntpd, systemd-timesyncd)",
+        ),
+        Failure::BadSignature => with_code(
+            "the request signature does not match: the secret access key does not belong to the access key id (check AWS_SECRET_ACCESS_KEY, or the profile)",
+        ),
+        Failure::UnknownAccessKey => with_code(
+            "AWS does not know this access key id (deleted, mistyped, or of another partition): check AWS_ACCESS_KEY_ID or AWS_PROFILE",
+        ),
+        Failure::ExpiredToken => with_code(
+            "the session credentials have expired: refresh them (aws sso login, or a new role session)",
+        ),
+        Failure::KmsKeyUnusable => with_code(&format!(
+            "the KMS key is disabled, pending deletion or not found ({}): enable it, or name another key",
+            detail.unwrap_or("no detail")
+        )),
+        Failure::Transient | Failure::Other => match (&err, code, detail) {
+            (SdkError::TimeoutError(_), _, _) => "timed out waiting for AWS".to_string(),
+            (SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _, _) => {
+                format!("no usable answer from AWS: {}", innermost(&err))
+            }
+            (_, Some(code), Some(message)) => format!("{code}: {message}"),
+            (_, Some(code), None) => code.to_string(),
+            (_, None, _) => format!(
+                "HTTP {}",
+                status(&err).map(|s| s.to_string()).unwrap_or_default()
+            ),
+        },
     };
     Error::Aws {
+        operation,
         action: action.into(),
         message,
+        transient: failure == Failure::Transient,
+        source: Some(Box::new(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_answers_are_told_apart_by_their_code() {
+        assert_eq!(
+            classify(Some("AccessDenied"), Some(403), None),
+            Failure::Denied
+        );
+        assert_eq!(
+            classify(Some("RequestTimeTooSkewed"), Some(403), None),
+            Failure::ClockSkew
+        );
+        assert_eq!(
+            classify(Some("SignatureDoesNotMatch"), Some(403), None),
+            Failure::BadSignature
+        );
+        assert_eq!(
+            classify(
+                Some("InvalidSignatureException"),
+                Some(400),
+                Some("Signature expired: 20261126T060000Z is now earlier than ...")
+            ),
+            Failure::ClockSkew
+        );
+        assert_eq!(
+            classify(Some("InvalidAccessKeyId"), Some(403), None),
+            Failure::UnknownAccessKey
+        );
+        assert_eq!(
+            classify(Some("ExpiredToken"), Some(400), None),
+            Failure::ExpiredToken
+        );
+        assert_eq!(
+            classify(Some("KMS.DisabledException"), Some(400), None),
+            Failure::KmsKeyUnusable
+        );
+        assert_eq!(
+            classify(Some("SlowDown"), Some(503), None),
+            Failure::Transient
+        );
+        assert_eq!(classify(None, Some(502), None), Failure::Transient);
+        assert_eq!(classify(None, Some(403), None), Failure::Denied);
+        assert_eq!(classify(Some("NoSuchKey"), Some(404), None), Failure::Other);
     }
 }

@@ -1,10 +1,18 @@
-//! S3: download the application archive, upload the bundle (SSE-KMS, multipart in parallel,
-//! aborted on any failure or signal), tag it with the deployment's outcome.
+//! S3: the artifact bucket's region, the application archive's download (resumed where a
+//! connection broke), the bundle's upload (SSE-KMS, multipart in parallel, aborted on any
+//! failure or signal) and its outcome tag.
+//!
+//! Only the upload that wrote a bundle can delete it: [`Uploaded`] is made here and nowhere
+//! else, and its deletion names the version the upload returned (in a versioned bucket a
+//! delete without a version id only adds a delete marker:
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html>). Rollback and
+//! promotion redeploy old bundles; nothing they do can remove one.
 
 use super::sdk_error;
 use crate::error::{Error, Result};
 use crate::s3url::S3Url;
 use crate::shutdown::Shutdown;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
@@ -12,8 +20,10 @@ use aws_sdk_s3::types::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
-/// What S3 says of an object we read or wrote.
+/// What S3 says of an object we read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub etag: Option<String>,
@@ -21,67 +31,197 @@ pub struct ObjectInfo {
     pub bytes: u64,
 }
 
-/// The region a bucket lives in, from HeadBucket.
-pub async fn bucket_region(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<String>> {
-    match s3.head_bucket().bucket(bucket).send().await {
-        Ok(out) => Ok(out.bucket_region().map(str::to_string)),
-        Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Err(Error::Aws {
-            action: format!("cannot use artifact bucket {bucket}"),
-            message: "bucket not found: create it (the infra stack does) or fix --artifact-bucket ($ARTIFACT_BUCKET)".into(),
-        }),
-        Err(err) => Err(sdk_error(
-            format!("cannot use artifact bucket {bucket}"),
-            "the role needs s3:ListBucket on the artifact bucket",
-            err,
+/// The header in which S3 names a bucket's region, on errors too.
+pub const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
+
+/// Checks that the artifact bucket is in `region`, with HeadBucket. S3 answers a bucket of
+/// another region with 301 (sometimes 400) and no body, and a denied one with 403; each
+/// carries the bucket's region in `x-amz-bucket-region`, which the SDK does not surface on
+/// errors (awslabs/aws-sdk-rust#1052), so it is read from the raw response
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>).
+pub async fn check_bucket_region(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    region: &str,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let elsewhere = |actual: &str| {
+        Error::Usage(format!(
+            "artifact bucket {bucket} is in {actual}, but CodeDeploy deploys in {region}: CodeDeploy needs an EC2 revision in the instances' region; use a bucket in {region} (--artifact-bucket) or deploy to {actual} (--deploy-region {actual})"
+        ))
+    };
+    let action = format!("cannot use artifact bucket {bucket}");
+    let answer = shutdown
+        .guard(async { Ok(s3.head_bucket().bucket(bucket).send().await) })
+        .await?;
+    let err = match answer {
+        Ok(out) => {
+            return match out.bucket_region() {
+                Some(actual) if actual != region => Err(elsewhere(actual)),
+                _ => Ok(()),
+            }
+        }
+        Err(err) => err,
+    };
+    let actual = super::header(&err, BUCKET_REGION_HEADER).map(str::to_string);
+    match (super::status(&err), actual) {
+        (_, Some(actual)) if actual != region => Err(elsewhere(&actual)),
+        (Some(403), Some(actual)) => Err(Error::aws(
+            "HeadBucket",
+            action,
+            format!(
+                "access denied: the bucket exists and is in {actual} as it should be, but the role may not read it: {}",
+                super::calls::needs("s3", "HeadBucket")
+            ),
         )),
+        (Some(404), _) => Err(Error::aws(
+            "HeadBucket",
+            action,
+            "no such bucket: create it (the infra stack does) or fix --artifact-bucket ($ARTIFACT_BUCKET)",
+        )),
+        _ => Err(sdk_error("s3", "HeadBucket", action, err)),
     }
 }
 
-/// Streams an object to `dest`, never holding it whole in memory.
-pub async fn download(s3: &aws_sdk_s3::Client, url: &S3Url, dest: &Path) -> Result<ObjectInfo> {
-    let action = || format!("cannot download application archive {url}");
-    let out = s3
-        .get_object()
-        .bucket(&url.bucket)
-        .key(&url.key)
-        .set_version_id(url.version_id.clone())
-        .send()
-        .await
-        .map_err(|err| match err.as_service_error() {
-            Some(GetObjectError::NoSuchKey(_)) => Error::Aws {
-                action: action(),
-                message: "no such object: check the key in the SSM parameter or --app-archive".into(),
-            },
-            _ if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Error::Aws {
-                action: action(),
-                message: "not found (no such bucket, key or version)".into(),
-            },
-            _ => sdk_error(
-                action(),
-                "the role needs s3:GetObject on the object (s3:GetObjectVersion for a version id) and kms:Decrypt on its key if it is SSE-KMS",
-                err,
-            ),
-        })?;
-    let etag = out.e_tag().map(str::to_string);
-    let version_id = out.version_id().map(str::to_string);
-    let mut reader = out.body.into_async_read();
+/// The same client, for another region.
+fn in_region(s3: &aws_sdk_s3::Client, region: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build(),
+    )
+}
+
+/// How often a broken download is resumed before the run gives up.
+pub const DOWNLOAD_RESUMES: u32 = 5;
+
+/// Streams an object to `dest`, never holding it whole in memory. A connection that breaks
+/// mid-body is resumed from the byte reached (Range, pinned to the first answer's ETag with
+/// If-Match, and to its version), up to [`DOWNLOAD_RESUMES`] times. A bucket in another
+/// region is read there. `label` names the archive in messages (a SecureString parameter's
+/// value is never shown).
+pub async fn download(
+    s3: &aws_sdk_s3::Client,
+    url: &S3Url,
+    label: &str,
+    dest: &Path,
+    shutdown: &Shutdown,
+) -> Result<ObjectInfo> {
+    let action = || format!("cannot download application archive {label}");
+    let mut client = s3.clone();
     let mut file = tokio::fs::File::create(dest)
         .await
         .map_err(|e| Error::io("cannot create", dest, e))?;
-    let bytes = tokio::io::copy_buf(&mut reader, &mut file)
-        .await
-        .map_err(|e| Error::Aws {
-            action: action(),
-            message: format!("download broke off: {e}"),
-        })?;
+    let mut info = ObjectInfo::default();
+    let mut total: Option<u64> = None;
+    let mut resumes = 0u32;
+    let mut redirected = false;
+    loop {
+        let request = client
+            .get_object()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .set_version_id(url.version_id.clone().or(info.version_id.clone()))
+            .set_range((info.bytes > 0).then(|| format!("bytes={}-", info.bytes)))
+            .set_if_match(info.etag.clone().filter(|_| info.bytes > 0));
+        let answer = shutdown.guard(async { Ok(request.send().await) }).await?;
+        let out = match answer {
+            Ok(out) => out,
+            Err(err) => {
+                let region = super::header(&err, BUCKET_REGION_HEADER).map(str::to_string);
+                match (super::status(&err), region) {
+                    (Some(301 | 400), Some(region)) if !redirected => {
+                        eprintln!(
+                            "the release bucket {} is in {region}, not in the step's region: reading it there",
+                            url.bucket
+                        );
+                        client = in_region(s3, &region);
+                        redirected = true;
+                        continue;
+                    }
+                    _ => return Err(download_error(err, &action())),
+                }
+            }
+        };
+        if info.bytes == 0 {
+            info.etag = out.e_tag().map(str::to_string);
+            info.version_id = out.version_id().map(str::to_string);
+            total = out.content_length().and_then(|n| u64::try_from(n).ok());
+        }
+        let mut body = out.body;
+        let broke = loop {
+            let chunk = shutdown.guard(async { Ok(body.try_next().await) }).await?;
+            match chunk {
+                Ok(Some(bytes)) => {
+                    file.write_all(&bytes)
+                        .await
+                        .map_err(|e| Error::io("cannot write", dest, e))?;
+                    info.bytes += bytes.len() as u64;
+                }
+                Ok(None) if total.is_some_and(|t| info.bytes < t) => {
+                    break format!(
+                        "the answer ended at byte {} of {}",
+                        info.bytes,
+                        total.unwrap_or(0)
+                    )
+                }
+                Ok(None) => break String::new(),
+                Err(err) => break err.to_string(),
+            }
+        };
+        if broke.is_empty() {
+            break;
+        }
+        if resumes == DOWNLOAD_RESUMES {
+            return Err(Error::Aws {
+                operation: "GetObject",
+                action: action(),
+                message: format!(
+                    "download broke off {} times, last at byte {}: {broke}",
+                    resumes + 1,
+                    info.bytes
+                ),
+                transient: true,
+                source: None,
+            });
+        }
+        resumes += 1;
+        eprintln!(
+            "download of {label} broke off at byte {} ({broke}); resuming ({resumes} of {DOWNLOAD_RESUMES})",
+            info.bytes
+        );
+        shutdown
+            .sleep(Duration::from_millis(200 * u64::from(resumes)))
+            .await?;
+    }
     file.sync_all()
         .await
         .map_err(|e| Error::io("cannot write", dest, e))?;
-    Ok(ObjectInfo {
-        etag,
-        version_id,
-        bytes,
-    })
+    Ok(info)
+}
+
+fn download_error(err: SdkError<GetObjectError, super::HttpResponse>, action: &str) -> Error {
+    let region = super::header(&err, BUCKET_REGION_HEADER).map(str::to_string);
+    match (err.as_service_error(), super::status(&err), region) {
+        (Some(GetObjectError::NoSuchKey(_)), _, _) => Error::aws(
+            "GetObject",
+            action,
+            "no such object: check the key in the SSM parameter or --app-archive",
+        ),
+        (_, Some(301 | 400), Some(region)) => Error::aws(
+            "GetObject",
+            action,
+            format!("the bucket is in {region} and did not answer there either"),
+        ),
+        (_, Some(404), _) => Error::aws("GetObject", action, "not found (no such bucket, key or version)"),
+        (_, Some(412), _) => Error::aws(
+            "GetObject",
+            action,
+            "the object changed while it was being downloaded (its ETag no longer matches): run again",
+        ),
+        _ => sdk_error("s3", "GetObject", action, err),
+    }
 }
 
 /// How bundles are uploaded.
@@ -89,6 +229,7 @@ pub async fn download(s3: &aws_sdk_s3::Client, url: &S3Url, dest: &Path) -> Resu
 pub struct UploadSettings {
     /// Bundles from this size on go up in parts.
     pub multipart_threshold: u64,
+    /// The smallest part size; larger when the file needs it (see [`part_size`]).
     pub part_size: u64,
     /// Parts in flight at once; memory use is about this times `part_size` at most.
     pub concurrency: usize,
@@ -104,6 +245,26 @@ impl Default for UploadSettings {
     }
 }
 
+/// S3's multipart limits: 10,000 parts of 5 MiB to 5 GiB
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html>).
+pub const MAX_PARTS: u64 = 10_000;
+pub const MIN_PART: u64 = 5 << 20;
+pub const MAX_PART: u64 = 5 << 30;
+
+/// The part size for a file of `size` bytes: at least `requested` (and 5 MiB), at least
+/// ceil(size / 10,000) rounded up to a MiB, at most 5 GiB.
+pub fn part_size(size: u64, requested: u64) -> Result<u64> {
+    const MIB: u64 = 1 << 20;
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    let part = requested.max(MIN_PART).max(needed);
+    if part > MAX_PART {
+        return Err(Error::Usage(format!(
+            "the bundle is {size} bytes: more than S3 takes in one object (10,000 parts of 5 GiB)"
+        )));
+    }
+    Ok(part)
+}
+
 /// A bundle to upload.
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -111,6 +272,8 @@ pub struct Upload {
     pub key: String,
     pub path: PathBuf,
     pub size: u64,
+    /// None: no encryption header, so that the bucket's default encryption (its KMS key and
+    /// bucket key) applies; `aws:kms` without a key id would use the AWS managed `aws/s3` key.
     pub kms_key_id: Option<String>,
     /// Object metadata (x-amz-meta-*): the bundle's SHA-256, the source commit.
     pub metadata: HashMap<String, String>,
@@ -121,95 +284,187 @@ impl Upload {
     fn failure(&self) -> String {
         format!("cannot upload bundle to s3://{}/{}", self.bucket, self.key)
     }
+
+    fn encryption(&self) -> Option<ServerSideEncryption> {
+        self.kms_key_id
+            .as_ref()
+            .map(|_| ServerSideEncryption::AwsKms)
+    }
+
+    fn sha256(&self) -> Option<&str> {
+        self.metadata.get(SHA256_METADATA).map(String::as_str)
+    }
+}
+
+/// The metadata key of the bundle's SHA-256.
+pub const SHA256_METADATA: &str = "sha256";
+
+/// A bundle this run uploaded: the only handle that can delete it.
+#[derive(Debug)]
+pub struct Uploaded {
+    bucket: String,
+    key: String,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+}
+
+impl Uploaded {
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// `s3://bucket/key`.
+    pub fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// Deletes exactly the version this run wrote (no delete marker in a versioned bucket).
+    pub async fn discard(self, s3: &aws_sdk_s3::Client) -> Result<()> {
+        delete_version(s3, &self.bucket, &self.key, self.version_id.as_deref()).await
+    }
 }
 
 const CONTENT_TYPE: &str = "application/octet-stream";
 
-const UPLOAD_DENIED: &str = "the role needs s3:PutObject on the artifact bucket, and kms:GenerateDataKey and kms:Decrypt on its key (the bucket policy also rejects any other KMS key id than its own)";
+async fn delete_version(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<()> {
+    s3.delete_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|err| {
+            sdk_error(
+                "s3",
+                "DeleteObject",
+                format!("cannot delete unused bundle s3://{bucket}/{key}"),
+                err,
+            )
+        })?;
+    Ok(())
+}
+
+/// After an upload whose outcome is unknown (cut off by a signal, or a lost answer): deletes
+/// the object only when it is this upload's (its SHA-256 metadata matches), by its version.
+async fn remove_if_ours(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<()> {
+    let head = s3
+        .head_object()
+        .bucket(&up.bucket)
+        .key(&up.key)
+        .send()
+        .await;
+    let out = match head {
+        Ok(out) => out,
+        // Nothing landed (404), or it cannot be read: send no delete.
+        Err(_) => return Ok(()),
+    };
+    let theirs = out
+        .metadata()
+        .and_then(|m| m.get(SHA256_METADATA))
+        .map(String::as_str);
+    if theirs.is_some() && theirs == up.sha256() {
+        delete_version(s3, &up.bucket, &up.key, out.version_id()).await?;
+    }
+    Ok(())
+}
 
 /// Uploads with SSE-KMS; in parts, in parallel, from `settings.multipart_threshold` on. On any
 /// failure, and on SIGINT/SIGTERM, a multipart upload is aborted (no orphan parts, no object)
-/// and a single PUT that may have landed is deleted.
+/// and an object that landed after all is deleted by its version.
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
     settings: UploadSettings,
     shutdown: &Shutdown,
-) -> Result<ObjectInfo> {
-    if up.size < settings.multipart_threshold {
-        let put = put_single(s3, up);
-        return tokio::select! {
-            // A signal that has arrived wins over work that could still finish.
-            biased;
-            signal = shutdown.wait() => {
-                // The PUT was cut off; should it have completed, remove it.
-                let _ = s3.delete_object().bucket(&up.bucket).key(&up.key).send().await;
-                Err(Error::Interrupted(signal))
-            }
-            result = put => result,
-        };
+) -> Result<Uploaded> {
+    if let Some(signal) = shutdown.fired() {
+        return Err(Error::Interrupted(signal));
     }
-    let action = || up.failure();
-    let created = s3
-        .create_multipart_upload()
-        .bucket(&up.bucket)
-        .key(&up.key)
-        .server_side_encryption(ServerSideEncryption::AwsKms)
-        .set_ssekms_key_id(up.kms_key_id.clone())
-        .content_type(CONTENT_TYPE)
-        .set_metadata(Some(up.metadata.clone()))
-        .send()
-        .await
-        .map_err(|err| sdk_error(action(), UPLOAD_DENIED, err))?;
-    let upload_id = created
-        .upload_id()
-        .ok_or_else(|| Error::Aws {
-            action: action(),
-            message: "CreateMultipartUpload returned no upload id".into(),
-        })?
-        .to_string();
-    let parts = upload_parts(s3, up, settings, &upload_id);
-    let outcome = tokio::select! {
-        biased;
-        signal = shutdown.wait() => Err(Error::Interrupted(signal)),
-        result = parts => result,
-    };
-    match outcome {
-        Ok(info) => Ok(info),
-        Err(err) => {
-            let aborted = s3
-                .abort_multipart_upload()
-                .bucket(&up.bucket)
-                .key(&up.key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            match aborted {
-                Ok(_) => Err(err),
-                Err(abort_err)
-                    if abort_err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_no_such_upload()) =>
-                {
-                    // Completed after all (the answer to CompleteMultipartUpload was lost or
-                    // unreadable): remove the object, which nothing will deploy.
-                    let _ = s3.delete_object().bucket(&up.bucket).key(&up.key).send().await;
-                    Err(err)
-                }
-                Err(abort_err) => Err(Error::Aws {
-                    action: action(),
-                    message: format!(
-                        "{err}; and aborting multipart upload {upload_id} failed too ({}): the bucket's lifecycle rule removes it within a day",
-                        aws_sdk_s3::error::DisplayErrorContext(&abort_err)
-                    ),
-                }),
+    if up.size < settings.multipart_threshold {
+        let result = shutdown.guard(put_single(s3, up)).await;
+        if matches!(result, Err(Error::Interrupted(_))) {
+            // The PUT was cut off; should it have completed, remove it.
+            if let Err(err) = remove_if_ours(s3, up).await {
+                eprintln!("warning: {err}");
             }
         }
+        return result;
+    }
+    let part = part_size(up.size, settings.part_size)?;
+    let action = || up.failure();
+    let created = shutdown
+        .guard(async {
+            s3.create_multipart_upload()
+                .bucket(&up.bucket)
+                .key(&up.key)
+                .set_server_side_encryption(up.encryption())
+                .set_ssekms_key_id(up.kms_key_id.clone())
+                .content_type(CONTENT_TYPE)
+                .set_metadata(Some(up.metadata.clone()))
+                .send()
+                .await
+                .map_err(|err| sdk_error("s3", "CreateMultipartUpload", action(), err))
+        })
+        .await?;
+    let upload_id = created
+        .upload_id()
+        .ok_or_else(|| {
+            Error::aws(
+                "CreateMultipartUpload",
+                action(),
+                "CreateMultipartUpload returned no upload id",
+            )
+        })?
+        .to_string();
+    let outcome = shutdown
+        .guard(upload_parts(s3, up, part, settings.concurrency, &upload_id))
+        .await;
+    let err = match outcome {
+        Ok(done) => return Ok(done),
+        Err(err) => err,
+    };
+    let aborted = s3
+        .abort_multipart_upload()
+        .bucket(&up.bucket)
+        .key(&up.key)
+        .upload_id(&upload_id)
+        .send()
+        .await;
+    match aborted {
+        Ok(_) => Err(err),
+        // The upload is gone: CompleteMultipartUpload went through after all and its answer
+        // was lost. The object exists; it is removed if it is ours.
+        Err(abort_err)
+            if abort_err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_upload()) =>
+        {
+            if let Err(cleanup) = remove_if_ours(s3, up).await {
+                eprintln!("warning: {cleanup}");
+            }
+            Err(err)
+        }
+        Err(abort_err) => Err(Error::aws(
+            "AbortMultipartUpload",
+            action(),
+            format!(
+                "{err}; and aborting multipart upload {upload_id} failed too ({}): the bucket's lifecycle rule removes it within a day",
+                sdk_error("s3", "AbortMultipartUpload", "abort", abort_err)
+            ),
+        )),
     }
 }
 
-async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<ObjectInfo> {
-    let action = || up.failure();
+async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
     let body = ByteStream::from_path(&up.path)
         .await
         .map_err(|e| Error::io("cannot read bundle", &up.path, std::io::Error::other(e)))?;
@@ -218,34 +473,34 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<ObjectInfo> 
         .bucket(&up.bucket)
         .key(&up.key)
         .body(body)
-        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .set_server_side_encryption(up.encryption())
         .set_ssekms_key_id(up.kms_key_id.clone())
         .content_type(CONTENT_TYPE)
         .set_metadata(Some(up.metadata.clone()))
         .send()
         .await
-        .map_err(|err| sdk_error(action(), UPLOAD_DENIED, err))?;
-    Ok(ObjectInfo {
+        .map_err(|err| sdk_error("s3", "PutObject", up.failure(), err))?;
+    Ok(Uploaded {
+        bucket: up.bucket.clone(),
+        key: up.key.clone(),
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
-        bytes: up.size,
     })
 }
 
 async fn upload_parts(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
-    settings: UploadSettings,
+    part_size: u64,
+    concurrency: usize,
     upload_id: &str,
-) -> Result<ObjectInfo> {
-    let action = || up.failure();
-    let part_size = settings.part_size.max(5 << 20);
+) -> Result<Uploaded> {
     let count = up.size.div_ceil(part_size).max(1);
     let mut tasks = tokio::task::JoinSet::new();
     let mut parts = Vec::with_capacity(count as usize);
     let mut next = 0u64;
     loop {
-        while next < count && tasks.len() < settings.concurrency.max(1) {
+        while next < count && tasks.len() < concurrency.max(1) {
             let (s3, bucket, key, path, upload_id) = (
                 s3.clone(),
                 up.bucket.clone(),
@@ -277,8 +532,9 @@ async fn upload_parts(
                     .await
                     .map_err(|err| {
                         sdk_error(
+                            "s3",
+                            "UploadPart",
                             format!("cannot upload part {number} of bundle s3://{bucket}/{key}"),
-                            UPLOAD_DENIED,
                             err,
                         )
                     })?;
@@ -293,9 +549,12 @@ async fn upload_parts(
         }
         match tasks.join_next().await {
             Some(joined) => {
-                let part = joined.map_err(|e| Error::Aws {
-                    action: action(),
-                    message: format!("upload task failed: {e}"),
+                let part = joined.map_err(|e| {
+                    Error::aws(
+                        "UploadPart",
+                        up.failure(),
+                        format!("upload task failed: {e}"),
+                    )
                 })??;
                 parts.push(part);
             }
@@ -315,48 +574,20 @@ async fn upload_parts(
         )
         .send()
         .await
-        .map_err(|err| sdk_error(action(), UPLOAD_DENIED, err))?;
-    Ok(ObjectInfo {
+        .map_err(|err| sdk_error("s3", "CompleteMultipartUpload", up.failure(), err))?;
+    Ok(Uploaded {
+        bucket: up.bucket.clone(),
+        key: up.key.clone(),
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
-        bytes: up.size,
     })
-}
-
-/// Removes an uploaded bundle that will not be deployed.
-pub async fn delete(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> Result<()> {
-    s3.delete_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_string))
-        .send()
-        .await
-        .map_err(|err| {
-            sdk_error(
-                format!("cannot delete unused bundle s3://{bucket}/{key}"),
-                "the role needs s3:DeleteObject on the artifact bucket",
-                err,
-            )
-        })?;
-    Ok(())
 }
 
 /// The object tag that records a bundle's deployment outcome, for lifecycle rules.
 pub const STATUS_TAG: &str = "invisible-pipeline-status";
 
 /// Tags the bundle with the final status of its deployment.
-pub async fn tag_status(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-    status: &str,
-) -> Result<()> {
+pub async fn tag_status(s3: &aws_sdk_s3::Client, bundle: &Uploaded, status: &str) -> Result<()> {
     let tag = Tag::builder()
         .key(STATUS_TAG)
         .value(status)
@@ -367,18 +598,38 @@ pub async fn tag_status(
         .build()
         .expect("tag set is set");
     s3.put_object_tagging()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_string))
+        .bucket(&bundle.bucket)
+        .key(&bundle.key)
+        .set_version_id(bundle.version_id.clone())
         .tagging(tagging)
         .send()
         .await
         .map_err(|err| {
             sdk_error(
-                format!("cannot tag bundle s3://{bucket}/{key}"),
-                "the role needs s3:PutObjectTagging (and s3:PutObjectVersionTagging) on the artifact bucket",
+                "s3",
+                "PutObjectTagging",
+                format!("cannot tag bundle {}", bundle.location()),
                 err,
             )
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_size_keeps_within_ten_thousand_parts() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(part_size(100 * MIB, 8 * MIB).unwrap(), 8 * MIB);
+        assert_eq!(part_size(100 * MIB, MIB).unwrap(), 5 * MIB);
+        // 100 GiB in 8 MiB parts would be 12,800 parts.
+        let size = 100 << 30;
+        let part = part_size(size, 8 * MIB).unwrap();
+        assert_eq!(part, 11 * MIB);
+        assert!(size.div_ceil(part) <= MAX_PARTS);
+        assert!(part_size(MAX_PARTS * MAX_PART, 8 * MIB).is_ok());
+        assert!(part_size(MAX_PARTS * MAX_PART + 1, 8 * MIB).is_err());
+    }
 }

@@ -30,8 +30,9 @@ use aws_sdk_ssm::types::Parameter;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
+use invisible_pipeline::aws::calls::Listed;
 use invisible_pipeline::aws::{self, Clients};
-use invisible_pipeline::deploy::{self, ArchiveSource, DeployConfig, IfBusy};
+use invisible_pipeline::deploy::{self, ArchiveSource, DeployConfig, IfBusy, Outcome};
 use invisible_pipeline::error::{exit, Error};
 use invisible_pipeline::shutdown::Shutdown;
 use std::fs;
@@ -50,14 +51,14 @@ fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule]) -> Clien
         aws_sdk_s3,
         RuleMode::MatchAny,
         s3_rules.iter().copied(),
-        |c| c.retry_config(retry())
+        |c| c.retry_config(retry()).interceptor(Listed)
     );
     Clients {
         ssm: mock_client!(
             aws_sdk_ssm,
             RuleMode::MatchAny,
             ssm_rules.iter().copied(),
-            |c| c.retry_config(retry())
+            |c| c.retry_config(retry()).interceptor(Listed)
         ),
         s3: s3.clone(),
         artifact_s3: s3,
@@ -65,7 +66,7 @@ fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule]) -> Clien
             aws_sdk_codedeploy,
             RuleMode::MatchAny,
             cd_rules.iter().copied(),
-            |c| c.retry_config(retry())
+            |c| c.retry_config(retry()).interceptor(Listed)
         ),
         deploy_region: "us-east-1".into(),
     }
@@ -202,7 +203,7 @@ async fn deploys_and_follows_to_success() {
     let c = clients(&[&hb, &put, &tag], &[&recent, &active, &cr, &get], &[]);
     let (_tx, shutdown) = Shutdown::manual();
     let outcome = deploy::run(&c, &cfg, &shutdown).await.unwrap();
-    assert_eq!(outcome.status, "succeeded");
+    assert_eq!(outcome.status, Outcome::Succeeded);
     assert_eq!(outcome.deployment_id.as_deref(), Some("d-new"));
     assert_eq!(outcome.final_status.as_deref(), Some("Succeeded"));
     assert_eq!(
@@ -253,7 +254,7 @@ async fn busy_group_wait_then_deploy() {
     let get = get_deployment(&[DeploymentStatus::Succeeded]);
     let c = clients(&[&hb, &put, &tag], &[&recent, &active, &cr, &get], &[]);
     let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
-    assert_eq!(outcome.status, "succeeded");
+    assert_eq!(outcome.status, Outcome::Succeeded);
     assert_eq!(active.num_calls(), 2, "looked again after waiting");
     assert_eq!(cr.num_calls(), 1);
 }
@@ -280,7 +281,7 @@ async fn busy_group_stop_active_then_deploy() {
         &[],
     );
     let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
-    assert_eq!(outcome.status, "succeeded");
+    assert_eq!(outcome.status, Outcome::Succeeded);
     assert_eq!(stop.num_calls(), 1);
 }
 
@@ -349,7 +350,7 @@ async fn stale_run_is_superseded_and_creates_nothing() {
     );
     let c = clients(&[&hb, &put], &[&recent, &batch, &active, &cr], &[]);
     let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
-    assert_eq!(outcome.status, "superseded");
+    assert_eq!(outcome.status, Outcome::Superseded);
     assert_eq!(outcome.superseded_by.as_deref(), Some("d-newer"));
     assert_eq!((put.num_calls(), cr.num_calls()), (0, 0));
 }
@@ -380,7 +381,7 @@ async fn older_deployments_do_not_supersede() {
             .await
             .unwrap()
             .status,
-        "succeeded"
+        Outcome::Succeeded
     );
 }
 
@@ -508,7 +509,7 @@ async fn stopped_deployment_fails_unless_a_newer_run_stopped_it() {
     let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
     assert_eq!(
         (outcome.status, outcome.superseded_by.as_deref()),
-        ("superseded", Some("d-newest"))
+        (Outcome::Superseded, Some("d-newest"))
     );
 }
 
@@ -626,7 +627,7 @@ async fn signal_during_multipart_upload_aborts_it() {
     let (tx, shutdown) = Shutdown::manual();
     let created = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(move || {
         // The job is cancelled while the upload starts.
-        tx.send(Some("SIGTERM")).unwrap();
+        tx.fire("SIGTERM");
         CreateMultipartUploadOutput::builder()
             .upload_id("u-2")
             .build()
@@ -676,7 +677,11 @@ async fn parameter_values() {
     let url = aws::ssm::archive_location(&c.ssm, "/app/archive")
         .await
         .unwrap();
-    assert_eq!(url.to_string(), "s3://releases/app-1.2.tgz?versionId=v7");
+    assert_eq!(
+        url.url.to_string(),
+        "s3://releases/app-1.2.tgz?versionId=v7"
+    );
+    assert!(!url.secret);
 
     let bad = parameter("releases/app-1.2.tgz");
     let c = clients(&[], &[], &[&bad]);
@@ -725,7 +730,7 @@ async fn throttling_is_retried() {
     let url = aws::ssm::archive_location(&c.ssm, "/app/archive")
         .await
         .unwrap();
-    assert_eq!(url.key, "a.tgz");
+    assert_eq!(url.url.key, "a.tgz");
     assert_eq!(throttled.num_calls(), 2);
 }
 
@@ -738,7 +743,15 @@ async fn download_errors_name_the_object() {
     let missing = mock!(aws_sdk_s3::Client::get_object)
         .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
     let c = clients(&[&missing], &[], &[]);
-    let err = aws::s3::download(&c.s3, &url, &dest).await.unwrap_err();
+    let err = aws::s3::download(
+        &c.s3,
+        &url,
+        "s3://releases/app.tgz",
+        &dest,
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("cannot download application archive s3://releases/app.tgz: no such object"),
@@ -754,7 +767,15 @@ async fn download_errors_name_the_object() {
         )
     });
     let c = clients(&[&denied], &[], &[]);
-    let err = aws::s3::download(&c.s3, &url, &dest).await.unwrap_err();
+    let err = aws::s3::download(
+        &c.s3,
+        &url,
+        "s3://releases/app.tgz",
+        &dest,
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("s3://releases/app.tgz: access denied"),
@@ -770,7 +791,15 @@ async fn download_errors_name_the_object() {
             .build()
     });
     let c = clients(&[&ok], &[], &[]);
-    let info = aws::s3::download(&c.s3, &url, &dest).await.unwrap();
+    let info = aws::s3::download(
+        &c.s3,
+        &url,
+        "s3://releases/app.tgz",
+        &dest,
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (info.etag.as_deref(), info.version_id.as_deref(), info.bytes),
         (Some("\"e1\""), Some("v1"), 13)
@@ -819,7 +848,7 @@ async fn group_taken_between_look_and_create_waits_and_retries() {
         &[],
     );
     let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
-    assert_eq!(outcome.status, "succeeded");
+    assert_eq!(outcome.status, Outcome::Succeeded);
     assert_eq!(
         (cr.num_calls(), put.num_calls(), del.num_calls()),
         (2, 1, 0)

@@ -10,10 +10,14 @@ use std::fs;
 use std::path::Path;
 
 fn build(cd: &Path, app: &Path, out: &Path) -> (BundleInfo, Vec<String>) {
-    let checked = revision::check(cd, Some(app)).unwrap();
+    let cancel = invisible_pipeline::cancel::Cancel::new();
+    let checked = revision::check(cd, Some(app), &cancel).unwrap();
     assert!(!checked.diags.has_errors(), "{:?}", checked.diags);
     let warnings = checked.diags.warnings().map(ToString::to_string).collect();
-    (revision::write_bundle(&checked, out, 0).unwrap(), warnings)
+    (
+        revision::write_bundle(&checked, out, 0, &cancel).unwrap(),
+        warnings,
+    )
 }
 
 /// What the CodeDeploy folder of `codedeploy_dir` must become on the instance.
