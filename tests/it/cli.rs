@@ -289,3 +289,20 @@ fn inside_codebuild_the_folder_defaults_to_the_checkout() {
         tmp.path().join("CodeDeploy_Files").display().to_string()
     );
 }
+
+/// S3 takes parts of at most 5 GiB and single PUTs of at most 5 GiB
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
+#[test]
+fn upload_sizes_beyond_s3_limits_are_usage_errors() {
+    for (option, value) in [
+        ("--part-size-mib", "5121"),
+        ("--part-size-mib", "4"),
+        ("--multipart-threshold-mib", "6000"),
+    ] {
+        let a = bin()
+            .args(["deploy", "--app-archive", "x.tgz", option, value])
+            .assert()
+            .code(2);
+        assert!(stderr(&a).contains(option), "{}", stderr(&a));
+    }
+}

@@ -39,9 +39,9 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-const TRIGGER: &str = "2026-11-26T06:00:00Z";
+pub(crate) const TRIGGER: &str = "2026-11-26T06:00:00Z";
 
-fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule]) -> Clients {
+pub(crate) fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule]) -> Clients {
     let retry = || {
         aws_sdk_s3::config::retry::RetryConfig::standard()
             .with_max_attempts(3)
@@ -72,7 +72,7 @@ fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule]) -> Clien
     }
 }
 
-fn config(root: &Path, app: &Path) -> DeployConfig {
+pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
     DeployConfig {
         archive: ArchiveSource::Local(app.to_path_buf()),
         codedeploy_dir: codedeploy_dir(root),
@@ -97,7 +97,7 @@ fn config(root: &Path, app: &Path) -> DeployConfig {
     }
 }
 
-fn setup() -> (tempfile::TempDir, DeployConfig) {
+pub(crate) fn setup() -> (tempfile::TempDir, DeployConfig) {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app.tgz");
     fs::write(&app, app_tar().end().gz()).unwrap();
@@ -105,12 +105,12 @@ fn setup() -> (tempfile::TempDir, DeployConfig) {
     (tmp, cfg)
 }
 
-fn head_bucket(region: &'static str) -> Rule {
+pub(crate) fn head_bucket(region: &'static str) -> Rule {
     mock!(aws_sdk_s3::Client::head_bucket)
         .then_output(move || HeadBucketOutput::builder().bucket_region(region).build())
 }
 
-fn put_object() -> Rule {
+pub(crate) fn put_object() -> Rule {
     mock!(aws_sdk_s3::Client::put_object).then_output(|| {
         PutObjectOutput::builder()
             .e_tag("\"etag1\"")
@@ -119,13 +119,13 @@ fn put_object() -> Rule {
     })
 }
 
-fn tagging() -> Rule {
+pub(crate) fn tagging() -> Rule {
     mock!(aws_sdk_s3::Client::put_object_tagging)
         .then_output(|| PutObjectTaggingOutput::builder().build())
 }
 
 /// ListDeployments for the stale-run check (no status filter): `ids`.
-fn list_recent(ids: &'static [&'static str]) -> Rule {
+pub(crate) fn list_recent(ids: &'static [&'static str]) -> Rule {
     mock!(aws_sdk_codedeploy::Client::list_deployments)
         .match_requests(|r| r.include_only_statuses().is_empty())
         .then_output(move || {
@@ -136,7 +136,7 @@ fn list_recent(ids: &'static [&'static str]) -> Rule {
 }
 
 /// ListDeployments for active ones: `first` once, then none.
-fn list_active(first: &'static [&'static str]) -> Rule {
+pub(crate) fn list_active(first: &'static [&'static str]) -> Rule {
     mock!(aws_sdk_codedeploy::Client::list_deployments)
         .match_requests(|r| !r.include_only_statuses().is_empty())
         .sequence()
@@ -150,7 +150,7 @@ fn list_active(first: &'static [&'static str]) -> Rule {
         .build()
 }
 
-fn create() -> Rule {
+pub(crate) fn create() -> Rule {
     mock!(aws_sdk_codedeploy::Client::create_deployment).then_output(|| {
         CreateDeploymentOutput::builder()
             .deployment_id("d-new")
@@ -158,7 +158,7 @@ fn create() -> Rule {
     })
 }
 
-fn info(id: &str, status: DeploymentStatus) -> DeploymentInfo {
+pub(crate) fn info(id: &str, status: DeploymentStatus) -> DeploymentInfo {
     DeploymentInfo::builder()
         .deployment_id(id)
         .status(status)
@@ -171,7 +171,7 @@ fn info(id: &str, status: DeploymentStatus) -> DeploymentInfo {
         .build()
 }
 
-fn get_deployment(statuses: &'static [DeploymentStatus]) -> Rule {
+pub(crate) fn get_deployment(statuses: &'static [DeploymentStatus]) -> Rule {
     let mut seq = mock!(aws_sdk_codedeploy::Client::get_deployment).sequence();
     for s in statuses {
         seq = seq.output(move || {
@@ -308,7 +308,7 @@ async fn busy_group_fail_exits_6_and_uploads_nothing() {
     assert_eq!((put.num_calls(), cr.num_calls()), (0, 0));
 }
 
-fn batch_get(described: &'static [(&'static str, &'static str)]) -> Rule {
+pub(crate) fn batch_get(described: &'static [(&'static str, &'static str)]) -> Rule {
     mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_output(move || {
         BatchGetDeploymentsOutput::builder()
             .set_deployments_info(Some(
@@ -660,7 +660,7 @@ async fn signal_during_multipart_upload_aborts_it() {
 
 // SSM and S3 reads, through the thin functions.
 
-fn parameter(value: &'static str) -> Rule {
+pub(crate) fn parameter(value: &'static str) -> Rule {
     mock!(aws_sdk_ssm::Client::get_parameter)
         .match_requests(|r| r.name() == Some("/app/archive") && r.with_decryption() == Some(true))
         .then_output(move || {
@@ -807,7 +807,7 @@ async fn download_errors_name_the_object() {
     assert_eq!(fs::read(&dest).unwrap(), b"archive bytes");
 }
 
-fn delete_object() -> Rule {
+pub(crate) fn delete_object() -> Rule {
     mock!(aws_sdk_s3::Client::delete_object)
         .match_requests(|r| {
             r.key() == Some("bundles/app/abc123/proj-1.tgz") && r.version_id() == Some("v1")
@@ -815,7 +815,8 @@ fn delete_object() -> Rule {
         .then_output(|| aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build())
 }
 
-fn limit_exceeded() -> aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError {
+pub(crate) fn limit_exceeded(
+) -> aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError {
     aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError::DeploymentLimitExceededException(
         aws_sdk_codedeploy::types::error::DeploymentLimitExceededException::builder().message("in progress").build(),
     )

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per theme (after ripgrep and uv).
 
+mod aws_answers;
 mod buildspec;
 mod cli;
 mod deploy_mocked;
@@ -8,3 +9,4 @@ mod fixtures;
 mod hostile;
 mod merge;
 mod sample;
+mod signals;
