@@ -219,7 +219,7 @@ impl FileExistsBehavior {
     }
 }
 
-/// Parses `90`, `90s`, `45m`, `2h`.
+/// Parses `90`, `90s`, `45m`, `2h`, `500ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
@@ -229,13 +229,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a duration such as 90s, 45m or 2h"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("'{text}' is not a duration such as 90s, 45m or 2h")),
-    };
-    Ok(Duration::from_secs(seconds))
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("'{text}' is not a duration such as 90s, 45m or 2h")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +283,7 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("45m"), Ok(Duration::from_secs(2700)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
     }

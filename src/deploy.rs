@@ -60,6 +60,9 @@ pub struct DeployConfig {
     pub if_busy: IfBusy,
     /// None: do not follow the deployment (`--no-wait`).
     pub wait_timeout: Option<Duration>,
+    /// How long to wait for a busy group (and through transient failures), with or without
+    /// `--no-wait`: `--wait-timeout`.
+    pub busy_timeout: Duration,
     pub poll_interval: Duration,
     pub commit: Option<String>,
     pub build_id: Option<String>,
@@ -244,7 +247,7 @@ impl DeployConfig {
 
     /// How long waiting (for the group, for the deployment) may last.
     fn budget(&self) -> Duration {
-        self.wait_timeout.unwrap_or(Duration::from_secs(3600))
+        self.busy_timeout
     }
 }
 
@@ -546,7 +549,10 @@ async fn place(
         let mut pause = cfg
             .poll_interval
             .clamp(Duration::from_millis(1), Duration::from_secs(2));
-        for look in 0..3 {
+        // ListDeployments may lag behind a deployment just created: after an ambiguous
+        // failure, look twice.
+        let looks = if err.is_transient() { 2 } else { 1 };
+        for look in 1..=looks {
             match cdapi::find_created(&clients.codedeploy, new, since).await {
                 Ok(Some(id)) => {
                     log(format!(
@@ -555,12 +561,11 @@ async fn place(
                     // After a signal, following it ends at once with "it goes on".
                     return Ok(Placed::Adopted(id));
                 }
-                Ok(None) if !matches!(err, Error::Interrupted(_)) && look < 2 => {
-                    // ListDeployments may lag behind a deployment just created.
+                Ok(None) if look < looks => {
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                 }
-                Ok(None) => break,
+                Ok(None) => {}
                 Err(look_err) => {
                     log(format!(
                         "cannot tell whether CreateDeployment created a deployment: {look_err}"

@@ -150,6 +150,7 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         ignore_application_stop_failures: a.ignore_application_stop_failures,
         if_busy: a.if_busy,
         wait_timeout: (!a.no_wait).then_some(a.wait_timeout),
+        busy_timeout: a.wait_timeout,
         poll_interval: a.poll_interval,
         commit: a.commit.filter(|c| !c.is_empty()),
         build_id: a.build_id.filter(|b| !b.is_empty()),

@@ -353,6 +353,24 @@ async fn delete_version(
     Ok(())
 }
 
+/// The object an upload whose answer was lost wrote, when it is this upload's.
+async fn completed_after_all(s3: &aws_sdk_s3::Client, up: &Upload) -> Option<Uploaded> {
+    let out = s3
+        .head_object()
+        .bucket(&up.bucket)
+        .key(&up.key)
+        .send()
+        .await
+        .ok()?;
+    let theirs = out.metadata().and_then(|m| m.get(SHA256_METADATA));
+    (theirs.map(String::as_str) == up.sha256() && theirs.is_some()).then(|| Uploaded {
+        bucket: up.bucket.clone(),
+        key: up.key.clone(),
+        etag: out.e_tag().map(str::to_string),
+        version_id: out.version_id().map(str::to_string),
+    })
+}
+
 /// After an upload whose outcome is unknown (cut off by a signal, or a lost answer): deletes
 /// the object only when it is this upload's (its SHA-256 metadata matches), by its version.
 async fn remove_if_ours(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<()> {
@@ -442,12 +460,21 @@ pub async fn upload(
     match aborted {
         Ok(_) => Err(err),
         // The upload is gone: CompleteMultipartUpload went through after all and its answer
-        // was lost. The object exists; it is removed if it is ours.
+        // was lost. The object exists: if it is ours (its SHA-256 metadata), it is the
+        // upload's result; after a signal it is removed, by its version.
         Err(abort_err)
             if abort_err
                 .as_service_error()
                 .is_some_and(|e| e.is_no_such_upload()) =>
         {
+            if !matches!(err, Error::Interrupted(_)) {
+                if let Some(done) = completed_after_all(s3, up).await {
+                    eprintln!(
+                        "CompleteMultipartUpload failed ({err}), but the bundle is complete in S3: going on"
+                    );
+                    return Ok(done);
+                }
+            }
             if let Err(cleanup) = remove_if_ours(s3, up).await {
                 eprintln!("warning: {cleanup}");
             }

@@ -358,11 +358,12 @@ fn big_release(cfg: &mut DeployConfig, root: &std::path::Path) -> String {
 }
 
 /// CompleteMultipartUpload went through but its answer was lost (500s until the SDK gives
-/// up); AbortMultipartUpload then says NoSuchUpload: the object exists. It is deleted by its
-/// version only when its SHA-256 metadata is this bundle's.
+/// up); AbortMultipartUpload then says NoSuchUpload: the object exists. When its SHA-256
+/// metadata is this bundle's it is the upload's result and is deployed; when not, it is not
+/// this run's to delete, and the run fails.
 #[tokio::test(flavor = "multi_thread")]
-async fn no_such_upload_after_complete_deletes_the_object_only_if_it_is_ours() {
-    for (theirs, deleted) in [(true, 0), (false, 1)] {
+async fn no_such_upload_after_complete_adopts_the_object_only_if_it_is_ours() {
+    for theirs in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = config(tmp.path(), tmp.path());
         let sha = big_release(&mut cfg, tmp.path());
@@ -385,26 +386,45 @@ async fn no_such_upload_after_complete_deletes_the_object_only_if_it_is_ours() {
         });
         let head = mock!(aws_sdk_s3::Client::head_object).then_output(move || {
             HeadObjectOutput::builder()
+                .e_tag("\"etag9\"")
                 .version_id("v9")
                 .metadata("sha256", meta.clone())
                 .build()
         });
         let del = mock!(aws_sdk_s3::Client::delete_object)
-            .match_requests(|r| r.version_id() == Some("v9"))
             .then_output(|| DeleteObjectOutput::builder().build());
-        let (hb, recent, active) = (head_bucket("us-east-1"), list_recent(&[]), list_active(&[]));
+        let cr = mock!(aws_sdk_codedeploy::Client::create_deployment)
+            .match_requests(|r| {
+                r.revision()
+                    .and_then(|rev| rev.s3_location())
+                    .is_some_and(|l| l.version() == Some("v9") && l.e_tag() == Some("etag9"))
+            })
+            .then_output(|| {
+                CreateDeploymentOutput::builder()
+                    .deployment_id("d-new")
+                    .build()
+            });
+        let (hb, tag, recent, active) = (
+            head_bucket("us-east-1"),
+            tagging(),
+            list_recent(&[]),
+            list_active(&[]),
+        );
+        let get = get_deployment(&[DeploymentStatus::Succeeded]);
         let c = clients(
-            &[&hb, &created, &part, &complete, &abort, &head, &del],
-            &[&recent, &active],
+            &[&hb, &created, &part, &complete, &abort, &head, &del, &tag],
+            &[&recent, &active, &cr, &get],
             &[],
         );
-        let err = run(&c, &cfg).await.unwrap_err();
-        assert_eq!(err.exit_code(), exit::IO, "{err}");
-        assert_eq!(
-            (head.num_calls(), del.num_calls()),
-            (1, deleted),
-            "theirs: {theirs}"
-        );
+        let result = run(&c, &cfg).await;
+        if theirs {
+            assert_eq!(result.unwrap_err().exit_code(), exit::IO);
+            assert_eq!(cr.num_calls(), 0);
+        } else {
+            assert_eq!(result.unwrap().status, Outcome::Succeeded);
+            assert_eq!(cr.num_calls(), 1);
+        }
+        assert_eq!(del.num_calls(), 0, "theirs: {theirs}");
     }
 }
 
@@ -703,7 +723,7 @@ async fn a_broken_download_resumes_from_the_byte_reached() {
 #[tokio::test(flavor = "multi_thread")]
 async fn giving_up_on_a_busy_group_is_exit_7_naming_the_policy() {
     let (_tmp, mut cfg) = setup();
-    cfg.wait_timeout = Some(Duration::from_millis(20));
+    cfg.busy_timeout = Duration::from_millis(20);
     cfg.poll_interval = Duration::from_millis(5);
     let busy = mock!(aws_sdk_codedeploy::Client::list_deployments)
         .match_requests(|r| !r.include_only_statuses().is_empty())

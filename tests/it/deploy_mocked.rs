@@ -86,6 +86,7 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         ignore_application_stop_failures: false,
         if_busy: IfBusy::Wait,
         wait_timeout: Some(Duration::from_secs(30)),
+        busy_timeout: Duration::from_secs(30),
         poll_interval: Duration::from_millis(1),
         commit: Some("abc123".into()),
         build_id: Some("proj:1".into()),

@@ -15,21 +15,21 @@ use std::time::{Duration, Instant};
 
 const REGION: &str = "ap-southeast-7";
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect(
         "the emulator smoke tests need an AWS endpoint on loopback in AWS_ENDPOINT_URL: run them with `bash scripts/test`",
     )
 }
 
-struct Env {
-    s3: aws_sdk_s3::Client,
+pub(crate) struct Env {
+    pub(crate) s3: aws_sdk_s3::Client,
     ssm: aws_sdk_ssm::Client,
     kms: aws_sdk_kms::Client,
-    cd: aws_sdk_codedeploy::Client,
-    id: String,
+    pub(crate) cd: aws_sdk_codedeploy::Client,
+    pub(crate) id: String,
 }
 
-async fn env(name: &str) -> Env {
+pub(crate) async fn env(name: &str) -> Env {
     let url = endpoint();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
@@ -55,7 +55,7 @@ async fn env(name: &str) -> Env {
 }
 
 /// Key, buckets, parameter, application and group of one test; returns the KMS key id.
-async fn provision(e: &Env, archive: &[u8]) -> String {
+pub(crate) async fn provision(e: &Env, archive: &[u8]) -> String {
     let key = e
         .kms
         .create_key()
@@ -124,7 +124,7 @@ async fn provision(e: &Env, archive: &[u8]) -> String {
     key
 }
 
-fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
+pub(crate) fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_invisible-pipeline"));
     cmd.current_dir(cwd)
         .env("AWS_REGION", REGION)
@@ -143,7 +143,7 @@ fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
     cmd
 }
 
-fn noise(len: usize) -> Vec<u8> {
+pub(crate) fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)
         .map(|_| {

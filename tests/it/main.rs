@@ -5,6 +5,8 @@ mod buildspec;
 mod cli;
 mod deploy_mocked;
 mod emulator;
+mod faultproxy;
+mod faults;
 mod fixtures;
 mod hostile;
 mod merge;
