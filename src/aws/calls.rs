@@ -70,21 +70,24 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Listed {
         "invisible-pipeline: operation listed in calls.json"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: a client-level interceptor runs that before the
+    // operation's configuration (its `Metadata`) is in the bag.
+    fn read_before_serialization(
         &self,
         _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         if cfg!(debug_assertions) {
-            if let Some(meta) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            {
-                assert!(
-                    find(meta.service(), meta.name()).is_some(),
-                    "{}:{} is called but not listed in src/aws/calls.json: add it with the IAM actions it needs",
-                    meta.service(),
-                    meta.name()
-                );
-            }
+            let meta = cfg
+                .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+                .expect("every SDK operation has its Metadata");
+            assert!(
+                find(meta.service(), meta.name()).is_some(),
+                "{}:{} is called but not listed in src/aws/calls.json: add it with the IAM actions it needs",
+                meta.service(),
+                meta.name()
+            );
         }
         Ok(())
     }

@@ -830,3 +830,52 @@ async fn long_ids_never_make_create_deployment_fail() {
     run(&c, &cfg).await.unwrap();
     assert_eq!(cr.num_calls(), 1);
 }
+
+// --- calls.json is complete ----------------------------------------------------------------
+
+/// Every client of the binary, and every mocked client here, carries the interceptor that
+/// refuses (in debug builds) an operation missing from src/aws/calls.json; this proves it
+/// is live: ListBuckets is not something the binary calls.
+#[tokio::test]
+#[should_panic(expected = "S3:ListBuckets is called but not listed in src/aws/calls.json")]
+async fn an_operation_missing_from_calls_json_fails_the_tests() {
+    let list = mock!(aws_sdk_s3::Client::list_buckets)
+        .then_output(|| aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder().build());
+    let c = clients(&[&list], &[], &[]);
+    let _ = c.s3.list_buckets().send().await;
+}
+
+/// The IAM actions of calls.json, as the error hints and the stack's IAM test read them.
+#[test]
+fn calls_json_names_the_implied_actions() {
+    use invisible_pipeline::aws::calls;
+    let actions = |op: &str| -> Vec<String> {
+        calls::calls()
+            .operations
+            .iter()
+            .find(|o| o.operation == op)
+            .unwrap()
+            .actions
+            .iter()
+            .map(|a| a.action.clone())
+            .collect()
+    };
+    assert!(actions("PutObject").contains(&"kms:GenerateDataKey".to_string()));
+    assert!(actions("UploadPart").contains(&"kms:Decrypt".to_string()));
+    assert!(actions("DeleteObject").contains(&"s3:DeleteObjectVersion".to_string()));
+    assert!(actions("PutObjectTagging").contains(&"s3:PutObjectVersionTagging".to_string()));
+    let star: Vec<&str> = calls::calls()
+        .operations
+        .iter()
+        .filter(|o| o.actions.iter().any(|a| a.resource == "*"))
+        .map(|o| o.operation.as_str())
+        .collect();
+    assert_eq!(
+        star,
+        [
+            "StopDeployment",
+            "ListDeploymentTargets",
+            "BatchGetDeploymentTargets"
+        ]
+    );
+}
