@@ -879,3 +879,54 @@ fn calls_json_names_the_implied_actions() {
         ]
     );
 }
+
+/// The temporary file of the download has a fixed name: an object key may be longer than a
+/// file name may be (ENAMETOOLONG).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_key_longer_than_a_file_name_downloads() {
+    let (tmp, mut cfg) = setup();
+    let key = format!("releases/{}/app.tgz", "k".repeat(400));
+    cfg.archive = ArchiveSource::S3(format!("s3://releases/{key}").parse().unwrap());
+    let archive = fs::read(tmp.path().join("app.tgz")).unwrap();
+    let get = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+        GetObjectOutput::builder()
+            .body(ByteStream::from(archive.clone()))
+            .build()
+    });
+    let (hb, put, tag, recent, active, cr) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        tagging(),
+        list_recent(&[]),
+        list_active(&[]),
+        create(),
+    );
+    let getd = get_deployment(&[DeploymentStatus::Succeeded]);
+    let c = clients(
+        &[&hb, &get, &put, &tag],
+        &[&recent, &active, &cr, &getd],
+        &[],
+    );
+    assert_eq!(run(&c, &cfg).await.unwrap().status, Outcome::Succeeded);
+}
+
+/// No call can hang a build: the API clients have attempt and operation timeouts, S3
+/// connect and first-byte ones.
+#[tokio::test]
+async fn every_client_has_timeouts() {
+    let c = invisible_pipeline::aws::clients(Some("ap-southeast-7".into()), None)
+        .await
+        .unwrap();
+    for t in [
+        c.codedeploy.config().timeout_config(),
+        c.ssm.config().timeout_config(),
+    ] {
+        let t = t.unwrap();
+        assert!(t.operation_attempt_timeout().is_some() && t.operation_timeout().is_some());
+        assert!(t.connect_timeout().is_some());
+    }
+    for s3 in [&c.s3, &c.artifact_s3] {
+        let t = s3.config().timeout_config().unwrap();
+        assert!(t.connect_timeout().is_some() && t.read_timeout().is_some());
+    }
+}
