@@ -36,6 +36,8 @@ export interface BuildStepProps {
 
 export class BuildStep extends Construct {
   readonly project: codebuild.Project;
+  /** Builds of other branches: `validate` only, with a read-only role. */
+  readonly validateProject: codebuild.Project;
 
   constructor(scope: Construct, id: string, props: BuildStepProps) {
     super(scope, id);
@@ -51,23 +53,48 @@ export class BuildStep extends Construct {
       retention: logs.RetentionDays.THREE_MONTHS,
       encryptionKey: artifacts.key,
     });
+    const buildSpec = codebuild.BuildSpec.fromObjectToYaml(parse(readFileSync(props.buildspecPath, 'utf8')));
+    // The binary writes KEY=value lines here, outside the checkout; the buildspec removes the
+    // file before the run and reads it strictly after (never sources it).
+    const exportFile = { INVISIBLE_PIPELINE_EXPORT_FILE: { value: '/tmp/invisible-pipeline/exports.env' } };
+    const newProject = (
+      id: string,
+      projectName: string,
+      description: string,
+      timeout: Duration,
+      environmentVariables: Record<string, codebuild.BuildEnvironmentVariable>,
+    ) => {
+      const project = new codebuild.Project(this, id, {
+        projectName,
+        description,
+        source: codebuild.Source.codeCommit({ repository: props.repository, branchOrRef: config.branch }),
+        secondarySources: [codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey, identifier: 'tool' })],
+        buildSpec,
+        environment: {
+          buildImage: codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5,
+          computeType: codebuild.ComputeType.SMALL,
+          privileged: false,
+        },
+        environmentVariables: { ...exportFile, ...environmentVariables },
+        timeout,
+        logging: { cloudWatch: { logGroup } },
+        // No concurrent build limit: with one, extra StartBuild calls fail instead of queueing.
+      });
+      Validations.of(project).acknowledge({
+        id: 'AwsSolutions-CB4',
+        reason:
+          'The project produces no build artifacts; the bundle is encrypted with the customer key by the binary (SSE-KMS) and the log group uses that key too.',
+      });
+      return project;
+    };
 
     // Following the deployment and waiting for a busy group each take up to the wait timeout.
-    const timeout = Duration.minutes(config.waitTimeoutMinutes * 2 + 15);
-    this.project = new codebuild.Project(this, 'Project', {
-      projectName: config.projectName,
-      description: 'invisible-pipeline: merge, check and deploy the CodeDeploy files and the application release',
-      source: codebuild.Source.codeCommit({ repository: props.repository, branchOrRef: config.branch }),
-      secondarySources: [
-        codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey, identifier: 'tool' }),
-      ],
-      buildSpec: codebuild.BuildSpec.fromObjectToYaml(parse(readFileSync(props.buildspecPath, 'utf8'))),
-      environment: {
-        buildImage: codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5,
-        computeType: codebuild.ComputeType.SMALL,
-        privileged: false,
-      },
-      environmentVariables: {
+    this.project = newProject(
+      'Project',
+      config.projectName,
+      'invisible-pipeline: merge, check and deploy the CodeDeploy files and the application release',
+      Duration.minutes(config.waitTimeoutMinutes * 2 + 15),
+      {
         APP_ARCHIVE_PARAMETER: { value: props.parameter.parameterName },
         ARTIFACT_BUCKET: { value: artifacts.bucket.bucketName },
         ARTIFACT_PREFIX: { value: artifacts.prefix },
@@ -78,15 +105,28 @@ export class BuildStep extends Construct {
         IF_BUSY: { value: config.ifBusy },
         WAIT_TIMEOUT: { value: `${config.waitTimeoutMinutes}m` },
       },
-      timeout,
-      logging: { cloudWatch: { logGroup } },
-      // No concurrent build limit: with one, extra StartBuild calls fail instead of queueing.
-    });
-    Validations.of(this.project).acknowledge({
-      id: 'AwsSolutions-CB4',
-      reason:
-        'The project produces no build artifacts; the bundle is encrypted with the customer key by the binary (SSE-KMS) and the log group uses that key too.',
-    });
+    );
+    // Pushes to other branches: checks only, in a project whose role can read the release and
+    // nothing else, so that no branch push can reach the deployment group or the bundles.
+    this.validateProject = newProject(
+      'ValidateProject',
+      `${config.projectName}-validate`,
+      'invisible-pipeline: check the CodeDeploy files of a branch (no deployment)',
+      Duration.minutes(15),
+      {
+        INVISIBLE_PIPELINE_COMMAND: { value: 'validate' },
+        APP_ARCHIVE_PARAMETER: { value: props.parameter.parameterName },
+      },
+    );
+    const validateRole = this.validateProject.role!;
+    validateRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadRelease',
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [props.releases.arnForObjects('*')],
+      }),
+    );
+    props.parameter.grantRead(validateRole);
 
     const role = this.project.role!;
     const arn = (resource: string) =>
@@ -138,11 +178,18 @@ export class BuildStep extends Construct {
           'codedeploy:GetDeployment',
           'codedeploy:ListDeployments',
           'codedeploy:BatchGetDeployments',
-          'codedeploy:StopDeployment',
-          'codedeploy:ListDeploymentTargets',
-          'codedeploy:BatchGetDeploymentTargets',
         ],
         resources: [arn(`deploymentgroup:${props.applicationName}/${props.deploymentGroupName}`)],
+      }),
+    );
+    // These three support no resource-level permissions (Service Authorization Reference,
+    // "Actions defined by AWS CodeDeploy": no resource type), so a statement scoped to the
+    // group never matches them: stop-active and the failure report would be denied.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeploymentsWithoutResourceType',
+        actions: ['codedeploy:StopDeployment', 'codedeploy:ListDeploymentTargets', 'codedeploy:BatchGetDeploymentTargets'],
+        resources: ['*'],
       }),
     );
     role.addToPrincipalPolicy(
@@ -168,6 +215,20 @@ export class BuildStep extends Construct {
       [`Resource::arn:<AWS::Partition>:logs:${stack.region}:${stack.account}:log-group:/aws/codebuild/${project}:*`]:
         'CodeBuild\'s default log group of this project, added by CDK; the build logs to its own encrypted group.',
       [`Resource::arn:<AWS::Partition>:codebuild:${stack.region}:${stack.account}:report-group/${project}-*`]:
+        'Report groups of this project only, added by CDK for CodeBuild test reports.',
+      'Resource::*':
+        'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
+    });
+    const validate = nagRef(this.validateProject);
+    acknowledgeWildcards(validateRole, {
+      [`Resource::${releasesArn}/*`]:
+        'The release parameter may name any archive in the releases bucket; read-only (GetObject, GetObjectVersion).',
+      'Action::s3:GetObject*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
+      'Action::s3:GetBucket*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
+      'Action::s3:List*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
+      [`Resource::arn:<AWS::Partition>:logs:${stack.region}:${stack.account}:log-group:/aws/codebuild/${validate}:*`]:
+        'CodeBuild\'s default log group of this project, added by CDK; the build logs to its own encrypted group.',
+      [`Resource::arn:<AWS::Partition>:codebuild:${stack.region}:${stack.account}:report-group/${validate}-*`]:
         'Report groups of this project only, added by CDK for CodeBuild test reports.',
     });
     role.addToPrincipalPolicy(

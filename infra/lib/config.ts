@@ -20,7 +20,6 @@ export interface PipelineConfig {
   readonly branch: string;
   readonly ec2TagKey: string;
   readonly ec2TagValue: string;
-  readonly configName: string;
   readonly minHealthyHostsPercent: number;
   readonly deploymentGroupName: string;
   readonly applicationName: string;
@@ -89,7 +88,6 @@ export function readConfig(node: Node): PipelineConfig {
     branch: text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main'),
     ec2TagKey: text(raw, 'ec2_tag_key', /^.{1,128}$/, 'the EC2 tag key that marks the instances'),
     ec2TagValue: text(raw, 'ec2_tag_value', /^.{1,256}$/, 'the value of that tag on the instances'),
-    configName: text(raw, 'configName', NAME, 'a CodeDeploy deployment configuration name'),
     minHealthyHostsPercent: integer(raw, 'min_healthy_hosts_percent', 50, 0, 99),
     deploymentGroupName: text(raw, 'deploymentGroupName', NAME, 'a CodeDeploy deployment group name'),
     applicationName: text(raw, 'applicationName', NAME, 'a CodeDeploy application name'),

@@ -31,8 +31,9 @@ export class DeploymentTarget extends Construct {
     this.application = new codedeploy.ServerApplication(this, 'Application', {
       applicationName: config.applicationName,
     });
+    // Named by CloudFormation: a change of min_healthy_hosts_percent replaces the
+    // configuration, which a fixed name would make fail.
     this.deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'Config', {
-      deploymentConfigName: config.configName,
       minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.minHealthyHostsPercent),
     });
     this.group = new codedeploy.ServerDeploymentGroup(this, 'Group', {

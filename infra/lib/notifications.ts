@@ -14,11 +14,63 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
+/**
+ * An SNS topic under its own customer-managed key, usable by EventBridge rules (the SnsTopic
+ * target adds their key-policy statement) and by this account's CloudWatch alarms (an alarm
+ * notifies only topics of its own region, so each region with an alarm has one).
+ */
+export function alarmTopic(scope: Construct, id: string, email?: string): { topic: sns.Topic; key: kms.Key } {
+  const stack = Stack.of(scope);
+  const alarms = `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`;
+  const key = new kms.Key(scope, `${id}Key`, {
+    description: 'invisible-pipeline: notifications topic',
+    enableKeyRotation: true,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarms',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+      conditions: { ArnLike: { 'aws:SourceArn': alarms } },
+    }),
+  );
+  const topic = new sns.Topic(scope, id, { masterKey: key, enforceSSL: true });
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarms',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: { ArnLike: { 'aws:SourceArn': alarms } },
+    }),
+  );
+  if (email) topic.addSubscription(new subscriptions.EmailSubscription(email));
+  return { topic, key };
+}
+
+/** An alarm to `topic` as soon as a trigger waits in `queue`, a dead-letter queue. */
+export function lostTriggerAlarm(scope: Construct, id: string, queue: sqs.IQueue, topic: sns.ITopic): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmDescription: 'A pipeline trigger could not be delivered and waits in the dead-letter queue',
+    metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+    threshold: 0,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  alarm.addAlarmAction(new actions.SnsAction(topic));
+  return alarm;
+}
+
 export interface NotificationsProps {
-  readonly project: codebuild.IProject;
+  /** The build projects whose failures are told. */
+  readonly projects: codebuild.IProject[];
   readonly application: codedeploy.IServerApplication;
   readonly email?: string;
   /** Dead-letter queues of the triggers: a message there is a lost trigger, said out loud. */
@@ -31,36 +83,21 @@ export class Notifications extends Construct {
 
   constructor(scope: Construct, id: string, props: NotificationsProps) {
     super(scope, id);
-    this.key = new kms.Key(this, 'Key', {
-      description: 'invisible-pipeline: notifications topic',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
     // The SnsTopic rule targets below add the key-policy statement for events.amazonaws.com.
-    this.topic = new sns.Topic(this, 'Topic', { masterKey: this.key, enforceSSL: true });
-    if (props.email) {
-      this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
-    }
+    ({ topic: this.topic, key: this.key } = alarmTopic(this, 'Topic', props.email));
     new events.Rule(this, 'BuildFailed', {
-      description: 'invisible-pipeline build failed or was stopped',
+      description: 'invisible-pipeline build failed, was stopped, timed out or faulted',
       eventPattern: {
         source: ['aws.codebuild'],
         detailType: ['CodeBuild Build State Change'],
-        detail: { 'build-status': ['FAILED', 'STOPPED'], 'project-name': [props.project.projectName] },
+        detail: {
+          'build-status': ['FAILED', 'STOPPED', 'TIMED_OUT', 'FAULT'],
+          'project-name': props.projects.map((p) => p.projectName),
+        },
       },
       targets: [new targets.SnsTopic(this.topic)],
     });
-    (props.deadLetterQueues ?? []).forEach((queue, i) => {
-      const alarm = new cloudwatch.Alarm(this, `TriggerLost${i}`, {
-        alarmDescription: 'A pipeline trigger could not be delivered to CodeBuild and waits in the dead-letter queue',
-        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      alarm.addAlarmAction(new actions.SnsAction(this.topic));
-    });
+    (props.deadLetterQueues ?? []).forEach((queue, i) => lostTriggerAlarm(this, `TriggerLost${i}`, queue, this.topic));
     new events.Rule(this, 'DeploymentEnded', {
       description: 'invisible-pipeline deployment failed or succeeded',
       eventPattern: {

@@ -63,10 +63,11 @@ export class PipelineStack extends Stack {
       config,
       repository: repo,
       project: this.build.project,
+      validateProject: this.build.validateProject,
       parameter: this.release.parameter,
     });
     this.notifications = new Notifications(this, 'Notifications', {
-      project: this.build.project,
+      projects: [this.build.project, this.build.validateProject],
       application: this.target.application,
       email: config.notificationEmail,
       deadLetterQueues: [this.triggers.deadLetters],

@@ -3,22 +3,25 @@
  * CodeCommit, a stack in a neighbouring region that holds the repository and forwards its
  * push events to the pipeline region's default event bus.
  */
-import { Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { PipelineConfig } from './config.js';
+import { alarmTopic, lostTriggerAlarm } from './notifications.js';
 
 /** Creates the repository, or imports it by name. */
 export function repository(scope: Construct, config: PipelineConfig): codecommit.IRepository {
-  return config.repoExists
-    ? codecommit.Repository.fromRepositoryName(scope, 'Repository', config.repoName)
-    : new codecommit.Repository(scope, 'Repository', {
-        repositoryName: config.repoName,
-        description: 'CodeDeploy files (appspec.yml, lifecycle hook scripts) deployed by invisible-pipeline',
-      });
+  if (config.repoExists) return codecommit.Repository.fromRepositoryName(scope, 'Repository', config.repoName);
+  const repo = new codecommit.Repository(scope, 'Repository', {
+    repositoryName: config.repoName,
+    description: 'CodeDeploy files (appspec.yml, lifecycle hook scripts) deployed by invisible-pipeline',
+  });
+  // The team's history outlives the stack: deleting or replacing the stack keeps it.
+  repo.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  return repo;
 }
 
 /** A dead-letter queue for event targets: a trigger that cannot be delivered is kept. */
@@ -53,6 +56,9 @@ export class SourceStack extends Stack {
       `arn:${this.partition}:events:${config.region}:${config.account}:event-bus/default`,
     );
     const dlq = deadLetterQueue(this, 'ForwardDeadLetters');
+    // An alarm notifies only topics of its own region: this region has its own topic.
+    const { topic } = alarmTopic(this, 'Topic', config.notificationEmail);
+    lostTriggerAlarm(this, 'ForwardLost', dlq, topic);
     new events.Rule(this, 'ForwardToPipelineRegion', {
       description: `Forwards ${config.repoName} events to the pipeline in ${config.region}`,
       eventPattern: {

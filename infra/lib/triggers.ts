@@ -18,6 +18,8 @@ export interface TriggersProps {
   readonly config: PipelineConfig;
   readonly repository: codecommit.IRepository;
   readonly project: codebuild.IProject;
+  /** Runs `validate` only, with a read-only role: the target of pushes to other branches. */
+  readonly validateProject: codebuild.IProject;
   readonly parameter: ssm.IStringParameter;
 }
 
@@ -31,13 +33,12 @@ export class Triggers extends Construct {
     super(scope, id);
     const { config, repository, project } = props;
     this.deadLetters = deadLetterQueue(this, 'DeadLetters');
-    const start = (sourceVersion: string, extra: Record<string, string> = {}) =>
-      new targets.CodeBuildProject(project, {
+    const start = (sourceVersion: string, target: codebuild.IProject = project) =>
+      new targets.CodeBuildProject(target, {
         event: events.RuleTargetInput.fromObject({
           sourceVersion,
           environmentVariablesOverride: [
             { name: 'PIPELINE_TRIGGER_TIME', value: events.EventField.time, type: 'PLAINTEXT' },
-            ...Object.entries(extra).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' })),
           ],
         }),
         deadLetterQueue: this.deadLetters,
@@ -68,12 +69,13 @@ export class Triggers extends Construct {
         detailType: ['Parameter Store Change'],
         detail: { name: [props.parameter.parameterName], operation: ['Create', 'Update'] },
       },
-      targets: [start(`refs/heads/${config.branch}`)],
+      // StartBuild's sourceVersion takes a branch name or a commit id (not refs/heads/…).
+      targets: [start(config.branch)],
     });
     this.onOtherBranch = new events.Rule(this, 'OnOtherBranch', {
       description: `Validate pushes to branches other than ${config.branch}`,
       eventPattern: pushes([{ 'anything-but': [config.branch] }]),
-      targets: [start(events.EventField.fromPath('$.detail.commitId'), { INVISIBLE_PIPELINE_COMMAND: 'validate' })],
+      targets: [start(events.EventField.fromPath('$.detail.commitId'), props.validateProject)],
     });
   }
 }

@@ -148,26 +148,55 @@ describe('intent', () => {
     t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
-  test('release rule deploys the branch head; other branches only validate', () => {
+  test('release rule deploys the branch head (a branch name: StartBuild takes no refs/heads/); other branches go to the validate project', () => {
     const { t } = template();
     const release = Object.values(t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.ssm'] } } }))[0];
-    const [parameterId] = Object.keys(t.findResources('AWS::SSM::Parameter', { Properties: { Name: '/invisible-pipeline/app-archive' } }));
-    expect(release.Properties.EventPattern.detail.name).toEqual([{ Ref: parameterId }]);
-    expect(JSON.stringify(release.Properties.Targets[0])).toContain('refs/heads/main');
+    expect(release.Properties.EventPattern.detail.name).toEqual(['/invisible-pipeline/app-archive']);
+    expect(release.Properties.Targets[0].InputTransformer.InputTemplate).toContain('"sourceVersion":"main"');
+    expect(JSON.stringify(release.Properties.Targets[0])).not.toContain('refs/heads/');
     const other = Object.values(
       t.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('^Validate pushes') } }),
     )[0];
     expect(other.Properties.EventPattern.detail.referenceName).toEqual([{ 'anything-but': ['main'] }]);
-    expect(other.Properties.Targets[0].InputTransformer.InputTemplate).toContain('"name":"INVISIBLE_PIPELINE_COMMAND","value":"validate"');
+    const projects = t.findResources('AWS::CodeBuild::Project');
+    const validateId = Object.keys(projects).find((id) => id.startsWith('BuildValidateProject'))!;
+    expect(other.Properties.Targets[0].Arn).toEqual({ 'Fn::GetAtt': [validateId, 'Arn'] });
+  });
+
+  test('the release parameter is created once and never owned: no AWS::SSM::Parameter, PutParameter without Overwrite, nothing on update or delete', () => {
+    const { t } = template();
+    t.resourceCountIs('AWS::SSM::Parameter', 0);
+    const [resource] = Object.values(t.findResources('Custom::AWS'));
+    const create = JSON.parse(JSON.stringify(resource.Properties.Create));
+    const text = JSON.stringify(create);
+    expect(text).toContain('\\"action\\":\\"putParameter\\"');
+    expect(text).toContain('\\"Overwrite\\":false');
+    expect(text).toContain('ParameterAlreadyExists');
+    expect(resource.Properties.Update).toBeUndefined();
+    expect(resource.Properties.Delete).toBeUndefined();
+    const policy = JSON.stringify(
+      t.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^ReleaseCreateArchiveParameter') } }),
+    );
+    expect(policy).toContain('"ssm:PutParameter"');
+    expect(policy).toContain(':parameter/invisible-pipeline/app-archive');
+  });
+
+  test('stack updates keep what users own: unnamed deployment configuration, repository retained', () => {
+    const { t } = template();
+    const [config] = Object.values(t.findResources('AWS::CodeDeploy::DeploymentConfig'));
+    expect(config.Properties.DeploymentConfigName).toBeUndefined();
+    t.hasResource('AWS::CodeCommit::Repository', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
   test('least privilege: no wildcard actions, no full-access managed policies, no fixed role names', () => {
     const { t } = template();
+    // The only actions on "*": those that have no resource type (Service Authorization Reference).
+    const noResourceType = ['codedeploy:BatchGetDeploymentTargets', 'codedeploy:ListDeploymentTargets', 'codedeploy:StopDeployment'];
     for (const s of [...statements(t, 'AWS::IAM::Policy'), ...statements(t, 'AWS::IAM::Role')]) {
       for (const action of [s.Action].flat()) {
         expect(action === '*' || action.endsWith(':*'), `action ${action}`).toBe(false);
       }
-      if (s.Effect === 'Allow') expect(s.Resource, JSON.stringify(s)).not.toEqual('*');
+      if (s.Effect === 'Allow' && s.Resource === '*') expect([s.Action].flat().sort(), JSON.stringify(s)).toEqual(noResourceType);
     }
     for (const role of Object.values(t.findResources('AWS::IAM::Role'))) {
       expect(role.Properties.RoleName).toBeUndefined();
@@ -196,7 +225,7 @@ describe('intent', () => {
 
   test('CodeBuild project: inlined buildspec, secondary tool source, AL2023, no privileged mode, no concurrency limit', () => {
     const { t } = template();
-    const [project] = Object.values(t.findResources('AWS::CodeBuild::Project'));
+    const project = Object.entries(t.findResources('AWS::CodeBuild::Project')).find(([id]) => id.startsWith('BuildProject'))![1];
     const props = project.Properties;
     expect(parse(props.Source.BuildSpec)).toEqual(parse(readFileSync(buildspecPath, 'utf8')));
     expect(props.Source.Type).toBe('CODECOMMIT');
@@ -217,9 +246,11 @@ describe('intent', () => {
         'CODEDEPLOY_DEPLOYMENT_CONFIG',
         'CODEDEPLOY_DEPLOYMENT_GROUP',
         'IF_BUSY',
+        'INVISIBLE_PIPELINE_EXPORT_FILE',
         'WAIT_TIMEOUT',
       ].sort(),
     );
+    expect(env.INVISIBLE_PIPELINE_EXPORT_FILE).toMatch(/^\/tmp\//);
     expect(env.WAIT_TIMEOUT).toBe('60m');
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
   });
@@ -232,7 +263,6 @@ describe('intent', () => {
       AutoRollbackConfiguration: { Enabled: true, Events: ['DEPLOYMENT_FAILURE'] },
     });
     t.hasResourceProperties('AWS::CodeDeploy::DeploymentConfig', {
-      DeploymentConfigName: 'cbdeployconfig',
       MinimumHealthyHosts: { Type: 'FLEET_PERCENT', Value: 50 },
     });
   });
@@ -272,6 +302,77 @@ describe('intent', () => {
     });
     t.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['aws.codedeploy'], detail: { state: ['FAILURE', 'SUCCESS'] } },
+    });
+  });
+
+  test('the validate project of other branches: its role reads the release and nothing else', () => {
+    const { t } = template();
+    const projects = t.findResources('AWS::CodeBuild::Project');
+    const [validateId, validate] = Object.entries(projects).find(([id]) => id.startsWith('BuildValidateProject'))!;
+    const env = Object.fromEntries(validate.Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [v.Name, v.Value]));
+    expect(env.INVISIBLE_PIPELINE_COMMAND).toBe('validate');
+    expect(env.ARTIFACT_BUCKET).toBeUndefined();
+    const roleId = validate.Properties.ServiceRole['Fn::GetAtt'][0];
+    const policies = t.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } });
+    const actions = Object.values(policies).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as Statement[]).flatMap((st) => [st.Action].flat()),
+    );
+    for (const action of actions) {
+      expect(action, `${validateId} may ${action}`).not.toMatch(/^codedeploy:|^s3:(Put|Delete|Abort)|^kms:GenerateDataKey/);
+    }
+    expect(actions).toContain('s3:GetObject');
+    expect(actions).toContain('ssm:GetParameter');
+  });
+
+  test('build failures of both projects are told, timeouts and faults included', () => {
+    const { t } = template();
+    const rule = Object.values(t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.codebuild'] } } }))[0];
+    expect(rule.Properties.EventPattern.detail['build-status'].sort()).toEqual(['FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT']);
+    expect(rule.Properties.EventPattern.detail['project-name']).toHaveLength(2);
+  });
+
+  test('CloudWatch alarms may publish to the encrypted topic: key and topic policies, limited to the account\'s alarms', () => {
+    const { t } = template();
+    const alarmArn = Match.objectLike({
+      'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':cloudwatch:ap-southeast-1:123456789012:alarm:\\*$')])],
+    });
+    t.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'invisible-pipeline: notifications topic',
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: { ArnLike: { 'aws:SourceArn': alarmArn } },
+          }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Condition: { ArnLike: { 'aws:SourceArn': alarmArn } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('the source region\'s forwarding dead-letter queue alarms to a topic of its own region', () => {
+    const p = build({ pipeline_region: 'ap-southeast-7', source_region: 'ap-southeast-1', notification_email: 'ops@example.com' });
+    const source = Template.fromStack(p.source!);
+    const [queueId] = Object.keys(source.findResources('AWS::SQS::Queue'));
+    const [topicId] = Object.keys(source.findResources('AWS::SNS::Topic'));
+    source.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      AlarmActions: [{ Ref: topicId }],
+    });
+    source.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'ops@example.com' });
+    source.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' } })]) },
     });
   });
 
