@@ -182,7 +182,7 @@ pub struct AwsDeployArgs {
     pub build_id: Option<String>,
 
     /// File of KEY=value lines (DEPLOYMENT_ID, BUNDLE_LOCATION, BUNDLE_SHA256) for the
-    /// buildspec to export; default inside CodeBuild: invisible-pipeline.env
+    /// buildspec to export, written once the deployment exists; keep it outside the checkout
     #[arg(long, env = "INVISIBLE_PIPELINE_EXPORT_FILE", value_name = "FILE")]
     pub export_file: Option<PathBuf>,
 

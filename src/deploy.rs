@@ -871,6 +871,10 @@ pub async fn run(
 /// `KEY=value` lines for the buildspec to export.
 fn write_exports(path: &std::path::Path, id: &str, revision: &str, sha256: &str) -> Result<()> {
     let text = format!("DEPLOYMENT_ID={id}\nBUNDLE_LOCATION={revision}\nBUNDLE_SHA256={sha256}\n");
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io("cannot create folder", parent, e))?;
+    }
     std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))
 }
 

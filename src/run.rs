@@ -122,11 +122,9 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     )?;
     let codedeploy_dir = args.common.codedeploy_dir();
     let trigger_time = trigger_time(a.trigger_time.as_deref(), &codedeploy_dir)?;
-    let export_file = a.export_file.or_else(|| {
-        a.build_id
-            .as_ref()
-            .map(|_| PathBuf::from("invisible-pipeline.env"))
-    });
+    // No default: a file in the checkout could be one a branch committed (the buildspec
+    // reads this file, so its path comes from the project, outside the checkout).
+    let export_file = a.export_file;
     let work_dir = tempfile::Builder::new()
         .prefix("invisible-pipeline-")
         .tempdir()

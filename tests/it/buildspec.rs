@@ -78,3 +78,108 @@ fn buildspec_has_no_privileged_or_network_installs() {
     }
     assert!(doc["phases"]["pre_build"].is_badvalue() && doc["phases"]["post_build"].is_badvalue());
 }
+
+/// Runs the build phase's commands as CodeBuild does (one shell, in order) in a checkout that
+/// holds a hostile `invisible-pipeline.env`, with a stand-in binary in `mode`; returns the
+/// exit status and the exported variables, and whether the hostile file ran.
+fn run_build_phase(mode: &str) -> (bool, String, bool) {
+    let text = std::fs::read_to_string(format!("{ROOT}/buildspec.yml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let tmp = tempfile::tempdir().unwrap();
+    let (checkout, tool, outside) = (
+        tmp.path().join("src"),
+        tmp.path().join("tool"),
+        tmp.path().join("outside"),
+    );
+    for dir in [&checkout, &tool, &outside] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let pwned = tmp.path().join("pwned");
+    let hostile = format!(
+        "touch {p}\nDEPLOYMENT_ID=evil\n$(touch {p})\n",
+        p = pwned.display()
+    );
+    // Committed by anyone who can push a branch, and a stale file at the export path.
+    std::fs::write(checkout.join("invisible-pipeline.env"), &hostile).unwrap();
+    std::fs::write(outside.join("exports.env"), &hostile).unwrap();
+    let standin = tool.join("invisible-pipeline");
+    std::fs::write(
+        &standin,
+        format!(
+            r#"#!/bin/bash
+case "$STANDIN_MODE" in
+  deploy) printf 'DEPLOYMENT_ID=d-ABCDEF123\nBUNDLE_LOCATION=s3://art/bundles/app/c0ffee/proj-1.tgz\nBUNDLE_SHA256=%s\n' "$(printf '%064d' 0)" >"$INVISIBLE_PIPELINE_EXPORT_FILE" ;;
+  hostile) printf 'DEPLOYMENT_ID=$(touch {p})\n' >"$INVISIBLE_PIPELINE_EXPORT_FILE" ;;
+  unknown-key) printf 'BASH_ENV=/tmp/x\n' >"$INVISIBLE_PIPELINE_EXPORT_FILE" ;;
+  *) ;; # validate, or a superseded deploy: no deployment, no file
+esac
+"#,
+            p = pwned.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &standin,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut script = String::from("set -e\n");
+    script.push_str(&commands(doc, "build").join("\n"));
+    script.push_str(
+        "\nprintf '%s|%s|%s' \"${DEPLOYMENT_ID:-}\" \"${BUNDLE_LOCATION:-}\" \"${BUNDLE_SHA256:-}\"\n",
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("CODEBUILD_SRC_DIR", &checkout)
+        .env("CODEBUILD_SRC_DIR_tool", &tool)
+        .env(
+            "INVISIBLE_PIPELINE_EXPORT_FILE",
+            outside.join("exports.env"),
+        )
+        .env("STANDIN_MODE", mode)
+        .env(
+            "INVISIBLE_PIPELINE_COMMAND",
+            if mode == "validate" {
+                "validate"
+            } else {
+                "deploy"
+            },
+        )
+        .env_remove("DEPLOYMENT_ID")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        pwned.exists(),
+    )
+}
+
+#[test]
+fn a_committed_or_stale_export_file_never_runs_and_a_deploy_still_exports() {
+    for mode in ["validate", "superseded"] {
+        let (ok, exported, pwned) = run_build_phase(mode);
+        assert!(ok, "{mode}");
+        assert!(!pwned, "{mode}: the hostile file ran");
+        assert_eq!(exported, "||", "{mode}: nothing exported");
+    }
+    let (ok, exported, pwned) = run_build_phase("deploy");
+    assert!(ok && !pwned);
+    assert_eq!(
+        exported,
+        format!(
+            "d-ABCDEF123|s3://art/bundles/app/c0ffee/proj-1.tgz|{}",
+            "0".repeat(64)
+        )
+    );
+}
+
+#[test]
+fn the_export_file_is_read_strictly() {
+    for mode in ["hostile", "unknown-key"] {
+        let (ok, _, pwned) = run_build_phase(mode);
+        assert!(!ok, "{mode}: a bad export file fails the build");
+        assert!(!pwned, "{mode}: its value never runs");
+    }
+}

@@ -138,6 +138,10 @@ pub(crate) fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
         .env("CODEBUILD_RESOLVED_SOURCE_VERSION", "0123abcd")
         .env("CODEBUILD_BUILD_ID", "pipeline:build-1")
         .env("PIPELINE_TRIGGER_TIME", "2026-11-26T06:00:00Z")
+        .env(
+            "INVISIBLE_PIPELINE_EXPORT_FILE",
+            cwd.join("outside/invisible-pipeline.env"),
+        )
         .env_remove("APP_ARCHIVE")
         .env_remove("NO_DEPLOY");
     cmd
@@ -253,7 +257,7 @@ async fn deploy_matches_the_dry_run(name: &str, archive: Vec<u8>, extra: &[&str]
         .contains("trigger=2026-11-26T06:00:00Z commit=0123abcd"));
 
     // The buildspec's exports.
-    let exports = fs::read_to_string(tmp.path().join("invisible-pipeline.env")).unwrap();
+    let exports = fs::read_to_string(tmp.path().join("outside/invisible-pipeline.env")).unwrap();
     assert!(
         exports.contains(&format!("DEPLOYMENT_ID={deployment_id}\n")),
         "{exports}"
