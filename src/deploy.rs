@@ -667,6 +667,86 @@ async fn follow(
     }
 }
 
+/// How far back successful deployments are looked at: the lifecycle rules keep a `Succeeded`
+/// bundle this long.
+const SUCCESS_HORIZON: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// Step: the bundles of the two latest successful deployments of the group (the live one,
+/// and the one a rollback goes back to) are tagged `Live`, which no lifecycle rule expires;
+/// the one they displace becomes `Succeeded`. Run before each upload (so that `--no-wait`
+/// pipelines keep theirs too) and after a success. Best effort: a failure is a warning.
+async fn keep_rollback_targets(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    own: Option<(&str, &Uploaded)>,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let work = async {
+        let since = DateTime::from(std::time::SystemTime::now() - SUCCESS_HORIZON);
+        let ids = cdapi::list(
+            &clients.codedeploy,
+            &cfg.application,
+            &cfg.group,
+            &[DeploymentStatus::Succeeded],
+            Some(since),
+        )
+        .await?;
+        let mut infos = if ids.is_empty() {
+            Vec::new()
+        } else {
+            cdapi::details(&clients.codedeploy, &ids).await?
+        };
+        infos.sort_by(|a, b| b.create_time().cmp(&a.create_time()));
+        let mut bundles: Vec<(String, Option<String>)> = Vec::new();
+        if let Some((_, bundle)) = own {
+            bundles.push((bundle.key().to_string(), bundle.version_id.clone()));
+        }
+        for info in &infos {
+            if own.is_some_and(|(id, _)| info.deployment_id() == Some(id)) {
+                continue;
+            }
+            let Some(s3loc) = info.revision().and_then(|r| r.s3_location()) else {
+                continue;
+            };
+            if s3loc.bucket() != Some(cfg.bucket.as_str()) {
+                continue;
+            }
+            let bundle = (
+                s3loc.key().unwrap_or_default().to_string(),
+                s3loc.version().map(str::to_string),
+            );
+            if !bundles.contains(&bundle) {
+                bundles.push(bundle);
+            }
+        }
+        for (i, (key, version)) in bundles.iter().take(3).enumerate() {
+            let status = if i < 2 { s3::LIVE } else { "Succeeded" };
+            if let Err(err) = s3::tag(
+                &clients.artifact_s3,
+                &cfg.bucket,
+                key,
+                version.as_deref(),
+                status,
+            )
+            .await
+            {
+                log(format!("warning: {err}"));
+            }
+        }
+        Ok(())
+    };
+    match shutdown.guard(work).await {
+        Err(Error::Interrupted(signal)) => Err(Error::Interrupted(signal)),
+        Err(err) => {
+            log(format!(
+                "warning: cannot mark the bundles a rollback needs: {err}"
+            ));
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 /// Step: the run's result is the deployment's; the bundle is tagged with it, for the
 /// lifecycle rules that keep what a rollback needs.
 async fn conclude(
@@ -680,7 +760,9 @@ async fn conclude(
     let id = info.deployment_id().unwrap_or("?").to_string();
     let status = info.status().cloned().unwrap_or(DeploymentStatus::Failed);
     outcome.final_status = Some(status.as_str().to_string());
-    if let Err(err) = shutdown
+    if status == DeploymentStatus::Succeeded {
+        keep_rollback_targets(clients, cfg, Some((&id, bundle)), shutdown).await?;
+    } else if let Err(err) = shutdown
         .guard(s3::tag_status(
             &clients.artifact_s3,
             bundle,
@@ -781,6 +863,7 @@ pub async fn run(
         return Ok(outcome);
     }
 
+    keep_rollback_targets(clients, cfg, None, shutdown).await?;
     let key = bundle_key(
         cfg,
         outcome.bundle.bundle_type.as_str(),

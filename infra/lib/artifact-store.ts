@@ -8,7 +8,12 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
-/** The object tag the binary sets when a deployment ends (see src/aws/s3.rs). */
+/**
+ * The object tag the binary sets (see src/aws/s3.rs): `Pending` at upload, the deployment's
+ * final status when it ends, and `Live` on the bundles of the two latest successful
+ * deployments of the group (the live one, and the one a rollback goes back to), which no rule
+ * here expires.
+ */
 export const STATUS_TAG = 'invisible-pipeline-status';
 
 export interface ArtifactStoreProps {
@@ -18,6 +23,8 @@ export interface ArtifactStoreProps {
   readonly failedRetentionDays?: number;
   /** Days a bundle of a succeeded deployment is kept (rollbacks redeploy them). */
   readonly succeededRetentionDays?: number;
+  /** Days a bundle whose deployment's end was never seen (`--no-wait`, a timeout) is kept. */
+  readonly pendingRetentionDays?: number;
 }
 
 export class ArtifactStore extends Construct {
@@ -31,6 +38,9 @@ export class ArtifactStore extends Construct {
     this.prefix = props.prefix ?? 'bundles';
     const failedDays = props.failedRetentionDays ?? 30;
     const succeededDays = props.succeededRetentionDays ?? 400;
+    // Longer than a failure's: a --no-wait deployment may be the live one until a later run
+    // retags it Live.
+    const pendingDays = props.pendingRetentionDays ?? 90;
 
     this.key = new kms.Key(this, 'Key', {
       description: 'invisible-pipeline: revision bundles and build logs',
@@ -81,7 +91,9 @@ export class ArtifactStore extends Construct {
         { id: 'ExpireFailed', tagFilters: { [STATUS_TAG]: 'Failed' }, expiration: Duration.days(failedDays) },
         { id: 'ExpireStopped', tagFilters: { [STATUS_TAG]: 'Stopped' }, expiration: Duration.days(failedDays) },
         { id: 'ExpireSucceeded', tagFilters: { [STATUS_TAG]: 'Succeeded' }, expiration: Duration.days(succeededDays) },
+        { id: 'ExpirePending', tagFilters: { [STATUS_TAG]: 'Pending' }, expiration: Duration.days(pendingDays) },
         { id: 'ExpireOldVersions', noncurrentVersionExpiration: Duration.days(30) },
+        { id: 'ExpireDeleteMarkers', expiredObjectDeleteMarker: true },
       ],
     });
     // Only this key. UploadPart requests carry no encryption header, so "IfExists": a rule that

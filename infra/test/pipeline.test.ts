@@ -101,6 +101,8 @@ describe('intent', () => {
           Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
           Match.objectLike({ TagFilters: [{ Key: 'invisible-pipeline-status', Value: 'Failed' }], ExpirationInDays: 30 }),
           Match.objectLike({ TagFilters: [{ Key: 'invisible-pipeline-status', Value: 'Succeeded' }], ExpirationInDays: 400 }),
+          Match.objectLike({ TagFilters: [{ Key: 'invisible-pipeline-status', Value: 'Pending' }], ExpirationInDays: 90 }),
+          Match.objectLike({ ExpiredObjectDeleteMarker: true }),
         ]),
       },
     });
@@ -118,6 +120,9 @@ describe('intent', () => {
       },
     });
     t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true, Description: Match.stringLikeRegexp('revision bundles') });
+    // The bundles a rollback needs (tagged Live by the binary) never expire.
+    const [bundles] = Object.values(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' }, LoggingConfiguration: { LogFilePrefix: 'bundles/' } } }));
+    expect(JSON.stringify(bundles.Properties.LifecycleConfiguration)).not.toContain('"Live"');
   });
 
   test('access-log bucket: SSE-S3, TLS only, no encryption-header deny', () => {

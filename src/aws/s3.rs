@@ -329,6 +329,9 @@ impl Uploaded {
 }
 
 const CONTENT_TYPE: &str = "application/octet-stream";
+/// Every bundle is tagged from its upload on, so that one whose deployment's end is never
+/// seen (`--no-wait`, a timeout, an interruption) still expires.
+const PENDING_TAGGING: &str = "invisible-pipeline-status=Pending";
 
 async fn delete_version(
     s3: &aws_sdk_s3::Client,
@@ -428,6 +431,7 @@ pub async fn upload(
                 .set_ssekms_key_id(up.kms_key_id.clone())
                 .content_type(CONTENT_TYPE)
                 .set_metadata(Some(up.metadata.clone()))
+                .tagging(PENDING_TAGGING)
                 .send()
                 .await
                 .map_err(|err| sdk_error("s3", "CreateMultipartUpload", action(), err))
@@ -504,6 +508,7 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
         .set_ssekms_key_id(up.kms_key_id.clone())
         .content_type(CONTENT_TYPE)
         .set_metadata(Some(up.metadata.clone()))
+        .tagging(PENDING_TAGGING)
         .send()
         .await
         .map_err(|err| sdk_error("s3", "PutObject", up.failure(), err))?;
@@ -610,11 +615,36 @@ async fn upload_parts(
     })
 }
 
-/// The object tag that records a bundle's deployment outcome, for lifecycle rules.
+/// The object tag that records a bundle's place in its life, for the bucket's lifecycle
+/// rules: `Pending` from the upload on (its deployment's end was not seen), then the
+/// deployment's final status (`Failed`, `Stopped`, `Succeeded`), and [`LIVE`] for the bundles
+/// of the two latest successful deployments of the group, which no rule expires.
 pub const STATUS_TAG: &str = "invisible-pipeline-status";
+/// The tag value set at upload.
+pub const PENDING: &str = "Pending";
+/// The tag value of the live bundle and of the one a rollback goes back to.
+pub const LIVE: &str = "Live";
 
 /// Tags the bundle with the final status of its deployment.
 pub async fn tag_status(s3: &aws_sdk_s3::Client, bundle: &Uploaded, status: &str) -> Result<()> {
+    tag(
+        s3,
+        &bundle.bucket,
+        &bundle.key,
+        bundle.version_id.as_deref(),
+        status,
+    )
+    .await
+}
+
+/// Sets a bundle's status tag (any bundle: tagging never removes anything).
+pub async fn tag(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    status: &str,
+) -> Result<()> {
     let tag = Tag::builder()
         .key(STATUS_TAG)
         .value(status)
@@ -625,9 +655,9 @@ pub async fn tag_status(s3: &aws_sdk_s3::Client, bundle: &Uploaded, status: &str
         .build()
         .expect("tag set is set");
     s3.put_object_tagging()
-        .bucket(&bundle.bucket)
-        .key(&bundle.key)
-        .set_version_id(bundle.version_id.clone())
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
         .tagging(tagging)
         .send()
         .await
@@ -635,7 +665,7 @@ pub async fn tag_status(s3: &aws_sdk_s3::Client, bundle: &Uploaded, status: &str
             sdk_error(
                 "s3",
                 "PutObjectTagging",
-                format!("cannot tag bundle {}", bundle.location()),
+                format!("cannot tag bundle s3://{bucket}/{key}"),
                 err,
             )
         })?;

@@ -726,7 +726,10 @@ async fn giving_up_on_a_busy_group_is_exit_7_naming_the_policy() {
     cfg.busy_timeout = Duration::from_millis(20);
     cfg.poll_interval = Duration::from_millis(5);
     let busy = mock!(aws_sdk_codedeploy::Client::list_deployments)
-        .match_requests(|r| !r.include_only_statuses().is_empty())
+        .match_requests(|r| {
+            r.include_only_statuses()
+                .contains(&DeploymentStatus::InProgress)
+        })
         .then_output(|| {
             ListDeploymentsOutput::builder()
                 .deployments("d-old")
@@ -929,4 +932,98 @@ async fn every_client_has_timeouts() {
         let t = s3.config().timeout_config().unwrap();
         assert!(t.connect_timeout().is_some() && t.read_timeout().is_some());
     }
+}
+
+// --- The bundles a rollback needs never expire ---------------------------------------------
+
+fn success(id: &'static str, key: &'static str, version: &'static str, at: i64) -> DeploymentInfo {
+    DeploymentInfo::builder()
+        .deployment_id(id)
+        .status(DeploymentStatus::Succeeded)
+        .create_time(DateTime::from_secs(at))
+        .revision(
+            RevisionLocation::builder()
+                .revision_type(RevisionLocationType::S3)
+                .s3_location(
+                    S3Location::builder()
+                        .bucket("artifacts")
+                        .key(key)
+                        .version(version)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+/// Every bundle is tagged Pending at upload; after a success the bundles of the two latest
+/// successful deployments are Live (no lifecycle rule expires them) and the one they displace
+/// Succeeded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_success_keeps_the_live_and_the_rollback_bundle() {
+    let (_tmp, cfg) = setup();
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.tagging() == Some("invisible-pipeline-status=Pending"))
+        .then_output(|| {
+            PutObjectOutput::builder()
+                .e_tag("\"etag1\"")
+                .version_id("v1")
+                .build()
+        });
+    let tags = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = tags.clone();
+    let tag = mock!(aws_sdk_s3::Client::put_object_tagging)
+        .match_requests(move |r| {
+            let value = r.tagging().map(|t| t.tag_set()[0].value().to_string());
+            seen.lock().unwrap().push(format!(
+                "{}@{}={}",
+                r.key().unwrap_or_default(),
+                r.version_id().unwrap_or_default(),
+                value.unwrap_or_default()
+            ));
+            true
+        })
+        .then_output(|| {
+            aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput::builder().build()
+        });
+    let successes = mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| r.include_only_statuses() == [DeploymentStatus::Succeeded])
+        .then_output(|| {
+            ListDeploymentsOutput::builder()
+                .deployments("d-older")
+                .deployments("d-old")
+                .build()
+        });
+    let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_output(|| {
+        BatchGetDeploymentsOutput::builder()
+            .deployments_info(success("d-older", "bundles/app/a/1.tgz", "va", 1_000))
+            .deployments_info(success("d-old", "bundles/app/b/2.tgz", "vb", 2_000))
+            .build()
+    });
+    let (hb, recent, active, cr) = (
+        head_bucket("us-east-1"),
+        list_recent(&[]),
+        list_active(&[]),
+        create(),
+    );
+    let get = get_deployment(&[DeploymentStatus::Succeeded]);
+    let c = clients(
+        &[&hb, &put, &tag],
+        &[&successes, &batch, &recent, &active, &cr, &get],
+        &[],
+    );
+    run(&c, &cfg).await.unwrap();
+    let tags = tags.lock().unwrap().clone();
+    // Before the upload (the previous state), then after the success.
+    let after: Vec<&str> = tags[tags.len() - 3..].iter().map(String::as_str).collect();
+    assert_eq!(
+        after,
+        [
+            "bundles/app/abc123/proj-1.tgz@v1=Live",
+            "bundles/app/b/2.tgz@vb=Live",
+            "bundles/app/a/1.tgz@va=Succeeded"
+        ],
+        "{tags:?}"
+    );
+    assert_eq!(put.num_calls(), 1);
 }

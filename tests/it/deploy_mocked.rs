@@ -53,6 +53,8 @@ pub(crate) fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule
         s3_rules.iter().copied(),
         |c| c.retry_config(retry()).interceptor(Listed)
     );
+    // Last, so that a test's own rule wins: no successful deployment before this run's.
+    let defaults = [no_successes()];
     Clients {
         ssm: mock_client!(
             aws_sdk_ssm,
@@ -65,11 +67,18 @@ pub(crate) fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule
         codedeploy: mock_client!(
             aws_sdk_codedeploy,
             RuleMode::MatchAny,
-            cd_rules.iter().copied(),
+            cd_rules.iter().copied().chain(defaults.iter()),
             |c| c.retry_config(retry()).interceptor(Listed)
         ),
         deploy_region: "us-east-1".into(),
     }
+}
+
+/// ListDeployments of successful deployments (the rollback targets' tags): none.
+pub(crate) fn no_successes() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| r.include_only_statuses() == [DeploymentStatus::Succeeded])
+        .then_output(|| ListDeploymentsOutput::builder().build())
 }
 
 pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
@@ -139,7 +148,10 @@ pub(crate) fn list_recent(ids: &'static [&'static str]) -> Rule {
 /// ListDeployments for active ones: `first` once, then none.
 pub(crate) fn list_active(first: &'static [&'static str]) -> Rule {
     mock!(aws_sdk_codedeploy::Client::list_deployments)
-        .match_requests(|r| !r.include_only_statuses().is_empty())
+        .match_requests(|r| {
+            r.include_only_statuses()
+                .contains(&DeploymentStatus::InProgress)
+        })
         .sequence()
         .output(move || {
             ListDeploymentsOutput::builder()
