@@ -57,6 +57,19 @@ export class BuildStep extends Construct {
     // The binary writes KEY=value lines here, outside the checkout; the buildspec removes the
     // file before the run and reads it strictly after (never sources it).
     const exportFile = { INVISIBLE_PIPELINE_EXPORT_FILE: { value: '/tmp/invisible-pipeline/exports.env' } };
+    // CodeBuild documents CodeCommit sources in the project's own region only. With the
+    // repository in source_region the binary is the only source and the buildspec clones the
+    // pushed commit with the CodeCommit credential helper (GitPull on that repository).
+    const toolSource = codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey, identifier: 'tool' });
+    const sources = config.sourceRegion
+      ? { source: codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey }) }
+      : {
+          source: codebuild.Source.codeCommit({ repository: props.repository, branchOrRef: config.branch }),
+          secondarySources: [toolSource],
+        };
+    const cloneUrl: Record<string, codebuild.BuildEnvironmentVariable> = config.sourceRegion
+      ? { INVISIBLE_PIPELINE_CLONE_URL: { value: props.repository.repositoryCloneUrlHttp } }
+      : {};
     const newProject = (
       id: string,
       projectName: string,
@@ -67,19 +80,19 @@ export class BuildStep extends Construct {
       const project = new codebuild.Project(this, id, {
         projectName,
         description,
-        source: codebuild.Source.codeCommit({ repository: props.repository, branchOrRef: config.branch }),
-        secondarySources: [codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey, identifier: 'tool' })],
+        ...sources,
         buildSpec,
         environment: {
           buildImage: codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5,
           computeType: codebuild.ComputeType.SMALL,
           privileged: false,
         },
-        environmentVariables: { ...exportFile, ...environmentVariables },
+        environmentVariables: { ...exportFile, ...cloneUrl, ...environmentVariables },
         timeout,
         logging: { cloudWatch: { logGroup } },
         // No concurrent build limit: with one, extra StartBuild calls fail instead of queueing.
       });
+      if (config.sourceRegion) props.repository.grantPull(project);
       Validations.of(project).acknowledge({
         id: 'AwsSolutions-CB4',
         reason:

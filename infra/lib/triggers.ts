@@ -33,12 +33,17 @@ export class Triggers extends Construct {
     super(scope, id);
     const { config, repository, project } = props;
     this.deadLetters = deadLetterQueue(this, 'DeadLetters');
+    // With the repository in another region the build clones it: the commit (or branch)
+    // goes in a variable, the project's only source being the binary.
     const start = (sourceVersion: string, target: codebuild.IProject = project) =>
       new targets.CodeBuildProject(target, {
         event: events.RuleTargetInput.fromObject({
-          sourceVersion,
+          ...(config.sourceRegion ? {} : { sourceVersion }),
           environmentVariablesOverride: [
             { name: 'PIPELINE_TRIGGER_TIME', value: events.EventField.time, type: 'PLAINTEXT' },
+            ...(config.sourceRegion
+              ? [{ name: 'INVISIBLE_PIPELINE_SOURCE_VERSION', value: sourceVersion, type: 'PLAINTEXT' }]
+              : []),
           ],
         }),
         deadLetterQueue: this.deadLetters,

@@ -381,6 +381,24 @@ describe('intent', () => {
     });
   });
 
+  test('repository in another region: the build clones the pushed commit (GitPull there), no cross-region CodeCommit source', () => {
+    const p = build({ pipeline_region: 'ap-southeast-7', source_region: 'ap-southeast-1' });
+    const t = Template.fromStack(p.pipeline);
+    for (const project of Object.values(t.findResources('AWS::CodeBuild::Project'))) {
+      expect(project.Properties.Source.Type).toBe('S3');
+      expect(project.Properties.SecondarySources).toBeUndefined();
+      const env = Object.fromEntries(project.Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [v.Name, v.Value]));
+      expect(JSON.stringify(env.INVISIBLE_PIPELINE_CLONE_URL)).toContain('git-codecommit.ap-southeast-1.');
+    }
+    const gitPull = statements(t, 'AWS::IAM::Policy').filter((st) => [st.Action].flat().includes('codecommit:GitPull'));
+    expect(gitPull).toHaveLength(2);
+    for (const st of gitPull) expect(JSON.stringify(st.Resource)).toContain(':codecommit:ap-southeast-1:123456789012:app-dev-repo');
+    const push = Object.values(t.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('^Deploy pushes') } }))[0];
+    const input = push.Properties.Targets[0].InputTransformer.InputTemplate as string;
+    expect(input).toContain('"name":"INVISIBLE_PIPELINE_SOURCE_VERSION","value":<detail-commitId>');
+    expect(input).not.toContain('sourceVersion');
+  });
+
   test('a trigger in the dead-letter queue raises an alarm to the topic', () => {
     const { t } = template();
     const [queueId] = Object.keys(t.findResources('AWS::SQS::Queue'));

@@ -27,7 +27,7 @@ fn buildspec_runs_the_checked_binary_and_exports_its_results() {
     assert!(
         build
             .iter()
-            .any(|c| c.contains("invisible-pipeline\" \"${INVISIBLE_PIPELINE_COMMAND:-deploy}\"")),
+            .any(|c| c.contains("\"$TOOL\" \"${INVISIBLE_PIPELINE_COMMAND:-deploy}\"")),
         "{build:?}"
     );
     let exported: Vec<_> = doc["env"]["exported-variables"]
@@ -59,7 +59,6 @@ fn buildspec_has_no_privileged_or_network_installs() {
             for banned in [
                 "npm install",
                 "pip install",
-                "git clone",
                 "sudo",
                 "docker",
                 "curl",
@@ -77,6 +76,14 @@ fn buildspec_has_no_privileged_or_network_installs() {
         }
     }
     assert!(doc["phases"]["pre_build"].is_badvalue() && doc["phases"]["post_build"].is_badvalue());
+    // The one clone: CodeCommit, through its credential helper, from the project's URL.
+    let clones: Vec<_> = commands(doc, "build")
+        .into_iter()
+        .filter(|c| c.contains("git clone"))
+        .collect();
+    assert_eq!(clones.len(), 1);
+    assert!(clones[0].contains("aws codecommit credential-helper"));
+    assert!(clones[0].contains("\"$INVISIBLE_PIPELINE_CLONE_URL\""));
 }
 
 /// Runs the build phase's commands as CodeBuild does (one shell, in order) in a checkout that
@@ -182,4 +189,94 @@ fn the_export_file_is_read_strictly() {
         assert!(!ok, "{mode}: a bad export file fails the build");
         assert!(!pwned, "{mode}: its value never runs");
     }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// With the repository in another region the build clones the pushed commit itself (not the
+/// branch head) and runs the binary in that checkout, with its commit id.
+#[test]
+fn a_cross_region_build_clones_the_pushed_commit() {
+    let text = std::fs::read_to_string(format!("{ROOT}/buildspec.yml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, src, home) = (
+        tmp.path().join("repo"),
+        tmp.path().join("src"),
+        tmp.path().join("home"),
+    );
+    for dir in [&repo, &src, &home] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    std::fs::create_dir_all(repo.join("CodeDeploy_Files")).unwrap();
+    std::fs::write(repo.join("CodeDeploy_Files/marker"), "pushed").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "pushed"]);
+    let pushed = git(&repo, &["rev-parse", "HEAD"]);
+    std::fs::write(repo.join("CodeDeploy_Files/marker"), "later").unwrap();
+    git(&repo, &["commit", "--quiet", "-am", "later"]);
+    // The tool is the primary source: the binary sits in CODEBUILD_SRC_DIR.
+    let report = tmp.path().join("report");
+    std::fs::write(
+        src.join("invisible-pipeline"),
+        format!(
+            "#!/bin/bash\nprintf '%s|%s|%s' \"$PWD\" \"$CODEBUILD_RESOLVED_SOURCE_VERSION\" \"$(cat CodeDeploy_Files/marker)\" >{}\n",
+            report.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        src.join("invisible-pipeline"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut script = String::from("set -e\n");
+    script.push_str(&commands(doc, "build").join("\n"));
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("HOME", &home)
+        .env("CODEBUILD_SRC_DIR", &src)
+        .env_remove("CODEBUILD_SRC_DIR_tool")
+        .env("CODEBUILD_RESOLVED_SOURCE_VERSION", "s3-object-version")
+        .env("INVISIBLE_PIPELINE_CLONE_URL", &repo)
+        .env("INVISIBLE_PIPELINE_SOURCE_VERSION", &pushed)
+        .env(
+            "INVISIBLE_PIPELINE_EXPORT_FILE",
+            tmp.path().join("exports.env"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        format!("{}|{pushed}|pushed", src.join("checkout").display())
+    );
+    let helper = std::fs::read_to_string(home.join(".gitconfig")).unwrap();
+    assert!(
+        helper.contains("aws codecommit credential-helper"),
+        "{helper}"
+    );
 }
