@@ -228,6 +228,21 @@ async fn deploy_matches_the_dry_run(name: &str, archive: Vec<u8>, extra: &[&str]
         meta.get("source-commit").map(String::as_str),
         Some("0123abcd")
     );
+    // Tagged from the upload on, so that it expires should its deployment's end never be seen.
+    let tags =
+        e.s3.get_object_tagging()
+            .bucket(format!("art-{}", e.id))
+            .key(&bundle_key)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        tags.tag_set()
+            .iter()
+            .any(|t| t.key() == "invisible-pipeline-status" && t.value() == "Pending"),
+        "{:?}",
+        tags.tag_set()
+    );
     let etag = object.e_tag().map(|t| t.trim_matches('"').to_string());
     let version = object.version_id().map(str::to_string);
     let uploaded = object.body.collect().await.unwrap().into_bytes();
