@@ -1,30 +1,42 @@
-//! Writes the revision bundle: CodeDeploy files first, then the application's entries.
+//! Writes the revision bundle: the release's own bytes first, up to its end-of-archive block,
+//! then the CodeDeploy entries, then a new end of archive.
 //!
-//! Fast path (append): nothing collides, so the application archive is copied byte for byte
-//! after the CodeDeploy entries: for gzip, member 1 holds the CodeDeploy entries (no
-//! end-of-archive blocks) and member 2 is the original file, which `gzip -d` reads as one
-//! stream. Re-encode: a CodeDeploy file replaces an application entry, so the stream is
-//! rewritten with the replaced entries left out. Both paths put the same entries, with the
-//! application's headers untouched, in the same order, so the instance gets the same files.
+//! GNU tar, as the agent runs it, extracts entries in order and a later entry of a path
+//! replaces an earlier one, so the CodeDeploy files win every collision without the release
+//! being touched: for a plain tar the bundle is a byte copy with the end cut off; for gzip,
+//! the compressed stream is kept byte for byte up to the deflate block that holds the
+//! end-of-archive blocks, and only that block and the CodeDeploy entries are compressed
+//! ([`crate::gzsplice`]). Directories the release has keep the release's entry (the
+//! CodeDeploy folder's are not repeated), as tar would otherwise apply the later mode.
+//!
+//! One case needs the stream rewritten (re-encode, CodeDeploy entries first and the replaced
+//! release entries left out): a release hard link to a path a CodeDeploy file replaces, since
+//! tar leaves such a link with the old content when the path is replaced after it. Also when
+//! the block to compress again is too large to hold. Every path puts the release's entries,
+//! headers untouched, in their order, so the instance gets the same files.
 
 use crate::cancel::Cancel;
 use crate::cdfiles::CodeDeployFiles;
 use crate::error::{Error, Result};
+use crate::gzsplice;
 use crate::paths::BundlePath;
 use crate::scan::{self, AppArchive, Kind};
 use crate::tarstream::{self, Compression, NewEntry, Next};
 use crate::tree::BundleTree;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MergeMode {
-    /// The application archive was appended byte for byte.
+    /// Nothing collides: the release's bytes, then the CodeDeploy entries.
     Append,
-    /// The tar stream was rewritten because CodeDeploy files replace application entries.
+    /// CodeDeploy files replace release entries: the same layout, the later entries win.
+    Override,
+    /// The tar stream was rewritten (a hard link to a replaced path, or a huge last block).
     ReEncode,
 }
 
@@ -32,6 +44,7 @@ impl MergeMode {
     pub fn as_str(self) -> &'static str {
         match self {
             MergeMode::Append => "append",
+            MergeMode::Override => "override",
             MergeMode::ReEncode => "re-encode",
         }
     }
@@ -130,30 +143,63 @@ pub fn write<W: Write>(
     cancel: &Cancel,
 ) -> Result<(W, Written)> {
     let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
-    let merge = if tree.overridden.is_empty() {
-        MergeMode::Append
-    } else {
-        MergeMode::ReEncode
+    // A release hard link to a replaced path keeps the old content under GNU tar when the
+    // path is replaced after it: only a rewrite gives both the CodeDeploy file.
+    let linked = app.entries.iter().any(|e| {
+        e.kind == Kind::HardLink
+            && e.link
+                .as_deref()
+                .is_some_and(|target| tree.overridden.contains(target.trim_start_matches("./")))
+    });
+    let mut merge = match (tree.overridden.is_empty(), linked) {
+        (true, _) => MergeMode::Append,
+        (false, false) => MergeMode::Override,
+        (false, true) => MergeMode::ReEncode,
+    };
+    let splice = match (app.compression, merge) {
+        (Compression::Gzip, MergeMode::Append | MergeMode::Override) => {
+            let file = File::open(&app.path)
+                .map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
+            let found = gzsplice::find(io::BufReader::new(file), app.end, cancel)
+                .map_err(|e| Error::io("cannot read app archive", &app.path, e))?;
+            if found.is_none() {
+                merge = MergeMode::ReEncode;
+            }
+            found
+        }
+        _ => None,
+    };
+    let app_dirs: HashSet<&str> = app
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::Dir)
+        .map(|e| e.path.as_str())
+        .collect();
+    let tail = |out: &mut dyn Write| -> Result<()> {
+        write_codedeploy_entries(cd, mtime, &|path| !app_dirs.contains(path), out)?;
+        out.write_all(&[0u8; 2 * tarstream::BLOCK]).map_err(io_err)
     };
     let mut hashing = HashingWriter::new(out, cancel);
-    match (app.compression, merge) {
-        (Compression::None, MergeMode::Append) => {
-            write_codedeploy_entries(cd, mtime, &mut hashing)?;
-            append_file(app, &mut hashing)?;
+    match (app.compression, merge, splice) {
+        (Compression::None, MergeMode::Append | MergeMode::Override, _) => {
+            copy_prefix(app, app.end, &mut hashing)?;
+            tail(&mut hashing)?;
         }
-        (Compression::Gzip, MergeMode::Append) => {
-            let mut member = gzip(&mut hashing);
-            write_codedeploy_entries(cd, mtime, &mut member)?;
+        (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(splice)) => {
+            copy_prefix(app, splice.keep, &mut hashing)?;
+            let mut member = gzsplice::Continue::new(&mut hashing, &splice, GZIP_LEVEL as i32)
+                .map_err(io_err)?;
+            member.write_all(&splice.tail).map_err(io_err)?;
+            tail(&mut member)?;
             member.finish().map_err(io_err)?;
-            append_file(app, &mut hashing)?;
         }
-        (Compression::None, MergeMode::ReEncode) => {
-            write_codedeploy_entries(cd, mtime, &mut hashing)?;
+        (Compression::None, _, _) => {
+            write_codedeploy_entries(cd, mtime, &|_| true, &mut hashing)?;
             reencode_app(app, tree, &mut hashing, cancel)?;
         }
-        (Compression::Gzip, MergeMode::ReEncode) => {
+        (Compression::Gzip, _, _) => {
             let mut member = gzip(&mut hashing);
-            write_codedeploy_entries(cd, mtime, &mut member)?;
+            write_codedeploy_entries(cd, mtime, &|_| true, &mut member)?;
             reencode_app(app, tree, &mut member, cancel)?;
             member.finish().map_err(io_err)?;
         }
@@ -170,13 +216,18 @@ pub fn write<W: Write>(
     ))
 }
 
-/// Writes the CodeDeploy entries, normalised, without end-of-archive blocks.
+/// Writes the CodeDeploy entries for which `keep` holds, normalised, without end-of-archive
+/// blocks.
 pub fn write_codedeploy_entries(
     cd: &CodeDeployFiles,
     mtime: u64,
-    out: &mut impl Write,
+    keep: &dyn Fn(&str) -> bool,
+    out: &mut dyn Write,
 ) -> Result<()> {
     for entry in &cd.entries {
+        if !keep(entry.path.as_str()) {
+            continue;
+        }
         let kind = match entry.kind {
             Kind::Dir => tar::EntryType::Directory,
             Kind::Symlink => tar::EntryType::Symlink,
@@ -211,11 +262,19 @@ pub fn write_codedeploy_entries(
     Ok(())
 }
 
-fn append_file(app: &AppArchive, out: &mut impl Write) -> Result<()> {
-    let mut file =
+/// Copies the first `len` bytes of the release file, as they are.
+fn copy_prefix(app: &AppArchive, len: u64, out: &mut impl Write) -> Result<()> {
+    let file =
         File::open(&app.path).map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
-    io::copy(&mut file, out)
+    let copied = io::copy(&mut file.take(len), out)
         .map_err(|e| Error::io("cannot copy app archive into bundle", &app.path, e))?;
+    if copied != len {
+        return Err(Error::io(
+            "cannot re-read app archive (did it change during the run?)",
+            &app.path,
+            io::Error::other(format!("{copied} of {len} bytes")),
+        ));
+    }
     Ok(())
 }
 

@@ -62,8 +62,9 @@ fn text(report: &Report) -> String {
             bundle.entries.codedeploy,
             bundle.entries.overridden,
             match bundle.merge {
-                crate::bundle::MergeMode::Append => "append (application archive copied byte for byte)",
-                crate::bundle::MergeMode::ReEncode => "re-encode (CodeDeploy files replace application entries)",
+                crate::bundle::MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)",
+                crate::bundle::MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)",
+                crate::bundle::MergeMode::ReEncode => "re-encode (a hard link to a replaced path: the stream rewritten, CodeDeploy files replace release entries)",
             },
         ),
         Report::Deployment(o) => {

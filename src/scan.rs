@@ -53,6 +53,9 @@ pub struct AppArchive {
     pub entries: Vec<AppEntry>,
     /// Contents of the entries asked for (hook scripts, appspec), by path.
     pub captured: HashMap<String, Vec<u8>>,
+    /// Offset, in the tar stream, where its entries end: its end-of-archive block, or the end
+    /// of the data when it has none. A bundle keeps the release's bytes up to here.
+    pub end: u64,
 }
 
 impl AppArchive {
@@ -159,6 +162,7 @@ pub fn scan(
         compression,
         entries: Vec::new(),
         captured: HashMap::new(),
+        end: 0,
     };
     let label = archive.label();
     if let Err(err) = scan_entries(&mut reader, &mut archive, &label, capture, diags) {
@@ -177,8 +181,12 @@ fn scan_entries(
     loop {
         let entry = match reader.next_entry()? {
             Next::Entry(entry) => entry,
-            Next::Eof => return Ok(()),
+            Next::Eof => {
+                archive.end = reader.offset();
+                return Ok(());
+            }
             Next::EndMarker { offset } => {
+                archive.end = offset;
                 match reader.find_after_end()? {
                     None => {}
                     Some(Stray {

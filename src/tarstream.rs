@@ -457,7 +457,7 @@ pub struct NewEntry<'a> {
 /// Writes the header blocks of `entry` (a GNU long-name or long-link header first when a
 /// name does not fit). The caller writes `entry.size` bytes of data, then [`write_padding`].
 /// Owner 0:0 with no user or group names, so nothing of the build machine leaks in.
-pub fn write_header(out: &mut impl Write, entry: &NewEntry<'_>) -> io::Result<()> {
+pub fn write_header(out: &mut (impl Write + ?Sized), entry: &NewEntry<'_>) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     let name = if entry.kind == tar::EntryType::Directory {
         format!("{}/", entry.path)
@@ -484,7 +484,11 @@ pub fn write_header(out: &mut impl Write, entry: &NewEntry<'_>) -> io::Result<()
     out.write_all(header.as_bytes())
 }
 
-fn write_long(out: &mut impl Write, kind: tar::EntryType, value: &[u8]) -> io::Result<()> {
+fn write_long(
+    out: &mut (impl Write + ?Sized),
+    kind: tar::EntryType,
+    value: &[u8],
+) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     set_truncated(&mut header.as_old_mut().name, b"././@LongLink");
     header.set_entry_type(kind);
@@ -507,7 +511,7 @@ fn set_truncated(field: &mut [u8], value: &[u8]) {
 }
 
 /// Pads entry data of `size` bytes to a whole number of blocks.
-pub fn write_padding(out: &mut impl Write, size: u64) -> io::Result<()> {
+pub fn write_padding(out: &mut (impl Write + ?Sized), size: u64) -> io::Result<()> {
     let rem = (size % BLOCK as u64) as usize;
     if rem != 0 {
         out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;

@@ -148,7 +148,7 @@ fn text_summary_names_path_and_hash() {
     let hash = format!("{:x}", Sha256::digest(fs::read(&out).unwrap()));
     assert!(stdout.contains(&format!("sha256      {hash}")), "{stdout}");
     assert!(stdout.contains("type        tar"), "{stdout}");
-    assert!(stdout.contains("merge       re-encode"), "{stdout}");
+    assert!(stdout.contains("merge       override"), "{stdout}");
     assert!(stdout.contains("1 overridden"), "{stdout}");
     assert!(stderr(&a).contains("warning: CodeDeploy_Files/scripts/start.sh: replaces the file"));
 }

@@ -100,9 +100,6 @@ fn append_path_tgz_extracts_to_the_inputs() {
     assert_eq!(info.merge, MergeMode::Append);
     assert_eq!(info.bundle_type, BundleType::Tgz);
     assert!(warnings.is_empty(), "{warnings:?}");
-    // The original archive stands byte for byte at the end of the bundle.
-    let bundle = fs::read(&out).unwrap();
-    assert!(bundle.ends_with(&fs::read(&app).unwrap()));
     let (_dir, found) = agent_extract(&out, true);
     let mut expected = expected_codedeploy();
     expected.extend(expected_app());
@@ -127,10 +124,13 @@ fn append_path_plain_tar_extracts_to_the_inputs() {
     assert_same(&found, &expected);
 }
 
-/// The application ships its own appspec and a script the CodeDeploy folder also has:
-/// CodeDeploy files win, with a warning, on the re-encode path, for both containers.
+/// The application ships its own appspec and scripts the CodeDeploy folder also has (a file
+/// where the folder has a symlink, a symlink where it has a file): the CodeDeploy files win,
+/// with a warning, on the override path (release bytes first, CodeDeploy entries after), for
+/// both containers, as GNU tar extracts it: a later entry replaces an earlier one, mode, kind
+/// and all. A release directory keeps its own metadata.
 #[test]
-fn re_encode_path_codedeploy_files_win() {
+fn override_path_codedeploy_files_win() {
     for gz in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
         let cd = codedeploy_dir(tmp.path());
@@ -138,13 +138,15 @@ fn re_encode_path_codedeploy_files_win() {
             .file("./appspec.yml", b"version: 0.0\nos: linux\n", 0o600)
             .dir("scripts/")
             .file("scripts/start.sh", b"#!/bin/sh\necho old\n", 0o700)
+            .file("scripts/common.sh", b"#!/bin/sh\necho a file\n", 0o700)
+            .symlink("scripts/install.sh", "start.sh")
             .end();
         let app = tmp.path().join("app");
         fs::write(&app, if gz { tar.gz() } else { tar.bytes() }).unwrap();
         let out = tmp.path().join("bundle");
         let (info, warnings) = build(&cd, &app, &out);
-        assert_eq!(info.merge, MergeMode::ReEncode);
-        assert_eq!(info.entries.overridden, 2);
+        assert_eq!(info.merge, MergeMode::Override);
+        assert_eq!(info.entries.overridden, 4);
         for path in ["appspec.yml", "scripts/start.sh"] {
             assert!(
                 warnings
@@ -153,11 +155,82 @@ fn re_encode_path_codedeploy_files_win() {
                 "{warnings:?}"
             );
         }
-        let (_dir, found) = agent_extract(&out, gz);
+        let (dir, found) = agent_extract(&out, gz);
         let mut expected = expected_codedeploy();
         expected.extend(expected_app());
         assert_same(&found, &expected);
+        // The release's own directory entry (0755 by the fixture's builder, owner 1234) wins
+        // over the CodeDeploy folder's, which is not repeated.
+        let meta = fs::metadata(dir.path().join("scripts")).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), APP_UID as u32);
     }
+}
+
+/// A release hard link to a path a CodeDeploy file replaces: GNU tar would leave the link
+/// with the old content if the CodeDeploy entry came after it, so the stream is rewritten
+/// (CodeDeploy first) and both paths hold the CodeDeploy file.
+#[test]
+fn a_hard_link_to_a_replaced_path_falls_back_to_re_encode() {
+    for gz in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cd = codedeploy_dir(tmp.path());
+        let tar = app_tar()
+            .file("scripts/start.sh", b"#!/bin/sh\necho old\n", 0o755)
+            .hardlink("site/start-copy.sh", "scripts/start.sh")
+            .end();
+        let app = tmp.path().join("app");
+        fs::write(&app, if gz { tar.gz() } else { tar.bytes() }).unwrap();
+        let out = tmp.path().join("bundle");
+        let (info, _) = build(&cd, &app, &out);
+        assert_eq!(info.merge, MergeMode::ReEncode);
+        let (_dir, found) = agent_extract(&out, gz);
+        let new = b"#!/bin/bash\nset -euo pipefail\necho start\n";
+        assert_eq!(found["scripts/start.sh"].content, new);
+        assert_eq!(found["site/start-copy.sh"].content, new);
+    }
+}
+
+/// The override path keeps the release's compressed bytes: all but its last deflate block.
+#[test]
+fn override_keeps_the_release_compressed_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let mut tar = app_tar();
+    let mut x: u64 = 7;
+    for i in 0..64 {
+        let data: Vec<u8> = (0..32 << 10)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 16) as u8 + b'a'
+            })
+            .collect();
+        tar = tar.file(&format!("site/data/{i}.txt"), &data, 0o644);
+    }
+    let release = tar
+        .file("appspec.yml", b"version: 0.0\nos: linux\n", 0o644)
+        .end()
+        .gz();
+    let app = tmp.path().join("app.tgz");
+    fs::write(&app, &release).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::Override);
+    let bundle = fs::read(&out).unwrap();
+    let same = bundle
+        .iter()
+        .zip(&release)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(
+        same as f64 > 0.9 * release.len() as f64,
+        "only {same} of {} release bytes kept",
+        release.len()
+    );
+    let (_dir, found) = agent_extract(&out, true);
+    assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
+    assert_eq!(found["site/data/63.txt"].content.len(), 32 << 10);
 }
 
 fn entry_headers(stream: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -173,9 +246,9 @@ fn entry_headers(stream: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// On both paths the application's entries keep their exact headers and their order.
+/// On every path the application's entries keep their exact headers and their order.
 #[test]
-fn application_headers_and_order_are_kept_on_both_paths() {
+fn application_headers_and_order_are_kept_on_every_path() {
     let tmp = tempfile::tempdir().unwrap();
     let cd = codedeploy_dir(tmp.path());
     let long = format!("site/{}/deep.txt", "x".repeat(120));
@@ -189,6 +262,25 @@ fn application_headers_and_order_are_kept_on_both_paths() {
     fs::write(&app, &app_bytes).unwrap();
     let out = tmp.path().join("bundle.tar");
     let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::Override);
+    let input = entry_headers(&app_bytes);
+    let output = entry_headers(&fs::read(&out).unwrap());
+    // The release first, whole, then the CodeDeploy entries.
+    assert_eq!(output[..input.len()], input[..]);
+    let (_dir, found) = agent_extract(&out, false);
+    assert_eq!(found[&long].content, b"long\n");
+    assert_eq!(found["site/pax/named-by-pax.txt"].content, b"pax\n");
+
+    // Re-encode (a hard link to the replaced script): the release after the CodeDeploy
+    // entries, less the replaced one.
+    let app_bytes = app_tar()
+        .file_long(&long, b"long\n", 0o644)
+        .file("scripts/start.sh", b"old\n", 0o755)
+        .hardlink("site/start-link", "scripts/start.sh")
+        .end()
+        .bytes();
+    fs::write(&app, &app_bytes).unwrap();
+    let (info, _) = build(&cd, &app, &out);
     assert_eq!(info.merge, MergeMode::ReEncode);
     let input = entry_headers(&app_bytes);
     let output = entry_headers(&fs::read(&out).unwrap());
@@ -197,15 +289,7 @@ fn application_headers_and_order_are_kept_on_both_paths() {
         .filter(|(p, _)| p != "scripts/start.sh")
         .cloned()
         .collect();
-    let app_part: Vec<_> = output
-        .iter()
-        .skip(output.len() - kept.len())
-        .cloned()
-        .collect();
-    assert_eq!(app_part, kept);
-    let (_dir, found) = agent_extract(&out, false);
-    assert_eq!(found[&long].content, b"long\n");
-    assert_eq!(found["site/pax/named-by-pax.txt"].content, b"pax\n");
+    assert_eq!(output[output.len() - kept.len()..], kept[..]);
 }
 
 #[test]
@@ -284,4 +368,20 @@ fn multi_member_gzip_input_is_read_whole() {
     assert_eq!(info.entries.app, 7);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
+
+    // An override splices the member that holds the end of the archive.
+    let whole = app_tar()
+        .file("site/last.txt", b"second member\n", 0o644)
+        .file("appspec.yml", b"version: 0.0\n", 0o644)
+        .end()
+        .bytes();
+    let (a, b) = whole.split_at(1024);
+    let mut two = gzip(a);
+    two.extend(gzip(b));
+    fs::write(&app, two).unwrap();
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::Override);
+    let (_dir, found) = agent_extract(&out, true);
+    assert_eq!(found["site/last.txt"].content, b"second member\n");
+    assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
 }
