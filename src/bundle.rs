@@ -80,6 +80,9 @@ pub struct Written {
     pub bytes: u64,
     pub sha256: String,
     pub merge: MergeMode,
+    /// How many leading bytes of the bundle are the release file's own (0 on re-encode): what
+    /// an upload can copy from the release object instead of sending.
+    pub release_prefix: u64,
 }
 
 /// A writer that counts and hashes what passes through it.
@@ -179,6 +182,11 @@ pub fn write<W: Write>(
         write_codedeploy_entries(cd, mtime, &|path| !app_dirs.contains(path), out)?;
         out.write_all(&[0u8; 2 * tarstream::BLOCK]).map_err(io_err)
     };
+    let release_prefix = match (app.compression, merge, &splice) {
+        (Compression::None, MergeMode::Append | MergeMode::Override, _) => app.end,
+        (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(s)) => s.keep,
+        _ => 0,
+    };
     let mut hashing = HashingWriter::new(out, cancel);
     match (app.compression, merge, splice) {
         (Compression::None, MergeMode::Append | MergeMode::Override, _) => {
@@ -212,6 +220,7 @@ pub fn write<W: Write>(
             bytes,
             sha256,
             merge,
+            release_prefix,
         },
     ))
 }

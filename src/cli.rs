@@ -196,6 +196,11 @@ pub struct AwsDeployArgs {
     #[arg(long, env = "PART_SIZE_MIB", default_value_t = 8, value_name = "MIB", value_parser = clap::value_parser!(u64).range(5..=5120))]
     pub part_size_mib: u64,
 
+    /// How the bundle goes up: copy the release's bytes inside S3 (UploadPartCopy, pinned to
+    /// the downloaded version) and send only the rest, or send it all; auto copies when it can
+    #[arg(long, env = "UPLOAD_MODE", value_enum, default_value_t = crate::deploy::UploadMode::Auto)]
+    pub upload_mode: crate::deploy::UploadMode,
+
     /// Parts uploaded at once
     #[arg(long, env = "UPLOAD_CONCURRENCY", default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub upload_concurrency: u64,

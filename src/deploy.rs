@@ -32,6 +32,18 @@ pub enum ArchiveSource {
     Local(PathBuf),
 }
 
+/// How the bundle goes up to S3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UploadMode {
+    /// Copy the release's bytes inside S3 when it can, else upload the whole bundle.
+    Auto,
+    /// Copy the release's bytes inside S3 (UploadPartCopy); fail when it cannot.
+    Copy,
+    /// Upload the whole bundle.
+    Put,
+}
+
 /// What to do when another deployment holds the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -69,6 +81,7 @@ pub struct DeployConfig {
     pub trigger_time: DateTime,
     pub mtime: u64,
     pub upload: UploadSettings,
+    pub upload_mode: UploadMode,
     pub export_file: Option<PathBuf>,
     /// Where bundles and downloads are written while the run lasts.
     pub work_dir: PathBuf,
@@ -115,6 +128,8 @@ pub struct DeployOutcome {
     pub revision: Option<String>,
     pub revision_etag: Option<String>,
     pub revision_version_id: Option<String>,
+    /// Bytes of the bundle copied inside S3 from the release object rather than sent.
+    pub bytes_copied_in_s3: u64,
     pub deployment_id: Option<String>,
     pub final_status: Option<String>,
     pub superseded_by: Option<String>,
@@ -330,6 +345,8 @@ struct Fetched {
     path: PathBuf,
     label: String,
     object: ObjectInfo,
+    /// Where it was downloaded from (None for a local file).
+    url: Option<S3Url>,
 }
 
 /// Step: find the release (parameter or location) and stream it to the work folder.
@@ -344,6 +361,7 @@ async fn fetch_archive(
                 path: path.clone(),
                 label: path.display().to_string(),
                 object: ObjectInfo::default(),
+                url: None,
             })
         }
         ArchiveSource::S3(url) => (url.clone(), url.to_string()),
@@ -370,6 +388,7 @@ async fn fetch_archive(
         path,
         label,
         object,
+        url: Some(url),
     })
 }
 
@@ -826,9 +845,9 @@ pub async fn run(
 
     let mut outcome = DeployOutcome {
         status: Outcome::Superseded,
-        app_archive: fetched.label,
-        app_archive_etag: fetched.object.etag,
-        app_archive_version_id: fetched.object.version_id,
+        app_archive: fetched.label.clone(),
+        app_archive_etag: fetched.object.etag.clone(),
+        app_archive_version_id: fetched.object.version_id.clone(),
         // The bundle file lives in the run's temporary folder, gone when the run ends: the
         // summary gives its S3 location (`revision`) instead of a path.
         bundle: BundleInfo {
@@ -838,6 +857,7 @@ pub async fn run(
         revision: None,
         revision_etag: None,
         revision_version_id: None,
+        bytes_copied_in_s3: 0,
         deployment_id: None,
         final_status: None,
         superseded_by: None,
@@ -876,6 +896,34 @@ pub async fn run(
     if let Some(commit) = &cfg.commit {
         metadata.insert("source-commit".to_string(), commit.clone());
     }
+    // The release's bytes that start the bundle can be copied inside S3, pinned to the
+    // version and ETag that were downloaded and checked.
+    let copy_from = match (&fetched.url, cfg.upload_mode) {
+        (_, UploadMode::Put) => None,
+        (Some(url), _) if outcome.bundle.release_bytes_kept >= s3::MIN_PART => {
+            Some(s3::CopySource {
+                bucket: url.bucket.clone(),
+                key: url.key.clone(),
+                version_id: fetched.object.version_id.clone(),
+                etag: fetched.object.etag.clone(),
+                len: outcome.bundle.release_bytes_kept,
+            })
+        }
+        (_, UploadMode::Copy) => {
+            return Err(Error::Usage(format!(
+                "--upload-mode copy: nothing to copy inside S3 ({}); use auto or put",
+                if fetched.url.is_none() {
+                    "the release is a local file".to_string()
+                } else {
+                    format!(
+                        "the bundle starts with {} bytes of the release, less than a 5 MiB part",
+                        outcome.bundle.release_bytes_kept
+                    )
+                }
+            )))
+        }
+        _ => None,
+    };
     let upload = Upload {
         bucket: cfg.bucket.clone(),
         key: key.clone(),
@@ -883,12 +931,41 @@ pub async fn run(
         size: outcome.bundle.size_bytes,
         kms_key_id: cfg.kms_key_id.clone(),
         metadata,
+        copy_from,
     };
-    log(format!(
-        "uploading {} bytes to s3://{}/{key}",
-        upload.size, cfg.bucket
-    ));
-    let uploaded = s3::upload(&clients.artifact_s3, &upload, cfg.upload, shutdown).await?;
+    let copied = upload.copy_from.as_ref().map_or(0, |c| c.len);
+    if copied > 0 {
+        log(format!(
+            "uploading {} bytes to s3://{}/{key}, {copied} of them copied inside S3 from the release",
+            upload.size, cfg.bucket
+        ));
+    } else {
+        log(format!(
+            "uploading {} bytes to s3://{}/{key}",
+            upload.size, cfg.bucket
+        ));
+    }
+    let uploaded = match s3::upload(&clients.artifact_s3, &upload, cfg.upload, shutdown).await {
+        Err(err)
+            if copied > 0
+                && cfg.upload_mode == UploadMode::Auto
+                && !matches!(err, Error::Interrupted(_)) =>
+        {
+            log(format!(
+                "server-side copy of the release refused ({err}): uploading the whole bundle"
+            ));
+            let whole = Upload {
+                copy_from: None,
+                ..upload
+            };
+            s3::upload(&clients.artifact_s3, &whole, cfg.upload, shutdown).await?
+        }
+        other => {
+            let uploaded = other?;
+            outcome.bytes_copied_in_s3 = copied;
+            uploaded
+        }
+    };
     outcome.revision = Some(uploaded.location());
     outcome.revision_etag = uploaded.etag.clone();
     outcome.revision_version_id = uploaded.version_id.clone();

@@ -46,6 +46,8 @@ pub struct BundleInfo {
     pub sha256: String,
     pub merge: MergeMode,
     pub entries: EntryCounts,
+    /// Leading bytes of the bundle that are the release file's own.
+    pub release_bytes_kept: u64,
 }
 
 fn is_empty_path(path: &Path) -> bool {
@@ -263,6 +265,7 @@ pub fn write_bundle(
         sha256: written.sha256,
         merge: written.merge,
         entries: counts(checked),
+        release_bytes_kept: written.release_prefix,
     })
 }
 

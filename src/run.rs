@@ -159,6 +159,7 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
             part_size: a.part_size_mib << 20,
             concurrency: a.upload_concurrency as usize,
         },
+        upload_mode: a.upload_mode,
         export_file,
         work_dir: work_dir.path().to_path_buf(),
     };

@@ -277,6 +277,76 @@ pub struct Upload {
     pub kms_key_id: Option<String>,
     /// Object metadata (x-amz-meta-*): the bundle's SHA-256, the source commit.
     pub metadata: HashMap<String, String>,
+    /// The release object whose bytes start the bundle: copied inside S3 (UploadPartCopy)
+    /// instead of being sent again.
+    pub copy_from: Option<CopySource>,
+}
+
+/// The first `len` bytes of an object, to copy server-side, pinned to the version (and ETag)
+/// that was downloaded and checked.
+#[derive(Debug, Clone)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    pub len: u64,
+}
+
+impl CopySource {
+    /// `x-amz-copy-source`: bucket/key, the key percent-encoded, and the version.
+    fn header(&self) -> String {
+        let mut key = String::new();
+        for b in self.key.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                key.push(b as char);
+            } else {
+                key.push_str(&format!("%{b:02X}"));
+            }
+        }
+        match &self.version_id {
+            Some(v) => format!("{}/{key}?versionId={v}", self.bucket),
+            None => format!("{}/{key}", self.bucket),
+        }
+    }
+}
+
+/// Where one part's bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartSource {
+    /// A byte range (inclusive end) of the copy source.
+    Copy { first: u64, last: u64 },
+    /// A range of the local bundle file.
+    File { offset: u64, length: u64 },
+}
+
+/// The parts of an upload of `size` bytes whose first `copy` bytes come from the copy source:
+/// copy parts of `part` bytes (a short remainder joins the one before: every part but the last
+/// is at least 5 MiB), then file parts.
+fn plan_parts(size: u64, part: u64, copy: u64) -> Vec<PartSource> {
+    let copy = if copy >= MIN_PART { copy.min(size) } else { 0 };
+    let mut parts = Vec::new();
+    let mut offset = 0;
+    while offset < copy {
+        let mut end = (offset + part).min(copy);
+        if copy - end < MIN_PART && end - offset + (copy - end) <= MAX_PART {
+            end = copy;
+        }
+        parts.push(PartSource::Copy {
+            first: offset,
+            last: end - 1,
+        });
+        offset = end;
+    }
+    while offset < size || parts.is_empty() {
+        let length = part.min(size - offset);
+        parts.push(PartSource::File { offset, length });
+        offset += length;
+        if length == 0 {
+            break;
+        }
+    }
+    parts
 }
 
 impl Upload {
@@ -410,7 +480,8 @@ pub async fn upload(
     if let Some(signal) = shutdown.fired() {
         return Err(Error::Interrupted(signal));
     }
-    if up.size < settings.multipart_threshold {
+    let copying = up.copy_from.as_ref().is_some_and(|c| c.len >= MIN_PART);
+    if up.size < settings.multipart_threshold && !copying {
         let result = shutdown.guard(put_single(s3, up)).await;
         if matches!(result, Err(Error::Interrupted(_))) {
             // The PUT was cut off; should it have completed, remove it.
@@ -447,8 +518,19 @@ pub async fn upload(
             )
         })?
         .to_string();
+    let copy = up.copy_from.as_ref().map_or(0, |c| c.len);
+    let mut parts = plan_parts(up.size, part, copy);
+    if parts.len() as u64 > MAX_PARTS {
+        parts = plan_parts(up.size, part, 0);
+    }
     let outcome = shutdown
-        .guard(upload_parts(s3, up, part, settings.concurrency, &upload_id))
+        .guard(upload_parts(
+            s3,
+            up,
+            parts,
+            settings.concurrency,
+            &upload_id,
+        ))
         .await;
     let err = match outcome {
         Ok(done) => return Ok(done),
@@ -523,57 +605,76 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
 async fn upload_parts(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
-    part_size: u64,
+    plan: Vec<PartSource>,
     concurrency: usize,
     upload_id: &str,
 ) -> Result<Uploaded> {
-    let count = up.size.div_ceil(part_size).max(1);
+    let count = plan.len();
     let mut tasks = tokio::task::JoinSet::new();
-    let mut parts = Vec::with_capacity(count as usize);
-    let mut next = 0u64;
+    let mut parts = Vec::with_capacity(count);
+    let mut next = 0usize;
     loop {
         while next < count && tasks.len() < concurrency.max(1) {
-            let (s3, bucket, key, path, upload_id) = (
+            let (s3, bucket, key, path, upload_id, source) = (
                 s3.clone(),
                 up.bucket.clone(),
                 up.key.clone(),
                 up.path.clone(),
                 upload_id.to_string(),
+                up.copy_from.clone(),
             );
-            let offset = next * part_size;
-            let length = part_size.min(up.size - offset);
             let number = i32::try_from(next + 1).expect("at most 10000 parts");
+            let what = plan[next];
             tasks.spawn(async move {
-                let body = ByteStream::read_from()
-                    .path(&path)
-                    .offset(offset)
-                    .length(Length::Exact(length))
-                    .build()
-                    .await
-                    .map_err(|e| {
-                        Error::io("cannot read bundle", &path, std::io::Error::other(e))
-                    })?;
-                let out = s3
-                    .upload_part()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        sdk_error(
-                            "s3",
-                            "UploadPart",
-                            format!("cannot upload part {number} of bundle s3://{bucket}/{key}"),
-                            err,
-                        )
-                    })?;
+                let action = format!("cannot upload part {number} of bundle s3://{bucket}/{key}");
+                let etag = match what {
+                    PartSource::Copy { first, last } => {
+                        let source = source.expect("copy parts have a source");
+                        let out = s3
+                            .upload_part_copy()
+                            .bucket(&bucket)
+                            .key(&key)
+                            .upload_id(&upload_id)
+                            .part_number(number)
+                            .copy_source(source.header())
+                            .copy_source_range(format!("bytes={first}-{last}"))
+                            .set_copy_source_if_match(source.etag.clone())
+                            .send()
+                            .await
+                            .map_err(|err| {
+                                sdk_error("s3", "UploadPartCopy", action.clone(), err)
+                            })?;
+                        out.copy_part_result()
+                            .and_then(|r| r.e_tag())
+                            .map(str::to_string)
+                    }
+                    PartSource::File { offset, length } => {
+                        let body = ByteStream::read_from()
+                            .path(&path)
+                            .offset(offset)
+                            .length(Length::Exact(length))
+                            .build()
+                            .await
+                            .map_err(|e| {
+                                Error::io("cannot read bundle", &path, std::io::Error::other(e))
+                            })?;
+                        let out = s3
+                            .upload_part()
+                            .bucket(&bucket)
+                            .key(&key)
+                            .upload_id(&upload_id)
+                            .part_number(number)
+                            .body(body)
+                            .send()
+                            .await
+                            .map_err(|err| sdk_error("s3", "UploadPart", action.clone(), err))?;
+                        out.e_tag().map(str::to_string)
+                    }
+                };
                 Ok::<_, Error>(
                     CompletedPart::builder()
                         .part_number(number)
-                        .set_e_tag(out.e_tag().map(str::to_string))
+                        .set_e_tag(etag)
                         .build(),
                 )
             });
@@ -675,6 +776,48 @@ pub async fn tag(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_parts_are_at_least_five_mib_but_the_last_upload() {
+        const MIB: u64 = 1 << 20;
+        // 23 MiB copied in 8 MiB parts: 8, then 15 (the 7 MiB left would do, but 8 + 7 < 16
+        // leaves no short one) ... every copy part >= 5 MiB, then the file tail.
+        let parts = plan_parts(24 * MIB, 8 * MIB, 23 * MIB);
+        let mut covered = 0;
+        for (i, p) in parts.iter().enumerate() {
+            match *p {
+                PartSource::Copy { first, last } => {
+                    assert_eq!(first, covered);
+                    assert!(last + 1 - first >= MIN_PART, "{parts:?}");
+                    covered = last + 1;
+                }
+                PartSource::File { offset, length } => {
+                    assert_eq!(offset, covered);
+                    assert!(i == parts.len() - 1 || length >= MIN_PART);
+                    covered += length;
+                }
+            }
+        }
+        assert_eq!(covered, 24 * MIB);
+        // A remainder under 5 MiB joins the part before it.
+        assert_eq!(
+            plan_parts(20 * MIB, 8 * MIB, 19 * MIB)[..2],
+            [
+                PartSource::Copy {
+                    first: 0,
+                    last: 8 * MIB - 1
+                },
+                PartSource::Copy {
+                    first: 8 * MIB,
+                    last: 19 * MIB - 1
+                },
+            ]
+        );
+        // Less than 5 MiB to copy: no copy at all.
+        assert!(plan_parts(6 * MIB, 5 * MIB, 4 * MIB)
+            .iter()
+            .all(|p| matches!(p, PartSource::File { .. })));
+    }
 
     #[test]
     fn part_size_keeps_within_ten_thousand_parts() {

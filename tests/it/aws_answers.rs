@@ -1027,3 +1027,88 @@ async fn a_success_keeps_the_live_and_the_rollback_bundle() {
     );
     assert_eq!(put.num_calls(), 1);
 }
+
+/// `--upload-mode auto`: a server-side copy that S3 refuses (here AccessDenied on the release,
+/// as for a bucket policy or KMS key the role may not use) is aborted and the whole bundle is
+/// uploaded instead; `put` never tries it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_server_side_copy_falls_back_to_uploading() {
+    for mode in [deploy::UploadMode::Auto, deploy::UploadMode::Put] {
+        let (tmp, mut cfg) = setup();
+        let noise: Vec<u8> = (0..7u32 << 20)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let release = app_tar().file("site/big.bin", &noise, 0o644).end().bytes();
+        fs::write(tmp.path().join("release.tar"), &release).unwrap();
+        cfg.archive = ArchiveSource::S3("s3://releases/app.tar?versionId=v3".parse().unwrap());
+        cfg.upload_mode = mode;
+        cfg.upload = invisible_pipeline::aws::s3::UploadSettings {
+            multipart_threshold: 1 << 20,
+            part_size: 5 << 20,
+            concurrency: 1,
+        };
+        let get = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .e_tag("\"rel\"")
+                .version_id("v3")
+                .body(ByteStream::from(release.clone()))
+                .build()
+        });
+        let created = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(|| {
+            CreateMultipartUploadOutput::builder()
+                .upload_id("u-1")
+                .build()
+        });
+        let copy = mock!(aws_sdk_s3::Client::upload_part_copy)
+            .match_requests(|r| {
+                r.copy_source() == Some("releases/app.tar?versionId=v3")
+                    && r.copy_source_if_match() == Some("\"rel\"")
+            })
+            .then_http_response(|| {
+                raw(
+                    403,
+                    &[],
+                    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                )
+            });
+        let abort = mock!(aws_sdk_s3::Client::abort_multipart_upload).then_output(|| {
+            aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder()
+                .build()
+        });
+        let part = mock!(aws_sdk_s3::Client::upload_part)
+            .then_output(|| UploadPartOutput::builder().e_tag("\"p\"").build());
+        let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload).then_output(|| {
+            aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput::builder()
+                .e_tag("\"etag1\"")
+                .version_id("v1")
+                .build()
+        });
+        let (hb, tag, recent, active, cr) = (
+            head_bucket("us-east-1"),
+            tagging(),
+            list_recent(&[]),
+            list_active(&[]),
+            create(),
+        );
+        let getd = get_deployment(&[DeploymentStatus::Succeeded]);
+        let c = clients(
+            &[&hb, &get, &created, &copy, &abort, &part, &complete, &tag],
+            &[&recent, &active, &cr, &getd],
+            &[],
+        );
+        let outcome = run(&c, &cfg).await.unwrap();
+        assert_eq!(outcome.status, Outcome::Succeeded);
+        assert_eq!(outcome.bytes_copied_in_s3, 0);
+        let tried = if mode == deploy::UploadMode::Auto {
+            1
+        } else {
+            0
+        };
+        assert_eq!(
+            (copy.num_calls(), abort.num_calls()),
+            (tried, tried),
+            "{mode:?}"
+        );
+        assert!(part.num_calls() >= 2, "the whole bundle went up in parts");
+    }
+}

@@ -102,6 +102,7 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         trigger_time: DateTime::from_str(TRIGGER, Format::DateTime).unwrap(),
         mtime: 0,
         upload: aws::s3::UploadSettings::default(),
+        upload_mode: deploy::UploadMode::Auto,
         export_file: None,
         work_dir: root.to_path_buf(),
     }

@@ -159,7 +159,11 @@ pub(crate) fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn deploy_matches_the_dry_run(name: &str, archive: Vec<u8>, extra: &[&str]) {
+async fn deploy_matches_the_dry_run(
+    name: &str,
+    archive: Vec<u8>,
+    extra: &[&str],
+) -> serde_json::Value {
     let e = env(name).await;
     let key = provision(&e, &archive).await;
     let tmp = tempfile::tempdir().unwrap();
@@ -277,6 +281,7 @@ async fn deploy_matches_the_dry_run(name: &str, archive: Vec<u8>, extra: &[&str]
         exports.contains(&format!("DEPLOYMENT_ID={deployment_id}\n")),
         "{exports}"
     );
+    json
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,9 +300,36 @@ async fn deploy_multipart_matches_the_dry_run() {
     deploy_matches_the_dry_run(
         "mpu",
         archive,
-        &["--multipart-threshold-mib", "5", "--part-size-mib", "5"],
+        &[
+            "--multipart-threshold-mib",
+            "5",
+            "--part-size-mib",
+            "5",
+            "--upload-mode",
+            "put",
+        ],
     )
     .await;
+}
+
+/// The release's bytes are copied inside S3 (UploadPartCopy, pinned to the downloaded
+/// version): the object is still byte for byte the dry run's bundle.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn deploy_copy_mode_matches_the_dry_run() {
+    let archive = app_tar()
+        .file("site/big.bin", &noise(12 << 20), 0o644)
+        .end()
+        .gz();
+    let json = deploy_matches_the_dry_run(
+        "copy",
+        archive,
+        &["--upload-mode", "copy", "--part-size-mib", "5"],
+    )
+    .await;
+    let copied = json["bytes_copied_in_s3"].as_u64().unwrap();
+    let size = json["bundle"]["size_bytes"].as_u64().unwrap();
+    assert!(copied >= 10 << 20 && copied < size, "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
