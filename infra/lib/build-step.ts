@@ -217,18 +217,22 @@ export class BuildStep extends Construct {
         ? nagArn(props.releases)
         : `arn:<AWS::Partition>:s3:::${props.releases.bucketName}`;
     const project = nagRef(this.project);
+    // What CDK grants every project: the binary's asset, its default log group, its report groups.
+    const projectGrants = (ref: string): Record<string, string> => ({
+      'Action::s3:GetObject*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (a source of the project).',
+      'Action::s3:GetBucket*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (a source of the project).',
+      'Action::s3:List*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (a source of the project).',
+      [`Resource::arn:<AWS::Partition>:logs:${stack.region}:${stack.account}:log-group:/aws/codebuild/${ref}:*`]:
+        'CodeBuild\'s default log group of this project, added by CDK; the build logs to its own encrypted group.',
+      [`Resource::arn:<AWS::Partition>:codebuild:${stack.region}:${stack.account}:report-group/${ref}-*`]:
+        'Report groups of this project only, added by CDK for CodeBuild test reports.',
+    });
     acknowledgeWildcards(role, {
       [`Resource::${nagArn(artifacts.bucket)}/${artifacts.prefix}/*`]:
         'Bundle keys are new for every build; the grant is limited to the bundles prefix of the pipeline\'s own bucket.',
       [`Resource::${releasesArn}/*`]:
         'The release parameter may name any archive in the releases bucket; read-only (GetObject, GetObjectVersion).',
-      'Action::s3:GetObject*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
-      'Action::s3:GetBucket*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
-      'Action::s3:List*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
-      [`Resource::arn:<AWS::Partition>:logs:${stack.region}:${stack.account}:log-group:/aws/codebuild/${project}:*`]:
-        'CodeBuild\'s default log group of this project, added by CDK; the build logs to its own encrypted group.',
-      [`Resource::arn:<AWS::Partition>:codebuild:${stack.region}:${stack.account}:report-group/${project}-*`]:
-        'Report groups of this project only, added by CDK for CodeBuild test reports.',
+      ...projectGrants(project),
       'Resource::*':
         'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
     });
@@ -236,13 +240,7 @@ export class BuildStep extends Construct {
     acknowledgeWildcards(validateRole, {
       [`Resource::${releasesArn}/*`]:
         'The release parameter may name any archive in the releases bucket; read-only (GetObject, GetObjectVersion).',
-      'Action::s3:GetObject*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
-      'Action::s3:GetBucket*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
-      'Action::s3:List*': 'CDK\'s read grant on the bootstrap asset that carries the invisible-pipeline binary (secondary source).',
-      [`Resource::arn:<AWS::Partition>:logs:${stack.region}:${stack.account}:log-group:/aws/codebuild/${validate}:*`]:
-        'CodeBuild\'s default log group of this project, added by CDK; the build logs to its own encrypted group.',
-      [`Resource::arn:<AWS::Partition>:codebuild:${stack.region}:${stack.account}:report-group/${validate}-*`]:
-        'Report groups of this project only, added by CDK for CodeBuild test reports.',
+      ...projectGrants(validate),
     });
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({

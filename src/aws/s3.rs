@@ -445,27 +445,13 @@ async fn completed_after_all(s3: &aws_sdk_s3::Client, up: &Upload) -> Option<Upl
 }
 
 /// After an upload whose outcome is unknown (cut off by a signal, or a lost answer): deletes
-/// the object only when it is this upload's (its SHA-256 metadata matches), by its version.
+/// the object only when it is this upload's (its SHA-256 metadata matches), by its version;
+/// with nothing there, no delete is sent.
 async fn remove_if_ours(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<()> {
-    let head = s3
-        .head_object()
-        .bucket(&up.bucket)
-        .key(&up.key)
-        .send()
-        .await;
-    let out = match head {
-        Ok(out) => out,
-        // Nothing landed (404), or it cannot be read: send no delete.
-        Err(_) => return Ok(()),
-    };
-    let theirs = out
-        .metadata()
-        .and_then(|m| m.get(SHA256_METADATA))
-        .map(String::as_str);
-    if theirs.is_some() && theirs == up.sha256() {
-        delete_version(s3, &up.bucket, &up.key, out.version_id()).await?;
+    match completed_after_all(s3, up).await {
+        Some(ours) => ours.discard(s3).await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Uploads with SSE-KMS; in parts, in parallel, from `settings.multipart_threshold` on. On any
