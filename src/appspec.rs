@@ -50,6 +50,38 @@ pub struct AppSpec {
 }
 
 /// Suggests the closest of `candidates` to a misspelled `word`.
+/// Accounts that Amazon Linux (2 and 2023) creates with a shell that is not a login shell
+/// (`/sbin/nologin`, `/bin/false`, `/bin/sync`, `/sbin/shutdown`, `/sbin/halt`): the base
+/// `setup` package's /etc/passwd, plus the accounts of the web and database server packages
+/// hooks most often name. The agent runs `runas` hooks with `su USER -c` (or `sudo su`),
+/// which needs a login shell (`hook_executor.rb` of aws-codedeploy-agent 1.8).
+pub const NOLOGIN_ACCOUNTS: [&str; 24] = [
+    "bin",
+    "daemon",
+    "adm",
+    "lp",
+    "sync",
+    "shutdown",
+    "halt",
+    "mail",
+    "operator",
+    "games",
+    "ftp",
+    "nobody",
+    "dbus",
+    "systemd-network",
+    "systemd-resolve",
+    "systemd-timesync",
+    "sshd",
+    "chrony",
+    "rpc",
+    "apache",
+    "nginx",
+    "mysql",
+    "postgres",
+    "tomcat",
+];
+
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
@@ -178,11 +210,14 @@ impl Checker<'_> {
                 }
             }
             None => {
-                let hint = self
-                    .tree
-                    .find_ignoring_case(rel)
-                    .map(|p| format!(" (did you mean '{p}'? paths are case-sensitive)"))
-                    .unwrap_or_default();
+                let hint = match self.tree.find_ignoring_case(rel) {
+                    Some(p) => format!(" (did you mean '{p}'? paths are case-sensitive)"),
+                    None => self
+                        .tree
+                        .closest_file(rel)
+                        .map(|p| format!(" (did you mean '{p}'?)"))
+                        .unwrap_or_default(),
+                };
                 self.error(
                     path,
                     Some(node),
@@ -344,6 +379,14 @@ fn check_version(c: &mut Checker<'_>, node: &Yaml) {
             "version",
             Some(node),
             "is the string \"0.0\"; the agent wants the number: write version: 0.0 without quotes",
+        ),
+        // The agent's check is Ruby's `[0.0].include?(version)`, and 0 == 0.0: accepted.
+        Yaml::Scalar {
+            value, plain: true, ..
+        } if value.parse::<i64>() == Ok(0) => c.warn(
+            "version",
+            Some(node),
+            "is the integer 0; the agent accepts it (0 == 0.0), but the AppSpec reference says 0.0: write version: 0.0",
         ),
         _ => c.error(
             "version",
@@ -640,7 +683,17 @@ fn check_hooks(c: &mut Checker<'_>, node: &Yaml) -> Vec<HookScript> {
                         }
                     }
                     "runas" => {
-                        c.string(&key_at, value);
+                        if let Some(user) = c.string(&key_at, value) {
+                            if NOLOGIN_ACCOUNTS.contains(&user) {
+                                c.warn(
+                                    &key_at,
+                                    Some(value),
+                                    format!(
+                                        "'{user}' has no login shell on Amazon Linux; the agent runs the script with `su {user} -c …`, which fails with \"This account is currently not available\": use a service account with a shell, or run as root and switch inside the script (su -s /bin/bash {user} -c …)"
+                                    ),
+                                );
+                            }
+                        }
                     }
                     other => c.warn(
                         &key_at,
@@ -870,6 +923,11 @@ hooks:
             ),
             (
                 "    - location: scripts/install.sh",
+                "    - location: scripts/instal.sh",
+                "'scripts/instal.sh' is not in the bundle (did you mean 'scripts/install.sh'?)",
+            ),
+            (
+                "    - location: scripts/install.sh",
                 "    - location: scripts",
                 "is a directory, not a script",
             ),
@@ -910,6 +968,36 @@ hooks:
                 );
             }
         }
+    }
+
+    fn warnings(text: &str) -> Vec<String> {
+        run(text).1.warnings().map(ToString::to_string).collect()
+    }
+
+    /// What the real agent accepts but fails at run time, or accepts against the reference:
+    /// warnings, never errors.
+    #[test]
+    fn the_agent_accepts_these_with_a_warning() {
+        // Ruby's [0.0].include?(0) is true: the agent takes version 0.
+        let text = VALID.replacen("version: 0.0", "version: 0", 1);
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+        assert!(warnings(&text)
+            .iter()
+            .any(|w| w.contains("write version: 0.0")));
+        // `su nobody -c` fails: nobody has no login shell.
+        for account in ["nobody", "apache", "nginx"] {
+            let text = VALID.replacen("runas: root", &format!("runas: {account}"), 1);
+            assert!(errors(&text).is_empty());
+            let w = warnings(&text);
+            assert!(
+                w.iter()
+                    .any(|w| w.contains(&format!("'{account}' has no login shell"))
+                        && w.contains("This account is currently not available")),
+                "{w:?}"
+            );
+        }
+        let text = VALID.replacen("runas: root", "runas: deploy", 1);
+        assert!(warnings(&text).is_empty());
     }
 
     #[test]

@@ -146,10 +146,17 @@ pub fn check(
         _ => None,
     };
     let Some((label, bytes)) = appspec_bytes else {
-        let message = if tree.kind_of("appspec.yaml").is_some() {
-            "missing; only appspec.yaml was found, but the agent's hooks read appspec.yml: rename it"
-        } else {
-            "missing at the bundle root: add CodeDeploy_Files/appspec.yml"
+        let message = match tree.find_ignoring_case(APPSPEC) {
+            _ if tree.kind_of("appspec.yaml").is_some() => {
+                "missing; only appspec.yaml was found, but the agent's hooks read appspec.yml: rename it".to_string()
+            }
+            Some(other) => format!(
+                "missing; {other} was found, but names are case-sensitive and the agent reads appspec.yml: rename it"
+            ),
+            None => format!(
+                "missing at the bundle root: add {}",
+                codedeploy_dir.join(APPSPEC).display()
+            ),
         };
         diags.error(format!("{cd_label}/{APPSPEC}"), message);
         return Ok(Checked {

@@ -220,6 +220,18 @@ impl BundleTree {
 
     /// Case-insensitive lookup, for "did you mean" on a path that is not there; implied
     /// directories count.
+    /// The file whose path is nearest to `path` by edit distance, when near enough to be a
+    /// typo (at most a third of its length away).
+    pub fn closest_file(&self, path: &str) -> Option<&str> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.kind == Kind::File)
+            .map(|(k, _)| (strsim::levenshtein(k, path), k.as_str()))
+            .filter(|(d, k)| *d > 0 && *d <= 2.max(k.len() / 3) && *d < path.len())
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, k)| k)
+    }
+
     pub fn find_ignoring_case(&self, path: &str) -> Option<&str> {
         self.nodes.keys().find_map(|key| {
             let head = key.get(..path.len())?;

@@ -306,3 +306,54 @@ fn upload_sizes_beyond_s3_limits_are_usage_errors() {
         assert!(stderr(&a).contains(option), "{}", stderr(&a));
     }
 }
+
+/// What the real agent accepts but fails on at run time, through the binary: warnings, exit 0.
+#[test]
+fn validate_warns_of_version_0_and_a_runas_without_login_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let appspec = APPSPEC.replacen("version: 0.0", "version: 0", 1).replacen(
+        "      timeout: 300\n",
+        "      timeout: 300\n      runas: nobody\n",
+        1,
+    );
+    fs::write(cd.join("appspec.yml"), appspec).unwrap();
+    let a = bin()
+        .args(["validate", "--codedeploy-dir"])
+        .arg(&cd)
+        .assert()
+        .code(0);
+    let err = stderr(&a);
+    assert!(err.contains("write version: 0.0"), "{err}");
+    assert!(err.contains("'nobody' has no login shell"), "{err}");
+}
+
+#[test]
+fn a_missing_appspec_names_the_folder_given_and_the_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let named = tmp.path().join("deploy-files");
+    fs::rename(&cd, &named).unwrap();
+    fs::rename(named.join("appspec.yml"), named.join("AppSpec.yml")).unwrap();
+    let a = bin()
+        .args(["validate", "--codedeploy-dir"])
+        .arg(&named)
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&a).contains("AppSpec.yml was found, but names are case-sensitive"),
+        "{}",
+        stderr(&a)
+    );
+    fs::remove_file(named.join("AppSpec.yml")).unwrap();
+    let a = bin()
+        .args(["validate", "--codedeploy-dir"])
+        .arg(&named)
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&a).contains(&format!("add {}", named.join("appspec.yml").display())),
+        "{}",
+        stderr(&a)
+    );
+}
