@@ -101,8 +101,15 @@ async fn run(name: &str, s: Scenario) -> Ran {
     let cd_dir = codedeploy_dir(tmp.path());
     let proxy = FaultProxy::start(&endpoint(), s.rules);
     let started = Instant::now();
+    // The upload mode the scenario names, else whole uploads (the copy has its own cases).
+    let mode: &[&str] = if s.extra.contains(&"--upload-mode") {
+        &[]
+    } else {
+        &["--upload-mode", "put"]
+    };
     let mut child = binary(&e, &key, tmp.path(), &cd_dir)
         .args(["deploy", "--no-wait"])
+        .args(mode)
         .args(&s.extra)
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .env("WAIT_TIMEOUT", "6s")
@@ -175,6 +182,16 @@ async fn transient_faults_end_in_one_deployment() {
         cases.push((op, Fault::ServerError, MULTIPART.to_vec()));
     }
     cases.push(("GetObject", Fault::CutBody, vec![]));
+    cases.push((
+        "UploadPartCopy",
+        Fault::ServerError,
+        vec!["--upload-mode", "copy"],
+    ));
+    cases.push((
+        "UploadPartCopy",
+        Fault::Throttle,
+        vec!["--upload-mode", "auto"],
+    ));
     for (op, fault, extra) in cases {
         let case = format!("{op}: {fault:?} twice");
         let ran = run(
@@ -212,6 +229,7 @@ async fn persistent_faults_leave_nothing_behind() {
         SINGLE_PUT_OPS.iter().map(|op| (*op, vec![])).collect();
     cases.push(("UploadPart", MULTIPART.to_vec()));
     cases.push(("CompleteMultipartUpload", MULTIPART.to_vec()));
+    cases.push(("UploadPartCopy", vec!["--upload-mode", "copy"]));
     for (op, extra) in cases {
         let case = format!("{op}: ServerError every time");
         let ran = run(
@@ -332,4 +350,43 @@ async fn sigterm_in_each_step_exits_promptly_leaving_nothing() {
             ran.stderr
         );
     }
+}
+
+/// A server-side copy S3 keeps refusing: `auto` aborts it and uploads the whole bundle.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn a_refused_copy_falls_back_to_a_whole_upload() {
+    let case = "UploadPartCopy: ServerError every time, --upload-mode auto".to_string();
+    let ran = run(
+        "fallback",
+        Scenario {
+            case: case.clone(),
+            rules: vec![Rule::new("UploadPartCopy", Fault::ServerError, usize::MAX)],
+            extra: vec!["--upload-mode", "auto"],
+            sigterm_at: None,
+        },
+    )
+    .await;
+    report(
+        &case,
+        "exit 0, 1 deployment, 1 object (uploaded whole)",
+        &ran,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("server-side copy of the release refused"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        ran.left,
+        Left {
+            deployments: 1,
+            objects: 1,
+            uploads: 0
+        },
+        "{}",
+        ran.stderr
+    );
 }
