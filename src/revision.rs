@@ -249,9 +249,11 @@ pub fn write_bundle(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io("cannot create folder", &parent, e))?;
+    // 0666 less the umask, as any file a tool writes (a temporary file would be 0600).
     let tmp = tempfile::Builder::new()
         .prefix(".invisible-pipeline-")
         .suffix(".partial")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&parent)
         .map_err(|e| Error::io("cannot create a temporary file in", &parent, e))?;
     let writer = std::io::BufWriter::with_capacity(256 * 1024, tmp);

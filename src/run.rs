@@ -41,24 +41,125 @@ fn required<T>(value: Option<T>, option: &str, env: &str) -> Result<T> {
     value.ok_or_else(|| Error::Usage(format!("{option} (or ${env}) is required")))
 }
 
+/// A mistyped S3 location is a usage error with the location it most likely meant, before
+/// any AWS call or local open.
+fn check_location_typo(text: &str, option: &str, env: &str) -> Result<()> {
+    match crate::s3url::did_you_mean(text) {
+        Some(meant) => Err(Error::Usage(format!(
+            "{option} (${env}) '{text}' is not an S3 location nor a local file: did you mean {meant}?"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A local application archive, which must exist (a usage error otherwise).
+fn local_archive(text: &str, option: &str, env: &str, why_local: &str) -> Result<PathBuf> {
+    check_location_typo(text, option, env)?;
+    if text.starts_with("s3://") {
+        return Err(Error::Usage(format!(
+            "{option} (${env}) '{text}': {why_local}: give a local file"
+        )));
+    }
+    let path = PathBuf::from(text);
+    if !path.is_file() {
+        return Err(Error::Usage(format!(
+            "{option} (${env}) {}: no such file",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Where a dry run writes its bundle, checked before any work: never the release itself,
+/// never inside the CodeDeploy folder (the next bundle would sweep it in); a directory gets
+/// `bundle.tgz` or `bundle.tar` once the container is known.
+fn bundle_out_target(out: &Path, archive: &Path, codedeploy_dir: &Path) -> Result<PathBuf> {
+    let usage = |m: String| {
+        Err(Error::Usage(format!(
+            "--bundle-out ($BUNDLE_OUT) {}: {m}",
+            out.display()
+        )))
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    if out.is_dir() {
+        if canonical(out)
+            .zip(canonical(codedeploy_dir))
+            .is_some_and(|(o, c)| o.starts_with(&c))
+        {
+            return usage(
+                "is inside the CodeDeploy folder, whose next bundle would sweep it in".into(),
+            );
+        }
+        return Ok(out.to_path_buf());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Err(e) = std::fs::create_dir_all(&parent) {
+        return usage(format!("cannot create its folder ({e})"));
+    }
+    let full = canonical(&parent).map(|p| p.join(out.file_name().unwrap_or_default()));
+    if full.is_some() && full == canonical(archive) {
+        return usage(
+            "is the application archive itself; the bundle would replace the release".into(),
+        );
+    }
+    if canonical(&parent)
+        .zip(canonical(codedeploy_dir))
+        .is_some_and(|(p, c)| p.starts_with(&c))
+    {
+        return usage(
+            "is inside the CodeDeploy folder, whose next bundle would sweep it in".into(),
+        );
+    }
+    Ok(out.to_path_buf())
+}
+
 fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let app_archive = required(args.app_archive, "--app-archive", "APP_ARCHIVE")?;
-    if app_archive.starts_with("s3://") {
-        return Err(Error::Usage(
-            "--no-deploy makes no AWS call: give --app-archive a local file".into(),
-        ));
-    }
-    let app_archive = PathBuf::from(app_archive);
+    let app_archive = local_archive(
+        &app_archive,
+        "--app-archive",
+        "APP_ARCHIVE",
+        "--no-deploy makes no AWS call",
+    )?;
     let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
     let codedeploy_dir = args.common.codedeploy_dir();
+    let target = bundle_out_target(&bundle_out, &app_archive, &codedeploy_dir)?;
     eprintln!(
         "checking {} with {}",
         app_archive.display(),
         codedeploy_dir.display()
     );
-    let checked = revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel())?;
+    let mut checked = revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel())?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
+    }
+    let bundle_type = checked
+        .app
+        .as_ref()
+        .map(|a| crate::bundle::BundleType::of(a.compression))
+        .unwrap_or(crate::bundle::BundleType::Tgz);
+    let bundle_out = if target.is_dir() {
+        target.join(format!("bundle.{}", bundle_type.as_str()))
+    } else {
+        target
+    };
+    let name = bundle_out.to_string_lossy().to_ascii_lowercase();
+    let fits = match bundle_type {
+        crate::bundle::BundleType::Tgz => name.ends_with(".tgz") || name.ends_with(".tar.gz"),
+        crate::bundle::BundleType::Tar => name.ends_with(".tar"),
+    };
+    if !fits {
+        checked.diags.warn(
+            format!("--bundle-out {}", bundle_out.display()),
+            format!(
+                "the bundle is a {} (the container of the release); name it .{} so that CodeDeploy's bundle type matches",
+                bundle_type.as_str(),
+                bundle_type.as_str()
+            ),
+        );
     }
     eprintln!("writing {}", bundle_out.display());
     let bundle = revision::write_bundle(
@@ -100,6 +201,9 @@ fn trigger_time(given: Option<&str>, checkout: &Path) -> Result<DateTime> {
 
 async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let a = args.aws;
+    if let Some(text) = &args.app_archive {
+        check_location_typo(text, "--app-archive", "APP_ARCHIVE")?;
+    }
     let archive = match (args.app_archive, args.app_archive_parameter) {
         (Some(url), _) if url.starts_with("s3://") => {
             ArchiveSource::S3(url.parse().map_err(|e| Error::Usage(format!("--app-archive ($APP_ARCHIVE): {e}")))?)
@@ -120,6 +224,14 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         "--deployment-group",
         "CODEDEPLOY_DEPLOYMENT_GROUP",
     )?;
+    if let ArchiveSource::Local(path) = &archive {
+        local_archive(
+            &path.to_string_lossy(),
+            "--app-archive",
+            "APP_ARCHIVE",
+            "a local path",
+        )?;
+    }
     let codedeploy_dir = args.common.codedeploy_dir();
     let trigger_time = trigger_time(a.trigger_time.as_deref(), &codedeploy_dir)?;
     // No default: a file in the checkout could be one a branch committed (the buildspec
@@ -170,6 +282,14 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
 
 fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
     let codedeploy_dir = args.common.codedeploy_dir();
+    if let Some(path) = &args.app_archive {
+        local_archive(
+            &path.to_string_lossy(),
+            "--app-archive",
+            "APP_ARCHIVE",
+            "validate reads local files only (download it first, or run deploy --no-deploy)",
+        )?;
+    }
     let checked = revision::check(
         &codedeploy_dir,
         args.app_archive.as_deref(),

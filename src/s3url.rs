@@ -51,6 +51,38 @@ impl FromStr for S3Url {
     }
 }
 
+/// The `s3://` location a mistyped one most likely meant: `S3://`, `s3:/`, `s3//`, and the
+/// HTTPS forms of an object (`https://BUCKET.s3[.REGION].amazonaws.com/KEY`,
+/// `https://s3[.REGION].amazonaws.com/BUCKET/KEY`). None for anything else.
+pub fn did_you_mean(text: &str) -> Option<String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    if lower.starts_with("s3://") && !t.starts_with("s3://") {
+        return Some(format!("s3://{}", &t[5..]));
+    }
+    for typo in ["s3:/", "s3//", "s3:"] {
+        if lower.starts_with(typo) && !lower.starts_with("s3://") {
+            return Some(format!("s3://{}", t[typo.len()..].trim_start_matches('/')));
+        }
+    }
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))?;
+    let offset = t.len() - rest.len();
+    let (host, _) = rest.split_once('/')?;
+    let path = &t[offset + host.len() + 1..];
+    if !host.ends_with(".amazonaws.com") {
+        return None;
+    }
+    if let Some((bucket, _)) = host.split_once(".s3.").or_else(|| host.split_once(".s3-")) {
+        return Some(format!("s3://{bucket}/{path}"));
+    }
+    if host.starts_with("s3.") || host.starts_with("s3-") {
+        return Some(format!("s3://{path}"));
+    }
+    None
+}
+
 impl fmt::Display for S3Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)?;
@@ -108,6 +140,28 @@ mod tests {
                 (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
             }
         }
+        for (typo, meant) in [
+            ("S3://releases/app.tgz", "s3://releases/app.tgz"),
+            ("s3:/releases/app.tgz", "s3://releases/app.tgz"),
+            ("s3//releases/app.tgz", "s3://releases/app.tgz"),
+            (
+                "https://releases.s3.ap-southeast-7.amazonaws.com/r/app.tgz",
+                "s3://releases/r/app.tgz",
+            ),
+            (
+                "https://releases.s3.amazonaws.com/app.tgz",
+                "s3://releases/app.tgz",
+            ),
+            (
+                "https://s3.ap-southeast-1.amazonaws.com/releases/app.tgz",
+                "s3://releases/app.tgz",
+            ),
+        ] {
+            assert_eq!(did_you_mean(typo).as_deref(), Some(meant), "{typo}");
+        }
+        assert_eq!(did_you_mean("s3://releases/app.tgz"), None);
+        assert_eq!(did_you_mean("./app.tgz"), None);
+        assert_eq!(did_you_mean("https://example.com/app.tgz"), None);
         let url: S3Url = "s3://releases/app.tgz?versionId=v1".parse().unwrap();
         assert_eq!(url.to_string(), "s3://releases/app.tgz?versionId=v1");
     }

@@ -41,7 +41,10 @@ pub async fn archive_location(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<A
         let message = if secret {
             "its value is not an s3:// location (s3://bucket/key, optionally ?versionId=…); the value is a SecureString and is not shown".to_string()
         } else {
-            message
+            match crate::s3url::did_you_mean(value) {
+                Some(meant) => format!("{message} (did you mean {meant}?)"),
+                None => message,
+            }
         };
         diags.error(format!("SSM parameter {name}"), message);
         Error::Invalid(diags)

@@ -180,27 +180,118 @@ fn invalid_input_in_json_lists_every_problem() {
 }
 
 #[test]
-fn missing_archive_is_an_io_error() {
+fn a_missing_or_mistyped_archive_is_a_usage_error_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let cd = codedeploy_dir(tmp.path());
-    let a = bin()
-        .args([
+    let out = tmp.path().join("b.tgz");
+    let dry_run = |archive: &str| {
+        let mut cmd = bin();
+        cmd.args([
             "deploy",
             "--no-deploy",
             "--app-archive",
-            "/nonexistent/app.tgz",
+            archive,
             "--bundle-out",
         ])
-        .arg(tmp.path().join("b.tgz"))
+        .arg(&out)
         .arg("--codedeploy-dir")
-        .arg(&cd)
-        .assert()
-        .code(4);
+        .arg(&cd);
+        cmd
+    };
+    let a = dry_run("/nonexistent/app.tgz").assert().code(2);
     assert!(
-        stderr(&a).contains("cannot open app archive /nonexistent/app.tgz"),
+        stderr(&a).contains("--app-archive ($APP_ARCHIVE) /nonexistent/app.tgz: no such file"),
         "{}",
         stderr(&a)
     );
+    for (typo, meant) in [
+        ("S3://releases/app.tgz", "s3://releases/app.tgz"),
+        ("s3:/releases/app.tgz", "s3://releases/app.tgz"),
+        (
+            "https://releases.s3.ap-southeast-7.amazonaws.com/app.tgz",
+            "s3://releases/app.tgz",
+        ),
+    ] {
+        let a = dry_run(typo).assert().code(2);
+        assert!(
+            stderr(&a).contains(&format!("did you mean {meant}?")),
+            "{}",
+            stderr(&a)
+        );
+        // A real deploy says so too, before any AWS call (no region is set here).
+        let a = bin()
+            .args(["deploy", "--app-archive", typo])
+            .env_remove("AWS_REGION")
+            .assert()
+            .code(2);
+        assert!(
+            stderr(&a).contains(&format!("did you mean {meant}?")),
+            "{}",
+            stderr(&a)
+        );
+    }
+    let a = bin()
+        .args([
+            "validate",
+            "--app-archive",
+            "s3://releases/app.tgz",
+            "--codedeploy-dir",
+        ])
+        .arg(&cd)
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("validate reads local files only"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!out.exists());
+}
+
+/// --bundle-out never replaces the release nor lands in the CodeDeploy folder; a directory
+/// gets bundle.tgz; the file gets the usual umask-derived mode; a mismatched extension warns.
+#[test]
+fn bundle_out_is_guarded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("app.tgz");
+    let release = app_tar().end().gz();
+    fs::write(&app, &release).unwrap();
+    let dry_run = |out: &std::path::Path| {
+        let mut cmd = bin();
+        cmd.args(["deploy", "--no-deploy", "--app-archive"])
+            .arg(&app)
+            .arg("--bundle-out")
+            .arg(out)
+            .arg("--codedeploy-dir")
+            .arg(&cd);
+        cmd
+    };
+    let a = dry_run(&app).assert().code(2);
+    assert!(
+        stderr(&a).contains("is the application archive itself"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(fs::read(&app).unwrap(), release);
+    let a = dry_run(&cd.join("bundle.tgz")).assert().code(2);
+    assert!(
+        stderr(&a).contains("inside the CodeDeploy folder"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!cd.join("bundle.tgz").exists());
+
+    let dir = tmp.path().join("out");
+    fs::create_dir(&dir).unwrap();
+    dry_run(&dir).assert().code(0);
+    let written = dir.join("bundle.tgz");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&written).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644, "umask 022 gives 0644");
+
+    let a = dry_run(&tmp.path().join("bundle.zip")).assert().code(0);
+    assert!(stderr(&a).contains("name it .tgz"), "{}", stderr(&a));
 }
 
 #[test]
