@@ -204,26 +204,50 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     if let Some(text) = &args.app_archive {
         check_location_typo(text, "--app-archive", "APP_ARCHIVE")?;
     }
-    let archive = match (args.app_archive, args.app_archive_parameter) {
-        (Some(url), _) if url.starts_with("s3://") => {
-            ArchiveSource::S3(url.parse().map_err(|e| Error::Usage(format!("--app-archive ($APP_ARCHIVE): {e}")))?)
+    // Every missing option at once, each with its variable: one run to learn them all.
+    let mut missing = Vec::new();
+    if args.app_archive.is_none() && args.app_archive_parameter.is_none() {
+        missing.push(
+            "--app-archive-parameter ($APP_ARCHIVE_PARAMETER) or --app-archive ($APP_ARCHIVE)",
+        );
+    }
+    for (value, what) in [
+        (&a.artifact_bucket, "--artifact-bucket ($ARTIFACT_BUCKET)"),
+        (&a.application, "--application ($CODEDEPLOY_APPLICATION)"),
+        (
+            &a.deployment_group,
+            "--deployment-group ($CODEDEPLOY_DEPLOYMENT_GROUP)",
+        ),
+    ] {
+        if value.is_none() {
+            missing.push(what);
         }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "a deploy needs {}: {} (or --no-deploy for a local dry run)",
+            if missing.len() == 1 {
+                "this option"
+            } else {
+                "these options"
+            },
+            missing.join(", ")
+        )));
+    }
+    let archive = match (args.app_archive, args.app_archive_parameter) {
+        (Some(url), _) if url.starts_with("s3://") => ArchiveSource::S3(
+            url.parse()
+                .map_err(|e| Error::Usage(format!("--app-archive ($APP_ARCHIVE): {e}")))?,
+        ),
         (Some(path), _) => ArchiveSource::Local(PathBuf::from(path)),
         (None, Some(name)) => ArchiveSource::Parameter(name),
-        (None, None) => {
-            return Err(Error::Usage(
-                "--app-archive-parameter (or $APP_ARCHIVE_PARAMETER) or --app-archive (or $APP_ARCHIVE) is required"
-                    .into(),
-            ))
-        }
+        (None, None) => unreachable!("reported as missing above"),
     };
-    let bucket = required(a.artifact_bucket, "--artifact-bucket", "ARTIFACT_BUCKET")?;
-    let application = required(a.application, "--application", "CODEDEPLOY_APPLICATION")?;
-    let group = required(
-        a.deployment_group,
-        "--deployment-group",
-        "CODEDEPLOY_DEPLOYMENT_GROUP",
-    )?;
+    let (bucket, application, group) = (
+        a.artifact_bucket.expect("checked above"),
+        a.application.expect("checked above"),
+        a.deployment_group.expect("checked above"),
+    );
     if let ArchiveSource::Local(path) = &archive {
         local_archive(
             &path.to_string_lossy(),

@@ -26,20 +26,34 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
 }
 
 #[test]
-fn deploy_names_each_missing_aws_option() {
+fn deploy_names_every_missing_option_at_once() {
     let a = bin()
         .args(["deploy", "--app-archive", "x.tgz"])
         .assert()
         .code(2);
     assert!(
-        stderr(&a).contains("--artifact-bucket (or $ARTIFACT_BUCKET) is required"),
+        stderr(&a).contains("a deploy needs these options: --artifact-bucket ($ARTIFACT_BUCKET), --application ($CODEDEPLOY_APPLICATION), --deployment-group ($CODEDEPLOY_DEPLOYMENT_GROUP)"),
         "{}",
         stderr(&a)
     );
     let a = bin().args(["deploy"]).assert().code(2);
-    assert!(stderr(&a).contains("--app-archive-parameter (or $APP_ARCHIVE_PARAMETER) or --app-archive (or $APP_ARCHIVE) is required"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("--app-archive-parameter ($APP_ARCHIVE_PARAMETER) or --app-archive ($APP_ARCHIVE), --artifact-bucket"),
+        "{}",
+        stderr(&a)
+    );
     let a = bin()
-        .args(["deploy", "--app-archive", "s3://Bad_Bucket/x.tgz"])
+        .args([
+            "deploy",
+            "--app-archive",
+            "s3://Bad_Bucket/x.tgz",
+            "--artifact-bucket",
+            "b",
+            "--application",
+            "a",
+            "--deployment-group",
+            "g",
+        ])
         .assert()
         .code(2);
     assert!(
