@@ -152,7 +152,8 @@ pub fn write<W: Write>(
         e.kind == Kind::HardLink
             && e.link
                 .as_deref()
-                .is_some_and(|target| tree.overridden.contains(target.trim_start_matches("./")))
+                .and_then(|target| BundlePath::parse(target.as_bytes()).ok().flatten())
+                .is_some_and(|target| tree.overridden.contains(target.as_str()))
     });
     let mut merge = match (tree.overridden.is_empty(), linked) {
         (true, _) => MergeMode::Append,

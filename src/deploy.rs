@@ -419,11 +419,23 @@ fn build_bundle(
 /// Step: wait until the group is free, by the `--if-busy` policy (CodeDeploy runs one
 /// deployment at a time per group). Returns the id of a newer run's deployment when this run
 /// is superseded.
+/// What `take_group` found.
+enum Group {
+    /// No deployment holds it.
+    Free,
+    /// A newer run's deployment: this run is superseded.
+    Superseded(String),
+    /// The deployment that holds it is this run's own (a CreateDeployment whose answer was
+    /// lost): never to be waited for, stopped, or created again.
+    Ours(String),
+}
+
 async fn take_group(
     clients: &Clients,
     cfg: &DeployConfig,
+    ours: Option<&NewDeployment>,
     shutdown: &Shutdown,
-) -> Result<Option<String>> {
+) -> Result<Group> {
     let started = Instant::now();
     let deadline = started + cfg.budget();
     let mut stopped: Vec<String> = Vec::new();
@@ -437,7 +449,9 @@ async fn take_group(
         )
         .await?;
         if let Some(newer) = newer {
-            return Ok(Some(newer.deployment_id().unwrap_or("?").to_string()));
+            return Ok(Group::Superseded(
+                newer.deployment_id().unwrap_or("?").to_string(),
+            ));
         }
         let active = persist(
             "looking at the group",
@@ -456,8 +470,21 @@ async fn take_group(
         )
         .await?;
         let Some(first) = active.first() else {
-            return Ok(None);
+            return Ok(Group::Free);
         };
+        if let Some(new) = ours {
+            let found = persist(
+                "looking at the group",
+                deadline,
+                cfg.poll_interval,
+                shutdown,
+                || cdapi::find_among(&clients.codedeploy, new, &active),
+            )
+            .await?;
+            if let Some(id) = found {
+                return Ok(Group::Ours(id));
+            }
+        }
         let elapsed = started.elapsed().as_secs();
         match cfg.if_busy {
             IfBusy::Fail => {
@@ -507,31 +534,44 @@ enum Placed {
 /// How often CreateDeployment is sent again after an answer that said nothing was created.
 const CREATE_ATTEMPTS: usize = 5;
 
+/// Why no deployment was placed, and whether one of this bundle may exist all the same (then
+/// its bundle must stay).
+struct NotPlaced {
+    error: Error,
+    maybe_created: bool,
+}
+
 /// Step: create the deployment, exactly once. CreateDeployment is sent without the SDK's
-/// retries; after any failure the group is searched for a deployment of exactly this bundle
-/// and description (a lost answer) before anything else is decided. When another
-/// deployment takes the group between the look and the call, waits again by `--if-busy`.
+/// retries and without racing a signal (one bounded call: its answer must be known); after
+/// any failure the group is searched for a deployment of exactly this bundle and description
+/// (a lost answer) before anything else is decided. When another deployment takes the group
+/// between the look and the call, waits again by `--if-busy`, never for this run's own.
 async fn place(
     clients: &Clients,
     cfg: &DeployConfig,
     new: &NewDeployment,
     shutdown: &Shutdown,
-) -> Result<Placed> {
+) -> Result<Placed, NotPlaced> {
     // Just before the first call, less a margin for the clock of the machine.
     let since = DateTime::from(std::time::SystemTime::now() - Duration::from_secs(300));
-    let find = || cdapi::find_created(&clients.codedeploy, new, since);
-    // A newer run may have deployed while this one uploaded. Later attempts come straight
-    // from `take_group`, which has just made the same check.
+    // True once a call may have created a deployment that no look has found yet.
+    let mut sent = false;
+    let fail = |error: Error, maybe_created: bool| NotPlaced {
+        error,
+        maybe_created,
+    };
+    // A newer run may have deployed while this one uploaded.
     let deadline = Instant::now() + cfg.budget();
-    if let Some(newer) = persist(
+    let newer = persist(
         "looking for newer runs",
         deadline,
         cfg.poll_interval,
         shutdown,
         || newer_deployment(clients, cfg),
     )
-    .await?
-    {
+    .await
+    .map_err(|e| fail(e, false))?;
+    if let Some(newer) = newer {
         return Ok(Placed::Superseded(
             newer.deployment_id().unwrap_or("?").to_string(),
         ));
@@ -539,45 +579,81 @@ async fn place(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let err = match shutdown
-            .guard(cdapi::create(&clients.codedeploy, new))
-            .await
-        {
+        if let Some(signal) = shutdown.fired() {
+            return Err(fail(Error::Interrupted(signal), sent));
+        }
+        let err = match cdapi::create(&clients.codedeploy, new).await {
             Ok(Created::Id(id)) => return Ok(Placed::Created(id)),
             Ok(Created::GroupBusy) => {
+                if cfg.if_busy == IfBusy::Fail && !sent {
+                    return Err(fail(
+                        Error::Busy {
+                            group: cfg.group_name(),
+                            deployment_id: "started by someone else just now".into(),
+                        },
+                        false,
+                    ));
+                }
                 // Maybe ours, from an earlier attempt whose answer was lost.
-                if let Some(id) = shutdown.guard(find()).await? {
-                    return Ok(Placed::Adopted(id));
+                match cdapi::find_created(&clients.codedeploy, new, since).await {
+                    Ok(Some(id)) => return Ok(Placed::Adopted(id)),
+                    Ok(None) => {}
+                    Err(e) => return Err(fail(e, sent)),
                 }
-                if cfg.if_busy == IfBusy::Fail {
-                    return Err(Error::Busy {
-                        group: cfg.group_name(),
-                        deployment_id: "started by someone else just now".into(),
-                    });
+                log("another deployment holds the group; looking at it");
+                match take_group(clients, cfg, Some(new), shutdown).await {
+                    Ok(Group::Ours(id)) => return Ok(Placed::Adopted(id)),
+                    Ok(Group::Superseded(newer)) if !sent => {
+                        return Ok(Placed::Superseded(newer))
+                    }
+                    Ok(Group::Superseded(newer)) => {
+                        return Err(fail(
+                            Error::aws(
+                                "CreateDeployment",
+                                format!("cannot create a deployment in {}", cfg.group_name()),
+                                format!(
+                                    "superseded by deployment {newer} after a CreateDeployment whose answer was lost"
+                                ),
+                            ),
+                            true,
+                        ))
+                    }
+                    Ok(Group::Free) if Instant::now() < deadline => {
+                        // Busy, yet no deployment shows: CodeDeploy's lists lag; look again.
+                        if let Err(e) = shutdown.sleep(cfg.poll_interval).await {
+                            return Err(fail(e, sent));
+                        }
+                        continue;
+                    }
+                    Ok(Group::Free) => {
+                        return Err(fail(
+                            Error::BusyTimeout {
+                                group: cfg.group_name(),
+                                deployment_id: "one that never showed in ListDeployments".into(),
+                                waited_secs: cfg.budget().as_secs(),
+                            },
+                            sent,
+                        ))
+                    }
+                    Err(e) => return Err(fail(e, sent)),
                 }
-                log("another deployment took the group meanwhile; waiting again");
-                if let Some(newer) = take_group(clients, cfg, shutdown).await? {
-                    return Ok(Placed::Superseded(newer));
-                }
-                continue;
             }
             Err(err) => err,
         };
-        // The call may have created the deployment all the same. After a signal, this look
-        // is part of the cleanup: a deployment that exists must not lose its bundle.
+        // The call may have created the deployment all the same. ListDeployments may lag
+        // behind a deployment just created: after an ambiguous failure, look twice.
         let mut pause = cfg
             .poll_interval
             .clamp(Duration::from_millis(1), Duration::from_secs(2));
-        // ListDeployments may lag behind a deployment just created: after an ambiguous
-        // failure, look twice.
-        let looks = if err.is_transient() { 2 } else { 1 };
+        let ambiguous = err.is_transient();
+        sent |= ambiguous;
+        let looks = if ambiguous { 2 } else { 1 };
         for look in 1..=looks {
             match cdapi::find_created(&clients.codedeploy, new, since).await {
                 Ok(Some(id)) => {
                     log(format!(
                         "CreateDeployment failed ({err}), but deployment {id} of this bundle exists: following it"
                     ));
-                    // After a signal, following it ends at once with "it goes on".
                     return Ok(Placed::Adopted(id));
                 }
                 Ok(None) if look < looks => {
@@ -589,18 +665,20 @@ async fn place(
                     log(format!(
                         "cannot tell whether CreateDeployment created a deployment: {look_err}"
                     ));
-                    return Err(err);
+                    return Err(fail(err, true));
                 }
             }
         }
-        if err.is_transient() && attempt < CREATE_ATTEMPTS {
+        if ambiguous && attempt < CREATE_ATTEMPTS {
             log(format!(
-                "CreateDeployment failed ({err}) and created nothing; sending it again"
+                "CreateDeployment failed ({err}) and no deployment of it shows; sending it again"
             ));
-            shutdown.sleep(pause).await?;
+            if let Err(e) = shutdown.sleep(pause).await {
+                return Err(fail(e, sent));
+            }
             continue;
         }
-        return Err(err);
+        return Err(fail(err, sent));
     }
 }
 
@@ -727,7 +805,15 @@ async fn keep_rollback_targets(
             let Some(s3loc) = info.revision().and_then(|r| r.s3_location()) else {
                 continue;
             };
-            if s3loc.bucket() != Some(cfg.bucket.as_str()) {
+            // Only bundles this tool wrote: the bucket and the prefix (tagging replaces an
+            // object's whole tag set, and the tags drive expiry).
+            let prefix = cfg.prefix.trim_matches('/');
+            let under_prefix = prefix.is_empty()
+                || s3loc
+                    .key()
+                    .and_then(|k| k.strip_prefix(prefix))
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if s3loc.bucket() != Some(cfg.bucket.as_str()) || !under_prefix {
                 continue;
             }
             let bundle = (
@@ -872,7 +958,11 @@ pub async fn run(
     );
 
     // One deployment at a time per group; the newest trigger wins.
-    let superseded = take_group(clients, cfg, shutdown).await?;
+    let superseded = match take_group(clients, cfg, None, shutdown).await? {
+        Group::Superseded(newer) => Some(newer),
+        // Without a deployment of its own yet, a run's group is free or another's.
+        Group::Free | Group::Ours(_) => None,
+    };
     timer.lap("wait-for-group");
     if let Some(newer) = superseded {
         log(format!(
@@ -984,26 +1074,39 @@ pub async fn run(
         file_exists_behavior: cfg.file_exists_behavior.clone(),
         ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
-    let placed = place(clients, cfg, &new, shutdown).await;
-    let id = match placed {
+    let id = match place(clients, cfg, &new, shutdown).await {
         Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
-        Ok(Placed::Superseded(_)) | Err(_) => {
-            // Nothing will deploy this bundle (`place` has made sure no deployment of it
-            // exists): leave no orphan behind.
+        Ok(Placed::Superseded(newer)) => {
             log("removing the bundle, which nothing will deploy");
             if let Err(err) = uploaded.discard(&clients.artifact_s3).await {
                 log(format!("warning: {err}"));
             }
             outcome.revision = None;
             outcome.steps = timer.steps;
-            let Placed::Superseded(newer) = placed? else {
-                unreachable!("created and adopted are handled above")
-            };
             log(format!(
                 "superseded by deployment {newer} of a newer trigger; nothing deployed"
             ));
             outcome.superseded_by = Some(newer);
             return Ok(outcome);
+        }
+        Err(NotPlaced {
+            error,
+            maybe_created: true,
+        }) => {
+            // A deployment of it may exist: the bundle stays (its Pending tag expires it).
+            log(format!(
+                "keeping the bundle {}: a deployment of it may exist",
+                uploaded.location()
+            ));
+            return Err(error);
+        }
+        Err(NotPlaced { error, .. }) => {
+            // No deployment of it exists: leave no orphan behind.
+            log("removing the bundle, which nothing will deploy");
+            if let Err(err) = uploaded.discard(&clients.artifact_s3).await {
+                log(format!("warning: {err}"));
+            }
+            return Err(error);
         }
     };
     log(format!(

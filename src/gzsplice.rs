@@ -177,8 +177,9 @@ pub fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Option<Sp
             return Ok(best);
         }
         // At a block boundary (after the header, or after an end-of-block code) that is not
-        // the end of the member: the stream can be continued from here.
-        if inflate.data_type() & 128 != 0 && out_pos <= cut {
+        // after the member's final block (bit 64: nothing may follow a block marked final):
+        // the stream can be continued from here.
+        if inflate.data_type() & 128 != 0 && inflate.data_type() & 64 == 0 && out_pos <= cut {
             let unused = (inflate.data_type() & 7) as u8;
             let consumed_total = in_start + in_off as u64;
             let (keep, bits, value) = if unused == 0 {

@@ -215,19 +215,37 @@ pub async fn find_created(
     since: DateTime,
 ) -> Result<Option<String>> {
     let ids = list(cd, &d.application, &d.group, &[], Some(since)).await?;
+    find_among(cd, d, &ids).await
+}
+
+/// Which of `ids`, if any, is a deployment of exactly `d`'s bundle and description.
+pub async fn find_among(
+    cd: &aws_sdk_codedeploy::Client,
+    d: &NewDeployment,
+    ids: &[String],
+) -> Result<Option<String>> {
     if ids.is_empty() {
         return Ok(None);
     }
+    Ok(details(cd, ids)
+        .await?
+        .into_iter()
+        .find(|info| is_deployment_of(info, d))
+        .and_then(|info| info.deployment_id().map(str::to_string)))
+}
+
+/// True when `info` deploys exactly `d`'s bucket, key, version and ETag with its description.
+pub fn is_deployment_of(info: &DeploymentInfo, d: &NewDeployment) -> bool {
     let etag = d.etag.as_ref().map(|e| e.trim_matches('"'));
-    Ok(details(cd, &ids).await?.into_iter().find_map(|info| {
-        let s3 = info.revision()?.s3_location()?;
-        let same = s3.bucket() == Some(d.bucket.as_str())
-            && s3.key() == Some(d.key.as_str())
-            && s3.version() == d.version_id.as_deref()
-            && s3.e_tag().map(|e| e.trim_matches('"')) == etag
-            && info.description() == Some(d.description.as_str());
-        same.then(|| info.deployment_id().map(str::to_string))?
-    }))
+    info.revision()
+        .and_then(|r| r.s3_location())
+        .is_some_and(|s3| {
+            s3.bucket() == Some(d.bucket.as_str())
+                && s3.key() == Some(d.key.as_str())
+                && s3.version() == d.version_id.as_deref()
+                && s3.e_tag().map(|e| e.trim_matches('"')) == etag
+        })
+        && info.description() == Some(d.description.as_str())
 }
 
 /// One line of advice per common `errorInformation` code

@@ -195,6 +195,10 @@ pub async fn download(
             .sleep(Duration::from_millis(200 * u64::from(resumes)))
             .await?;
     }
+    // flush first: tokio's sync_all does not report a failed last write (ENOSPC).
+    file.flush()
+        .await
+        .map_err(|e| Error::io("cannot write", dest, e))?;
     file.sync_all()
         .await
         .map_err(|e| Error::io("cannot write", dest, e))?;
@@ -505,9 +509,12 @@ pub async fn upload(
         })?
         .to_string();
     let copy = up.copy_from.as_ref().map_or(0, |c| c.len);
+    // The copy/file split can add a part: grow the parts a MiB at a time to stay in 10,000.
+    let mut part = part;
     let mut parts = plan_parts(up.size, part, copy);
-    if parts.len() as u64 > MAX_PARTS {
-        parts = plan_parts(up.size, part, 0);
+    while parts.len() as u64 > MAX_PARTS && part < MAX_PART {
+        part += 1 << 20;
+        parts = plan_parts(up.size, part, copy);
     }
     let outcome = shutdown
         .guard(upload_parts(
@@ -550,6 +557,13 @@ pub async fn upload(
             if let Err(cleanup) = remove_if_ours(s3, up).await {
                 eprintln!("warning: {cleanup}");
             }
+            Err(err)
+        }
+        Err(abort_err) if matches!(err, Error::Interrupted(_)) => {
+            eprintln!(
+                "warning: aborting multipart upload {upload_id} failed ({}): the bucket's lifecycle rule removes it within a day",
+                sdk_error("s3", "AbortMultipartUpload", "abort", abort_err)
+            );
             Err(err)
         }
         Err(abort_err) => Err(Error::aws(

@@ -1112,3 +1112,84 @@ async fn a_refused_server_side_copy_falls_back_to_uploading() {
         assert!(part.num_calls() >= 2, "the whole bundle went up in parts");
     }
 }
+
+/// CreateDeployment's answer is lost and the look that would tell whether it created the
+/// deployment fails too: the bundle stays (a deployment of it may exist; the Pending tag
+/// expires it), never deleted under a live deployment.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_outcome_keeps_the_bundle() {
+    let (_tmp, cfg) = setup();
+    let cr = mock!(aws_sdk_codedeploy::Client::create_deployment).then_http_response(|| {
+        raw(
+            500,
+            &[],
+            r#"{"__type":"InternalFailure","message":"internal error"}"#,
+        )
+    });
+    let recent = mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| r.include_only_statuses().is_empty())
+        .sequence()
+        .output(|| ListDeploymentsOutput::builder().build())
+        .times(2)
+        .http_response(|| {
+            raw(
+                500,
+                &[],
+                r#"{"__type":"InternalFailure","message":"internal error"}"#,
+            )
+        })
+        .repeatedly()
+        .build();
+    let (hb, put, del, active) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        delete_object(),
+        list_active(&[]),
+    );
+    let c = clients(&[&hb, &put, &del], &[&recent, &active, &cr], &[]);
+    let err = run(&c, &cfg).await.unwrap_err();
+    assert_eq!(err.exit_code(), exit::IO, "{err}");
+    assert_eq!((cr.num_calls(), del.num_calls()), (1, 0));
+}
+
+/// The group is busy with this run's own deployment (an earlier answer lost, ListDeployments
+/// lagging): it is adopted from the active list, never stopped nor waited for.
+#[tokio::test(flavor = "multi_thread")]
+async fn our_own_active_deployment_is_never_stopped() {
+    let (_tmp, mut cfg) = setup();
+    cfg.if_busy = IfBusy::StopActive;
+    let cr = mock!(aws_sdk_codedeploy::Client::create_deployment).then_error(limit_exceeded);
+    let active = mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| {
+            r.include_only_statuses()
+                .contains(&DeploymentStatus::InProgress)
+        })
+        .sequence()
+        .output(|| ListDeploymentsOutput::builder().build())
+        .output(|| {
+            ListDeploymentsOutput::builder()
+                .deployments("d-ours")
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let (recent, batch) = (list_recent(&[]), described(|| ours("d-ours")));
+    let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_output(|| {
+        aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput::builder().build()
+    });
+    let (hb, put, tag, del) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        tagging(),
+        delete_object(),
+    );
+    let get = get_deployment(&[DeploymentStatus::Succeeded]);
+    let c = clients(
+        &[&hb, &put, &tag, &del],
+        &[&recent, &batch, &active, &cr, &get, &stop],
+        &[],
+    );
+    let outcome = run(&c, &cfg).await.unwrap();
+    assert_eq!(outcome.deployment_id.as_deref(), Some("d-ours"));
+    assert_eq!((stop.num_calls(), del.num_calls()), (0, 0));
+}

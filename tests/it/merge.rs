@@ -171,12 +171,12 @@ fn override_path_codedeploy_files_win() {
 /// (CodeDeploy first) and both paths hold the CodeDeploy file.
 #[test]
 fn a_hard_link_to_a_replaced_path_falls_back_to_re_encode() {
-    for gz in [true, false] {
+    for (gz, target) in [(true, "scripts/start.sh"), (false, "./scripts/./start.sh")] {
         let tmp = tempfile::tempdir().unwrap();
         let cd = codedeploy_dir(tmp.path());
         let tar = app_tar()
             .file("scripts/start.sh", b"#!/bin/sh\necho old\n", 0o755)
-            .hardlink("site/start-copy.sh", "scripts/start.sh")
+            .hardlink("site/start-copy.sh", target)
             .end();
         let app = tmp.path().join("app");
         fs::write(&app, if gz { tar.gz() } else { tar.bytes() }).unwrap();
@@ -384,4 +384,23 @@ fn multi_member_gzip_input_is_read_whole() {
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
     assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
+}
+
+/// A gzip release whose tar has no end-of-archive blocks (accepted, as GNU tar accepts it):
+/// the splice may not continue after the final deflate block, so it continues before it.
+#[test]
+fn a_release_without_end_of_archive_is_spliced_before_its_final_block() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("app.tgz");
+    let tar = app_tar()
+        .file("appspec.yml", b"version: 0.0\n", 0o644)
+        .bytes();
+    fs::write(&app, gzip(&tar)).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::Override);
+    let (_dir, found) = agent_extract(&out, true);
+    assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
+    assert_eq!(found["site/index.html"].content, b"<h1>hello</h1>\n");
 }
