@@ -534,8 +534,8 @@ enum Placed {
 /// How often CreateDeployment is sent again after an answer that said nothing was created.
 const CREATE_ATTEMPTS: usize = 5;
 
-/// Why no deployment was placed, and whether one of this bundle may exist all the same (then
-/// its bundle must stay).
+/// Why no deployment was placed, and whether one of this bundle may exist all the same (a
+/// look after an unanswered CreateDeployment failed): then its bundle must stay.
 struct NotPlaced {
     error: Error,
     maybe_created: bool,
@@ -554,8 +554,6 @@ async fn place(
 ) -> Result<Placed, NotPlaced> {
     // Just before the first call, less a margin for the clock of the machine.
     let since = DateTime::from(std::time::SystemTime::now() - Duration::from_secs(300));
-    // True once a call may have created a deployment that no look has found yet.
-    let mut sent = false;
     let fail = |error: Error, maybe_created: bool| NotPlaced {
         error,
         maybe_created,
@@ -580,12 +578,12 @@ async fn place(
     loop {
         attempt += 1;
         if let Some(signal) = shutdown.fired() {
-            return Err(fail(Error::Interrupted(signal), sent));
+            return Err(fail(Error::Interrupted(signal), false));
         }
         let err = match cdapi::create(&clients.codedeploy, new).await {
             Ok(Created::Id(id)) => return Ok(Placed::Created(id)),
             Ok(Created::GroupBusy) => {
-                if cfg.if_busy == IfBusy::Fail && !sent {
+                if cfg.if_busy == IfBusy::Fail {
                     return Err(fail(
                         Error::Busy {
                             group: cfg.group_name(),
@@ -598,30 +596,16 @@ async fn place(
                 match cdapi::find_created(&clients.codedeploy, new, since).await {
                     Ok(Some(id)) => return Ok(Placed::Adopted(id)),
                     Ok(None) => {}
-                    Err(e) => return Err(fail(e, sent)),
+                    Err(e) => return Err(fail(e, false)),
                 }
                 log("another deployment holds the group; looking at it");
                 match take_group(clients, cfg, Some(new), shutdown).await {
                     Ok(Group::Ours(id)) => return Ok(Placed::Adopted(id)),
-                    Ok(Group::Superseded(newer)) if !sent => {
-                        return Ok(Placed::Superseded(newer))
-                    }
-                    Ok(Group::Superseded(newer)) => {
-                        return Err(fail(
-                            Error::aws(
-                                "CreateDeployment",
-                                format!("cannot create a deployment in {}", cfg.group_name()),
-                                format!(
-                                    "superseded by deployment {newer} after a CreateDeployment whose answer was lost"
-                                ),
-                            ),
-                            true,
-                        ))
-                    }
+                    Ok(Group::Superseded(newer)) => return Ok(Placed::Superseded(newer)),
                     Ok(Group::Free) if Instant::now() < deadline => {
                         // Busy, yet no deployment shows: CodeDeploy's lists lag; look again.
                         if let Err(e) = shutdown.sleep(cfg.poll_interval).await {
-                            return Err(fail(e, sent));
+                            return Err(fail(e, false));
                         }
                         continue;
                     }
@@ -632,10 +616,10 @@ async fn place(
                                 deployment_id: "one that never showed in ListDeployments".into(),
                                 waited_secs: cfg.budget().as_secs(),
                             },
-                            sent,
+                            false,
                         ))
                     }
-                    Err(e) => return Err(fail(e, sent)),
+                    Err(e) => return Err(fail(e, false)),
                 }
             }
             Err(err) => err,
@@ -646,7 +630,6 @@ async fn place(
             .poll_interval
             .clamp(Duration::from_millis(1), Duration::from_secs(2));
         let ambiguous = err.is_transient();
-        sent |= ambiguous;
         let looks = if ambiguous { 2 } else { 1 };
         for look in 1..=looks {
             match cdapi::find_created(&clients.codedeploy, new, since).await {
@@ -674,11 +657,12 @@ async fn place(
                 "CreateDeployment failed ({err}) and no deployment of it shows; sending it again"
             ));
             if let Err(e) = shutdown.sleep(pause).await {
-                return Err(fail(e, sent));
+                return Err(fail(e, false));
             }
             continue;
         }
-        return Err(fail(err, sent));
+        // Every look came back without it: taken as not created.
+        return Err(fail(err, false));
     }
 }
 
