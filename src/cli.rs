@@ -17,10 +17,21 @@ Exit codes:
      stayed busy for --wait-timeout (--if-busy wait)
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
 
+/// `--version`: the version, the commit it was built from and the target it runs on.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("INVISIBLE_PIPELINE_COMMIT"),
+    ", ",
+    env!("INVISIBLE_PIPELINE_TARGET"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "invisible-pipeline",
     version,
+    long_version = LONG_VERSION,
     about = "Merge an application archive with CodeDeploy files into one validated revision bundle and deploy it to EC2",
     after_help = EXIT_CODES
 )]

@@ -462,3 +462,19 @@ fn a_missing_appspec_names_the_folder_given_and_the_case() {
         stderr(&a)
     );
 }
+
+/// `--version` names the commit and the target, for a build log to say what ran.
+#[test]
+fn version_names_commit_and_target() {
+    let out = bin().arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.starts_with(&format!(
+            "invisible-pipeline {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    assert!(text.contains("-linux-"), "{text}");
+}
