@@ -132,26 +132,21 @@ export class BuildStep extends Construct {
       },
     );
     const validateRole = this.validateProject.role!;
-    validateRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadRelease',
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [props.releases.arnForObjects('*')],
-      }),
-    );
-    props.parameter.grantRead(validateRole);
-
     const role = this.project.role!;
+    // Both projects read the release parameter and the archive it names.
+    for (const reader of [validateRole, role]) {
+      reader.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadRelease',
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
+          resources: [props.releases.arnForObjects('*')],
+        }),
+      );
+      props.parameter.grantRead(reader);
+    }
+
     const arn = (resource: string) =>
       `arn:${stack.partition}:codedeploy:${stack.region}:${stack.account}:${resource}`;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadRelease',
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [props.releases.arnForObjects('*')],
-      }),
-    );
-    props.parameter.grantRead(role);
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CheckBundleBucket',
