@@ -161,7 +161,11 @@ pub fn write<W: Write>(
         (false, true) => MergeMode::ReEncode,
     };
     let splice = match (app.compression, merge) {
+        (Compression::Gzip, MergeMode::Append | MergeMode::Override) if app.splice.is_some() => {
+            app.splice.clone()
+        }
         (Compression::Gzip, MergeMode::Append | MergeMode::Override) => {
+            // The scan held no boundary before the cut (a very long block): look again.
             let file = File::open(&app.path)
                 .map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
             let found = gzsplice::find(io::BufReader::new(file), app.end, cancel)

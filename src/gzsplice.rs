@@ -84,19 +84,49 @@ impl Inflate {
 
     /// One `inflate(Z_BLOCK)` call: (return code, input consumed, output produced).
     fn block(&mut self, input: &[u8], output: &mut [u8]) -> (c_int, usize, usize) {
+        // SAFETY: `output` is a live, writable slice of that length.
+        unsafe { self.block_raw(input, output.as_mut_ptr(), output.len()) }
+    }
+
+    /// [`Inflate::block`] into `room` bytes at `output`.
+    ///
+    /// # Safety
+    /// `output` must be valid for writes of `room` bytes (they may be uninitialised).
+    unsafe fn block_raw(
+        &mut self,
+        input: &[u8],
+        output: *mut u8,
+        room: usize,
+    ) -> (c_int, usize, usize) {
         let strm = &mut *self.0;
         strm.next_in = input.as_ptr();
         strm.avail_in = input.len().min(u32::MAX as usize) as u32;
-        strm.next_out = output.as_mut_ptr();
-        strm.avail_out = output.len().min(u32::MAX as usize) as u32;
+        strm.next_out = output;
+        strm.avail_out = room.min(u32::MAX as usize) as u32;
         let (had_in, had_out) = (strm.avail_in, strm.avail_out);
-        // SAFETY: next_in/avail_in and next_out/avail_out describe live slices.
+        // SAFETY: next_in/avail_in describe a live slice, next_out/avail_out writable memory.
         let ret = unsafe { z::inflate(strm, z::Z_BLOCK) };
         let consumed = (had_in - strm.avail_in) as usize;
         let produced = (had_out - strm.avail_out) as usize;
         strm.next_in = std::ptr::null();
         strm.next_out = std::ptr::null_mut();
         (ret, consumed, produced)
+    }
+
+    /// What a failed `inflate` says, with zlib's own reason ("incorrect data check", ...).
+    fn error(&self, code: c_int, member: usize) -> io::Error {
+        let reason = if self.0.msg.is_null() {
+            format!("zlib code {code}")
+        } else {
+            // SAFETY: zlib sets `msg` to a static, NUL-terminated string.
+            unsafe { std::ffi::CStr::from_ptr(self.0.msg) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("gzip member {member}: {reason}"),
+        )
     }
 
     fn data_type(&self) -> c_int {
@@ -204,6 +234,253 @@ pub fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Option<Sp
         if ret == z::Z_BUF_ERROR && consumed == 0 && produced == 0 && in_off < in_len {
             return Err(zerr("inflate (no progress)", ret));
         }
+    }
+}
+
+/// A deflate block boundary seen while reading: where the stream could be continued.
+#[derive(Debug, Clone, Copy)]
+struct Boundary {
+    /// Offset in the uncompressed output (all members) where the next block starts.
+    at: u64,
+    keep: u64,
+    bits: u8,
+    value: u8,
+    crc: u32,
+    len: u64,
+}
+
+/// Inflates every member of a multi-member gzip stream, as `gzip -d` does (zero padding after
+/// the last member tolerated, anything else refused), and remembers on the way the deflate
+/// block boundaries near what has been read, with the output since the oldest of them: once
+/// the reader's consumer knows where the tar data ends, [`Members::splice_at`] gives the
+/// [`Splice`] there without a second pass over the file.
+pub struct Members<R> {
+    input: R,
+    inbuf: Box<[u8]>,
+    in_start: u64,
+    in_off: usize,
+    in_len: usize,
+    in_eof: bool,
+    last_byte: u8,
+    inflate: Inflate,
+    /// Inside a member (false before the first and after each one).
+    in_member: bool,
+    members: usize,
+    member_crc: u32,
+    member_len: u64,
+    /// Uncompressed output, from offset `base`; `pos` is the next byte to hand out.
+    out: Vec<u8>,
+    base: u64,
+    pos: usize,
+    boundaries: std::collections::VecDeque<Boundary>,
+}
+
+/// Output inflated per call.
+const CHUNK: usize = 256 << 10;
+/// How far before the reader's position the end of the tar data may lie when its consumer
+/// finds it: the consumer reads 512-byte blocks and stops one block after the end.
+const CUT_MARGIN: u64 = 2048;
+
+impl<R: Read> Members<R> {
+    pub fn new(input: R) -> io::Result<Self> {
+        Ok(Members {
+            input,
+            inbuf: vec![0u8; 256 << 10].into_boxed_slice(),
+            in_start: 0,
+            in_off: 0,
+            in_len: 0,
+            in_eof: false,
+            last_byte: 0,
+            inflate: Inflate::gzip()?,
+            in_member: false,
+            members: 0,
+            member_crc: 0,
+            member_len: 0,
+            out: Vec::with_capacity(CHUNK),
+            base: 0,
+            pos: 0,
+            boundaries: Default::default(),
+        })
+    }
+
+    /// The splice for a cut at uncompressed offset `cut`, which must lie at most a few blocks
+    /// before what was read (the end of the tar data, found by the reader's consumer, before
+    /// it reads on). `None` when no boundary before the cut is held: the block that holds it
+    /// is longer than [`MAX_TAIL`], or the cut is not where this reader has been.
+    pub fn splice_at(&self, cut: u64) -> Option<Splice> {
+        let end = self.base + self.out.len() as u64;
+        if cut > end {
+            return None;
+        }
+        let found = self.boundaries.iter().rev().find(|b| b.at <= cut)?;
+        let from = usize::try_from(found.at.checked_sub(self.base)?).ok()?;
+        let to = (cut - self.base) as usize;
+        (to - from <= MAX_TAIL).then(|| Splice {
+            keep: found.keep,
+            bits: found.bits,
+            value: found.value,
+            crc: found.crc,
+            len: found.len,
+            tail: self.out[from..to].to_vec(),
+        })
+    }
+
+    /// Drops boundaries no cut can need any more and the output before the oldest one kept.
+    fn forget(&mut self) {
+        let read = self.base + self.pos as u64;
+        let lowest_cut = (read / 512 * 512).saturating_sub(CUT_MARGIN);
+        while self.boundaries.len() > 1 && self.boundaries[1].at <= lowest_cut {
+            self.boundaries.pop_front();
+        }
+        let produced = self.base + self.out.len() as u64;
+        // A block too long to compress again: its boundary is of no use.
+        while self
+            .boundaries
+            .front()
+            .is_some_and(|b| produced - b.at > MAX_TAIL as u64 + CHUNK as u64)
+        {
+            self.boundaries.pop_front();
+        }
+        let keep_from = self.boundaries.front().map_or(read, |b| b.at.min(read));
+        let dead = (keep_from - self.base) as usize;
+        // Moved only when that costs no more than what was handed out since: linear overall.
+        if dead >= (1 << 20) && dead >= self.out.len() - dead {
+            self.out.drain(..dead);
+            self.base += dead as u64;
+            self.pos -= dead;
+        }
+    }
+
+    /// Fills `inbuf` when it is used up; false at the end of the input.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.in_off < self.in_len {
+            return Ok(true);
+        }
+        if self.in_eof {
+            return Ok(false);
+        }
+        self.in_start += self.in_len as u64;
+        self.in_off = 0;
+        self.in_len = loop {
+            match self.input.read(&mut self.inbuf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        self.in_eof = self.in_len == 0;
+        Ok(!self.in_eof)
+    }
+
+    /// Between members: starts the next one. False at the end of the data.
+    fn next_member(&mut self) -> io::Result<bool> {
+        if !self.fill()? {
+            return Ok(false);
+        }
+        if self.inbuf[self.in_off] == 0x1f {
+            self.inflate.reset()?;
+            (self.in_member, self.member_crc, self.member_len) = (true, 0, 0);
+            return Ok(true);
+        }
+        // gzip -d tolerates zero padding after the last member.
+        while self.members > 0 && self.inbuf[self.in_off..self.in_len].iter().all(|b| *b == 0) {
+            self.in_off = self.in_len;
+            if !self.fill()? {
+                return Ok(false);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "trailing garbage after gzip member {}; gzip -d on the instance fails on it",
+                self.members
+            ),
+        ))
+    }
+
+    /// Inflates more output; false at the end of the data.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.forget();
+        loop {
+            if !self.in_member && !self.next_member()? {
+                return Ok(false);
+            }
+            if !self.fill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the data ends inside gzip member {} (truncated file?)",
+                        self.members + 1
+                    ),
+                ));
+            }
+            self.out.reserve(CHUNK);
+            let len = self.out.len();
+            let room = self.out.capacity() - len;
+            let input = &self.inbuf[self.in_off..self.in_len];
+            // SAFETY: the pointer and `room` describe the vector's spare capacity, which
+            // inflate only writes; `set_len` below covers exactly the bytes it produced.
+            let (ret, consumed, produced) = unsafe {
+                self.inflate
+                    .block_raw(input, self.out.as_mut_ptr().add(len), room)
+            };
+            // SAFETY: inflate initialised these `produced` bytes.
+            unsafe { self.out.set_len(len + produced) };
+            if consumed > 0 {
+                self.last_byte = input[consumed - 1];
+            }
+            self.in_off += consumed;
+            self.member_crc = crc32(self.member_crc, &self.out[len..]);
+            self.member_len += produced as u64;
+            match ret {
+                z::Z_OK | z::Z_BUF_ERROR => {}
+                z::Z_STREAM_END => {
+                    self.in_member = false;
+                    self.members += 1;
+                }
+                code => return Err(self.inflate.error(code, self.members + 1)),
+            }
+            let data_type = self.inflate.data_type();
+            if self.in_member && data_type & 128 != 0 && data_type & 64 == 0 {
+                let unused = (data_type & 7) as u8;
+                let consumed_total = self.in_start + self.in_off as u64;
+                let (keep, bits, value) = if unused == 0 {
+                    (consumed_total, 0, 0)
+                } else {
+                    let bits = 8 - unused;
+                    let mask = ((1u16 << bits) - 1) as u8;
+                    (consumed_total - 1, bits, self.last_byte & mask)
+                };
+                self.boundaries.push_back(Boundary {
+                    at: self.base + self.out.len() as u64,
+                    keep,
+                    bits,
+                    value,
+                    crc: self.member_crc,
+                    len: self.member_len,
+                });
+            }
+            if produced > 0 {
+                return Ok(true);
+            }
+            if ret == z::Z_BUF_ERROR && consumed == 0 && self.in_off < self.in_len {
+                return Err(zerr("inflate (no progress)", ret));
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pos == self.out.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -319,5 +596,137 @@ impl<W: Write> Drop for Continue<W> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`.
         unsafe { z::deflateEnd(&mut *self.strm) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn gzip_members_are_all_read_and_garbage_is_refused() {
+        use flate2::{write::GzEncoder, Compression as Level};
+        let member = |text: &[u8]| {
+            let mut enc = GzEncoder::new(Vec::new(), Level::default());
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap()
+        };
+        let mut both = member(b"one ");
+        both.extend(member(b"two"));
+        let mut text = String::new();
+        Members::new(&both[..])
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "one two");
+
+        let mut padded = both.clone();
+        padded.extend([0u8; 100]);
+        let mut text = String::new();
+        Members::new(&padded[..])
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "one two");
+
+        let mut garbage = both;
+        garbage.extend(b"junk");
+        let err = Members::new(&garbage[..])
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("trailing garbage"), "{err}");
+    }
+
+    /// Text and incompressible bytes, so that the compressor writes both kinds of block.
+    fn mixed(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if (state >> 33) % 3 == 0 {
+                for _ in 0..4096 {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    out.push((state >> 56) as u8);
+                }
+            } else {
+                out.extend(format!("line {} of some text, {}\n", state >> 40, state % 977).bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn the_splice_found_while_reading_is_the_one_a_second_pass_finds() {
+        let first = mixed(1 << 20, 1);
+        let second = mixed(3 << 20, 2);
+        let mut file = gzip(&first);
+        file.extend(gzip(&second));
+        let total = (first.len() + second.len()) as u64;
+        for cut in [
+            total - 512,
+            total - 300 * 1024,
+            (4 << 20) - 2 * 1024 * 1024,
+            first.len() as u64 + 512,
+            first.len() as u64 - 1024,
+            4096,
+        ] {
+            // As the tar reader does: 512-byte blocks, one block past the cut.
+            let mut members = Members::new(&file[..]).unwrap();
+            let mut block = [0u8; 512];
+            let mut read = 0u64;
+            while read < cut + 512 {
+                members.read_exact(&mut block).unwrap();
+                read += 512;
+            }
+            let during = members.splice_at(cut).expect("a boundary before the cut");
+            let after = find(&file[..], cut, &Cancel::default()).unwrap().unwrap();
+            assert_eq!(
+                (
+                    during.keep,
+                    during.bits,
+                    during.value,
+                    during.crc,
+                    during.len
+                ),
+                (after.keep, after.bits, after.value, after.crc, after.len),
+                "cut {cut}"
+            );
+            assert_eq!(during.tail, after.tail, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_member_with_a_bad_check_is_refused_with_zlibs_reason() {
+        let mut file = gzip(&mixed(100_000, 3));
+        let n = file.len();
+        file[n - 8] ^= 0xff;
+        let err = Members::new(&file[..])
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("gzip member 1: incorrect data check"),
+            "{err}"
+        );
+        let err = Members::new(&file[..n - 20])
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("ends inside gzip member 1"),
+            "{err}"
+        );
     }
 }

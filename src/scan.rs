@@ -4,10 +4,9 @@
 use crate::cancel::{cancelled_in, Cancel, CancelRead};
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
+use crate::gzsplice::{self, Splice};
 use crate::paths::BundlePath;
-use crate::tarstream::{
-    self, Compression, GzipMembers, Next, RawEntry, Stray, TarError, TarReader,
-};
+use crate::tarstream::{self, Compression, Next, RawEntry, Stray, TarError, TarReader};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -56,6 +55,9 @@ pub struct AppArchive {
     /// Offset, in the tar stream, where its entries end: its end-of-archive block, or the end
     /// of the data when it has none. A bundle keeps the release's bytes up to here.
     pub end: u64,
+    /// For gzip: where the compressed stream can be continued before `end`, found during the
+    /// scan (`None` when the block that holds `end` was too long to hold).
+    pub splice: Option<Splice>,
 }
 
 impl AppArchive {
@@ -87,7 +89,7 @@ impl std::error::Error for FileError {
     }
 }
 
-struct TaggedFile(CancelRead<File>);
+pub struct TaggedFile(CancelRead<File>);
 
 impl Read for TaggedFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -97,8 +99,33 @@ impl Read for TaggedFile {
     }
 }
 
+/// The application archive's tar stream: the file itself, or its gzip members inflated.
+pub enum Source {
+    Plain(BufReader<TaggedFile>),
+    Gzip(Box<gzsplice::Members<TaggedFile>>),
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Plain(file) => file.read(buf),
+            Source::Gzip(members) => members.read(buf),
+        }
+    }
+}
+
+impl Source {
+    /// See [`gzsplice::Members::splice_at`]; `None` for a plain tar.
+    fn splice_at(&self, cut: u64) -> Option<Splice> {
+        match self {
+            Source::Plain(_) => None,
+            Source::Gzip(members) => members.splice_at(cut),
+        }
+    }
+}
+
 /// Opens an application archive as a tar stream, decompressing gzip (every member).
-pub fn open(path: &Path, cancel: &Cancel) -> Result<(Compression, TarReader<Box<dyn Read>>)> {
+pub fn open(path: &Path, cancel: &Cancel) -> Result<(Compression, TarReader<Source>)> {
     let mut file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
     let mut first = Vec::with_capacity(tarstream::BLOCK);
     (&mut file)
@@ -111,10 +138,13 @@ pub fn open(path: &Path, cancel: &Cancel) -> Result<(Compression, TarReader<Box<
         Error::Invalid(diags)
     })?;
     let file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
-    let raw = BufReader::with_capacity(64 * 1024, TaggedFile(CancelRead::new(file, cancel)));
-    let stream: Box<dyn Read> = match compression {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(GzipMembers::new(raw)),
+    let file = TaggedFile(CancelRead::new(file, cancel));
+    let stream = match compression {
+        Compression::None => Source::Plain(BufReader::with_capacity(64 * 1024, file)),
+        Compression::Gzip => Source::Gzip(Box::new(
+            gzsplice::Members::new(file)
+                .map_err(|e| Error::io("cannot read app archive", path, e))?,
+        )),
     };
     Ok((compression, TarReader::new(stream)))
 }
@@ -163,6 +193,7 @@ pub fn scan(
         entries: Vec::new(),
         captured: HashMap::new(),
         end: 0,
+        splice: None,
     };
     let label = archive.label();
     if let Err(err) = scan_entries(&mut reader, &mut archive, &label, capture, diags) {
@@ -172,7 +203,7 @@ pub fn scan(
 }
 
 fn scan_entries(
-    reader: &mut TarReader<Box<dyn Read>>,
+    reader: &mut TarReader<Source>,
     archive: &mut AppArchive,
     label: &str,
     capture: &dyn Fn(&BundlePath) -> bool,
@@ -183,10 +214,13 @@ fn scan_entries(
             Next::Entry(entry) => entry,
             Next::Eof => {
                 archive.end = reader.offset();
+                archive.splice = reader.get_ref().splice_at(archive.end);
                 return Ok(());
             }
             Next::EndMarker { offset } => {
                 archive.end = offset;
+                // Before reading on: the reader keeps only the boundaries near its position.
+                archive.splice = reader.get_ref().splice_at(offset);
                 match reader.find_after_end()? {
                     None => {}
                     Some(Stray {

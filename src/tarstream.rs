@@ -5,7 +5,7 @@
 //! reads 512-byte blocks itself and uses `tar::Header` only to decode fields. Nothing here
 //! holds more than one entry's extension headers in memory.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 
 pub const BLOCK: usize = 512;
 /// Extension headers (GNU long names, PAX records) larger than this are refused.
@@ -60,65 +60,6 @@ fn checksum_ok(block: &[u8]) -> bool {
         .sum::<u32>()
         + 8 * 32;
     sum == stored
-}
-
-/// Reads every member of a multi-member gzip stream, as `gzip -d` does, and fails on
-/// trailing bytes that are neither a gzip member nor zero padding.
-pub struct GzipMembers<R: BufRead> {
-    decoder: Option<flate2::bufread::GzDecoder<R>>,
-    reader: Option<R>,
-    members: usize,
-}
-
-impl<R: BufRead> GzipMembers<R> {
-    pub fn new(reader: R) -> Self {
-        GzipMembers {
-            decoder: None,
-            reader: Some(reader),
-            members: 0,
-        }
-    }
-}
-
-impl<R: BufRead> Read for GzipMembers<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if let Some(decoder) = self.decoder.as_mut() {
-                let n = decoder.read(buf)?;
-                if n > 0 || buf.is_empty() {
-                    return Ok(n);
-                }
-                let decoder = self.decoder.take().expect("decoder present");
-                self.reader = Some(decoder.into_inner());
-                self.members += 1;
-            }
-            let Some(reader) = self.reader.as_mut() else {
-                return Ok(0);
-            };
-            let available = reader.fill_buf()?;
-            if available.is_empty() {
-                return Ok(0);
-            }
-            if available[0] == 0x1f {
-                let reader = self.reader.take().expect("reader present");
-                self.decoder = Some(flate2::bufread::GzDecoder::new(reader));
-                continue;
-            }
-            if self.members > 0 && available.iter().all(|b| *b == 0) {
-                // gzip -d tolerates zero padding after the last member.
-                let n = available.len();
-                reader.consume(n);
-                continue;
-            }
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "trailing garbage after gzip member {}; gzip -d on the instance fails on it",
-                    self.members
-                ),
-            ));
-        }
-    }
 }
 
 /// What the next read of a tar stream found.
@@ -186,6 +127,10 @@ impl<R: Read> TarReader<R> {
 
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
     }
 
     /// Reads one block; `Ok(false)` at a clean end of stream, an error on a partial block.
@@ -571,37 +516,5 @@ mod tests {
             .unwrap();
         assert_eq!(data, b"abc");
         assert!(matches!(reader.next_entry().unwrap(), Next::Eof));
-    }
-
-    #[test]
-    fn gzip_members_are_all_read_and_garbage_is_refused() {
-        use flate2::{write::GzEncoder, Compression as Level};
-        let member = |text: &[u8]| {
-            let mut enc = GzEncoder::new(Vec::new(), Level::default());
-            enc.write_all(text).unwrap();
-            enc.finish().unwrap()
-        };
-        let mut both = member(b"one ");
-        both.extend(member(b"two"));
-        let mut text = String::new();
-        GzipMembers::new(&both[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "one two");
-
-        let mut padded = both.clone();
-        padded.extend([0u8; 100]);
-        let mut text = String::new();
-        GzipMembers::new(&padded[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "one two");
-
-        let mut garbage = both;
-        garbage.extend(b"junk");
-        let err = GzipMembers::new(&garbage[..])
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("trailing garbage"), "{err}");
     }
 }
