@@ -299,7 +299,7 @@ fn reencode_app(
     out: &mut impl Write,
     cancel: &Cancel,
 ) -> Result<()> {
-    let (_, mut reader) = scan::open(&app.path, cancel)?;
+    let (_, mut reader) = scan::open(&app.path, None, cancel)?;
     let fail = |e: tarstream::TarError| {
         if let Some(signal) = cancel.fired() {
             return Error::Interrupted(signal);

@@ -13,6 +13,7 @@ use crate::bundle::BundleType;
 use crate::cancel::Cancel;
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
+use crate::growing::{FinishOnDrop, Growing};
 use crate::revision::{self, BundleInfo};
 use crate::s3url::S3Url;
 use crate::shutdown::Shutdown;
@@ -21,7 +22,8 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the application archive comes from.
@@ -349,22 +351,24 @@ struct Fetched {
     url: Option<S3Url>,
 }
 
-/// Step: find the release (parameter or location) and stream it to the work folder.
-async fn fetch_archive(
+/// Where the release is: a local file, or an S3 object and how messages name it.
+enum Located {
+    Local(PathBuf),
+    S3 { url: S3Url, label: String },
+}
+
+/// Step: find the release (parameter or location).
+async fn locate_archive(
     clients: &Clients,
     cfg: &DeployConfig,
     shutdown: &Shutdown,
-) -> Result<Fetched> {
-    let (url, label) = match &cfg.archive {
-        ArchiveSource::Local(path) => {
-            return Ok(Fetched {
-                path: path.clone(),
-                label: path.display().to_string(),
-                object: ObjectInfo::default(),
-                url: None,
-            })
-        }
-        ArchiveSource::S3(url) => (url.clone(), url.to_string()),
+) -> Result<Located> {
+    Ok(match &cfg.archive {
+        ArchiveSource::Local(path) => Located::Local(path.clone()),
+        ArchiveSource::S3(url) => Located::S3 {
+            url: url.clone(),
+            label: url.to_string(),
+        },
         ArchiveSource::Parameter(name) => {
             let found = shutdown
                 .guard(ssm::archive_location(&clients.ssm, name))
@@ -373,37 +377,114 @@ async fn fetch_archive(
                 log(format!(
                     "SSM parameter {name} (SecureString) names the release"
                 ));
-                (found.url, format!("SecureString parameter {name}"))
+                Located::S3 {
+                    url: found.url,
+                    label: format!("SecureString parameter {name}"),
+                }
             } else {
                 log(format!("SSM parameter {name} names {}", found.url));
-                (found.url.clone(), found.url.to_string())
+                Located::S3 {
+                    label: found.url.to_string(),
+                    url: found.url,
+                }
             }
         }
+    })
+}
+
+/// What checking and building produced.
+type Built = (PathBuf, BundleInfo, Diagnostics);
+
+/// Steps: fetch the release and check and build the bundle. A downloaded release is checked
+/// as it arrives (the scan follows the download through [`Growing`]), so the two overlap;
+/// the download's error wins over the scan's, which it causes.
+async fn fetch_and_build(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    shutdown: &Shutdown,
+    timer: &mut Timer,
+) -> Result<(Fetched, Built)> {
+    let (url, label) = match locate_archive(clients, cfg, shutdown).await? {
+        Located::Local(path) => {
+            let fetched = Fetched {
+                label: path.display().to_string(),
+                path,
+                object: ObjectInfo::default(),
+                url: None,
+            };
+            timer.lap("download");
+            let built = tokio::task::block_in_place(|| {
+                build_bundle(cfg, &fetched.path, &fetched.label, None, shutdown.cancel())
+            })?;
+            return Ok((fetched, built));
+        }
+        Located::S3 { url, label } => (url, label),
     };
     // A fixed name: an object key can be longer than a file name may be.
     let path = cfg.work_dir.join("release.download");
+    std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
     log(format!("downloading {label}"));
-    let object = s3::download(&clients.s3, &url, &label, &path, shutdown).await?;
-    Ok(Fetched {
+    let growing = Growing::new();
+    let mut scan = {
+        let (cfg, path, label) = (cfg.clone(), path.clone(), label.clone());
+        let (growing, cancel) = (Arc::clone(&growing), shutdown.cancel().clone());
+        tokio::task::spawn_blocking(move || {
+            build_bundle(&cfg, &path, &label, Some(&growing), &cancel)
+        })
+    };
+    let (object, built) = {
+        let download = async {
+            let unfinished = FinishOnDrop(Arc::clone(&growing));
+            let result =
+                s3::download(&clients.s3, &url, &label, &path, Some(&growing), shutdown).await;
+            growing.finish(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            drop(unfinished);
+            result
+        };
+        tokio::pin!(download);
+        let joined = |r: std::result::Result<Result<Built>, tokio::task::JoinError>| {
+            r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        };
+        tokio::select! {
+            biased;
+            object = &mut download => {
+                timer.lap("download");
+                // After a failed download the scan stops at once (its reads fail).
+                let built = joined(scan.await);
+                (object?, built?)
+            }
+            built = &mut scan => {
+                // The scan reads to the end of the file, so it ends first only on an error: the
+                // download is dropped (cancelled) with it.
+                let built = joined(built)?;
+                let object = download.await?;
+                timer.lap("download");
+                (object, built)
+            }
+        }
+    };
+    let fetched = Fetched {
         path,
         label,
         object,
         url: Some(url),
-    })
+    };
+    Ok((fetched, built))
 }
 
 /// Step: check and build, exactly as the dry run does; nothing goes further on an error.
 fn build_bundle(
     cfg: &DeployConfig,
-    fetched: &Fetched,
+    archive: &Path,
+    label: &str,
+    growing: Option<&Arc<Growing>>,
     cancel: &Cancel,
-) -> Result<(PathBuf, BundleInfo, Diagnostics)> {
+) -> Result<Built> {
     log(format!(
-        "checking {} with {}",
-        fetched.label,
+        "checking {label} with {}",
         cfg.codedeploy_dir.display()
     ));
-    let checked = revision::check(&cfg.codedeploy_dir, Some(&fetched.path), cancel)?;
+    let checked = revision::check_arriving(&cfg.codedeploy_dir, Some(archive), growing, cancel)?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
@@ -906,11 +987,8 @@ pub async fn run(
 ) -> Result<DeployOutcome> {
     let mut timer = Timer::new();
     check_target(clients, cfg, shutdown).await?;
-    let fetched = fetch_archive(clients, cfg, shutdown).await?;
-    timer.lap("download");
-
-    let (bundle_path, bundle, warnings) =
-        tokio::task::block_in_place(|| build_bundle(cfg, &fetched, shutdown.cancel()))?;
+    let (fetched, (bundle_path, bundle, warnings)) =
+        fetch_and_build(clients, cfg, shutdown, &mut timer).await?;
     timer.lap("bundle");
 
     let mut outcome = DeployOutcome {

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod deploy;
 pub mod diag;
 pub mod error;
+pub mod growing;
 pub mod gzsplice;
 pub mod output;
 pub mod paths;

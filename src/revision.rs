@@ -8,6 +8,7 @@ use crate::cancel::Cancel;
 use crate::cdfiles::{self, CodeDeployFiles};
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
+use crate::growing::Growing;
 use crate::paths::BundlePath;
 use crate::scan::{self, AppArchive, Kind, MAX_CAPTURE};
 use crate::scripts;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The inputs, checked: what the bundle will hold and every problem found.
 #[derive(Debug)]
@@ -114,6 +116,16 @@ pub fn check(
     app_archive: Option<&Path>,
     cancel: &Cancel,
 ) -> Result<Checked> {
+    check_arriving(codedeploy_dir, app_archive, None, cancel)
+}
+
+/// [`check`], reading the archive as it arrives when `growing` follows its download.
+pub fn check_arriving(
+    codedeploy_dir: &Path,
+    app_archive: Option<&Path>,
+    growing: Option<&Arc<Growing>>,
+    cancel: &Cancel,
+) -> Result<Checked> {
     let mut diags = Diagnostics::default();
     let cd = cdfiles::collect(codedeploy_dir, &mut diags)?;
     let cd_label = cd.label();
@@ -129,6 +141,7 @@ pub fn check(
     let mut app = match app_archive {
         Some(path) => Some(scan::scan(
             path,
+            growing,
             &|p| wanted.contains(p.as_str()),
             &mut diags,
             cancel,
@@ -175,6 +188,7 @@ pub fn check(
         let mut ignored = Diagnostics::default();
         let again = scan::scan(
             &archive.path,
+            growing,
             &|p| locations.contains(p.as_str()),
             &mut ignored,
             cancel,

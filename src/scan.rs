@@ -4,6 +4,7 @@
 use crate::cancel::{cancelled_in, Cancel, CancelRead};
 use crate::diag::Diagnostics;
 use crate::error::{Error, Result};
+use crate::growing::{Follow, Growing};
 use crate::gzsplice::{self, Splice};
 use crate::paths::BundlePath;
 use crate::tarstream::{self, Compression, Next, RawEntry, Stray, TarError, TarReader};
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Scripts and the appspec are read into memory for checks, up to this size each.
 pub const MAX_CAPTURE: u64 = 1 << 20;
@@ -89,7 +91,30 @@ impl std::error::Error for FileError {
     }
 }
 
-pub struct TaggedFile(CancelRead<File>);
+pub struct TaggedFile(CancelRead<Raw>);
+
+/// The archive file: complete, or still arriving ([`crate::growing`]).
+pub enum Raw {
+    Complete(File),
+    Arriving(Follow),
+}
+
+impl Read for Raw {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Raw::Complete(file) => file.read(buf),
+            Raw::Arriving(follow) => follow.read(buf),
+        }
+    }
+}
+
+fn open_raw(path: &Path, growing: Option<&Arc<Growing>>) -> Result<Raw> {
+    let opened = match growing {
+        None => File::open(path).map(Raw::Complete),
+        Some(growing) => growing.open(path).map(Raw::Arriving),
+    };
+    opened.map_err(|e| Error::io("cannot open app archive", path, e))
+}
 
 impl Read for TaggedFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -124,9 +149,14 @@ impl Source {
     }
 }
 
-/// Opens an application archive as a tar stream, decompressing gzip (every member).
-pub fn open(path: &Path, cancel: &Cancel) -> Result<(Compression, TarReader<Source>)> {
-    let mut file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
+/// Opens an application archive as a tar stream, decompressing gzip (every member); with
+/// `growing`, reads the file as it arrives.
+pub fn open(
+    path: &Path,
+    growing: Option<&Arc<Growing>>,
+    cancel: &Cancel,
+) -> Result<(Compression, TarReader<Source>)> {
+    let mut file = open_raw(path, growing)?;
     let mut first = Vec::with_capacity(tarstream::BLOCK);
     (&mut file)
         .take(tarstream::BLOCK as u64)
@@ -137,8 +167,7 @@ pub fn open(path: &Path, cancel: &Cancel) -> Result<(Compression, TarReader<Sour
         diags.error(label(path), message);
         Error::Invalid(diags)
     })?;
-    let file = File::open(path).map_err(|e| Error::io("cannot open app archive", path, e))?;
-    let file = TaggedFile(CancelRead::new(file, cancel));
+    let file = TaggedFile(CancelRead::new(open_raw(path, growing)?, cancel));
     let stream = match compression {
         Compression::None => Source::Plain(BufReader::with_capacity(64 * 1024, file)),
         Compression::Gzip => Source::Gzip(Box::new(
@@ -182,11 +211,12 @@ pub fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Resu
 /// for which `capture` returns true.
 pub fn scan(
     path: &Path,
+    growing: Option<&Arc<Growing>>,
     capture: &dyn Fn(&BundlePath) -> bool,
     diags: &mut Diagnostics,
     cancel: &Cancel,
 ) -> Result<AppArchive> {
-    let (compression, mut reader) = open(path, cancel)?;
+    let (compression, mut reader) = open(path, growing, cancel)?;
     let mut archive = AppArchive {
         path: path.to_path_buf(),
         compression,

@@ -131,10 +131,16 @@ async fn release_in_another_region_is_read_there() {
         .build();
     let c = clients(&[&get], &[], &[]);
     let url = "s3://releases/app.tgz".parse().unwrap();
-    let info =
-        invisible_pipeline::aws::s3::download(&c.s3, &url, "release", &dest, &Shutdown::manual().1)
-            .await
-            .unwrap();
+    let info = invisible_pipeline::aws::s3::download(
+        &c.s3,
+        &url,
+        "release",
+        &dest,
+        None,
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap();
     assert_eq!((info.bytes, get.num_calls()), (7, 2));
     assert_eq!(fs::read(&dest).unwrap(), b"release");
 }
@@ -691,9 +697,10 @@ async fn a_broken_download_resumes_from_the_byte_reached() {
     let c = clients(&[&rest, &get], &[], &[]);
     let url = "s3://releases/app.tgz".parse().unwrap();
     let shutdown = Shutdown::manual().1;
-    let info = invisible_pipeline::aws::s3::download(&c.s3, &url, "release", &dest, &shutdown)
-        .await
-        .unwrap();
+    let info =
+        invisible_pipeline::aws::s3::download(&c.s3, &url, "release", &dest, None, &shutdown)
+            .await
+            .unwrap();
     assert_eq!(info.bytes, 26);
     assert_eq!(fs::read(&dest).unwrap(), b"abcdefghijklmnopqrstuvwxyz");
 
@@ -708,7 +715,7 @@ async fn a_broken_download_resumes_from_the_byte_reached() {
             .build()
     });
     let c = clients(&[&changed, &get], &[], &[]);
-    let err = invisible_pipeline::aws::s3::download(&c.s3, &url, "release", &dest, &shutdown)
+    let err = invisible_pipeline::aws::s3::download(&c.s3, &url, "release", &dest, None, &shutdown)
         .await
         .unwrap_err();
     assert!(

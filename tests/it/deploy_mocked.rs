@@ -762,6 +762,7 @@ async fn download_errors_name_the_object() {
         &url,
         "s3://releases/app.tgz",
         &dest,
+        None,
         &Shutdown::manual().1,
     )
     .await
@@ -786,6 +787,7 @@ async fn download_errors_name_the_object() {
         &url,
         "s3://releases/app.tgz",
         &dest,
+        None,
         &Shutdown::manual().1,
     )
     .await
@@ -810,6 +812,7 @@ async fn download_errors_name_the_object() {
         &url,
         "s3://releases/app.tgz",
         &dest,
+        None,
         &Shutdown::manual().1,
     )
     .await
