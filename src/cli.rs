@@ -48,6 +48,10 @@ pub enum Command {
     /// Check a CodeDeploy folder (and, given an archive, the merged bundle); writes nothing
     #[command(after_help = EXIT_CODES)]
     Validate(ValidateArgs),
+
+    /// The deployment group's deployments, newest first: status, commit, build, bundle
+    /// (read-only)
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -264,6 +268,37 @@ pub struct ValidateArgs {
     pub common: CommonArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// CodeDeploy application
+    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    pub application: String,
+
+    /// CodeDeploy deployment group
+    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
+    pub deployment_group: String,
+
+    /// Show at most this many deployments
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+
+    /// Only deployments created at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Region of the step (the default of --deploy-region)
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Region of CodeDeploy and the artifact bucket, when it differs from --region
+    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
+    pub deploy_region: Option<String>,
+
+    /// Summary format on stdout
+    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 impl CommonArgs {
     /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
     /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
@@ -285,6 +320,7 @@ impl Cli {
         match &self.command {
             Command::Deploy(a) => a.common.output,
             Command::Validate(a) => a.common.output,
+            Command::History(a) => a.output,
         }
     }
 }

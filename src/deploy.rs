@@ -197,6 +197,18 @@ pub fn run_key(description: &str) -> Option<RunKey> {
     })
 }
 
+/// A field (`commit`, `build`) of a description written by this tool; `None` for other
+/// descriptions, and for `local` (a run outside CodeBuild or without a commit).
+pub fn field_of(description: &str, name: &str) -> Option<String> {
+    run_key(description)?;
+    let prefix = format!("{name}=");
+    description
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(prefix.as_str()))
+        .filter(|v| !v.is_empty() && *v != "local")
+        .map(str::to_string)
+}
+
 /// The trigger time in a description written by [`description`].
 pub fn trigger_of(description: &str) -> Option<DateTime> {
     run_key(description).map(|k| k.trigger)

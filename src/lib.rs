@@ -17,6 +17,7 @@ pub mod diag;
 pub mod error;
 pub mod growing;
 pub mod gzsplice;
+pub mod history;
 pub mod output;
 pub mod paths;
 pub mod revision;

@@ -25,6 +25,12 @@ pub enum Report {
         entries: EntryCounts,
         warnings: Diagnostics,
     },
+    History {
+        status: &'static str,
+        application: String,
+        deployment_group: String,
+        deployments: Vec<crate::history::Entry>,
+    },
 }
 
 impl Report {
@@ -32,6 +38,10 @@ impl Report {
         match self {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
             Report::Deployment(outcome) => &outcome.warnings,
+            Report::History { .. } => {
+                static NONE: std::sync::OnceLock<Diagnostics> = std::sync::OnceLock::new();
+                NONE.get_or_init(Diagnostics::default)
+            }
         }
     }
 }
@@ -107,6 +117,22 @@ fn text(report: &Report) -> String {
             entries.codedeploy,
             entries.overridden,
         ),
+        Report::History {
+            application,
+            deployment_group,
+            deployments,
+            ..
+        } => {
+            if deployments.is_empty() {
+                return format!("no deployments in {application}/{deployment_group}\n");
+            }
+            let mut text = String::new();
+            for entry in deployments {
+                text.push_str(&crate::history::line(entry));
+                text.push('\n');
+            }
+            text
+        }
     }
 }
 

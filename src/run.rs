@@ -2,7 +2,7 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::aws;
-use crate::cli::{Command, DeployArgs, ValidateArgs};
+use crate::cli::{Command, DeployArgs, HistoryArgs, ValidateArgs};
 use crate::deploy::{self, ArchiveSource, DeployConfig};
 use crate::error::{Error, Result};
 use crate::output::Report;
@@ -29,6 +29,7 @@ pub async fn run(command: Command) -> Result<Report> {
         }
         Command::Deploy(args) => deploy(*args, &shutdown).await,
         Command::Validate(args) => tokio::task::block_in_place(|| validate(args, &shutdown)),
+        Command::History(args) => history(args, &shutdown).await,
     };
     // A signal wins over whatever error the interrupted work reported.
     match (result, shutdown.fired()) {
@@ -329,4 +330,74 @@ fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
         app_archive: args.app_archive,
         warnings: checked.diags,
     })
+}
+
+/// `history`: ListDeployments (every page), BatchGetDeployments (25 at a time), then a
+/// HeadObject per bundle shown.
+async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|text| {
+            DateTime::from_str(text, Format::DateTime).map_err(|_| {
+                Error::Usage(format!(
+                    "--since '{text}' is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)"
+                ))
+            })
+        })
+        .transpose()?;
+    let clients = aws::clients(args.region, args.deploy_region).await?;
+    let deployments = history_entries(
+        &clients,
+        &args.application,
+        &args.deployment_group,
+        args.limit as usize,
+        since,
+        shutdown,
+    )
+    .await?;
+    Ok(Report::History {
+        status: "ok",
+        application: args.application,
+        deployment_group: args.deployment_group,
+        deployments,
+    })
+}
+
+/// The history's entries: every page of ListDeployments, their details, newest first, and the
+/// state of each shown bundle.
+pub async fn history_entries(
+    clients: &aws::Clients,
+    application: &str,
+    group: &str,
+    limit: usize,
+    since: Option<DateTime>,
+    shutdown: &Shutdown,
+) -> Result<Vec<crate::history::Entry>> {
+    let cd = &clients.codedeploy;
+    let ids = shutdown
+        .guard(aws::codedeploy::list(cd, application, group, &[], since))
+        .await?;
+    let infos = shutdown.guard(aws::codedeploy::details(cd, &ids)).await?;
+    let mut deployments: Vec<_> = crate::history::newest_first(infos, limit)
+        .iter()
+        .map(crate::history::entry)
+        .collect();
+    for entry in &mut deployments {
+        if let Some(bundle) = entry.bundle.as_mut() {
+            let state = shutdown
+                .guard(async {
+                    Ok(aws::s3::bundle_state(
+                        &clients.artifact_s3,
+                        &bundle.bucket,
+                        &bundle.key,
+                        bundle.version_id.as_deref(),
+                    )
+                    .await)
+                })
+                .await?;
+            bundle.state = Some(state);
+        }
+    }
+    Ok(deployments)
 }

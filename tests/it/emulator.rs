@@ -281,6 +281,26 @@ async fn deploy_matches_the_dry_run(
         exports.contains(&format!("DEPLOYMENT_ID={deployment_id}\n")),
         "{exports}"
     );
+
+    // `history` through the binary shows it: made here, its commit, build and bundle.
+    let out = binary(&e, &key, tmp.path(), &cd_dir)
+        .args(["history", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "history failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let newest = &history["deployments"][0];
+    assert_eq!(newest["deployment_id"], deployment_id.as_str(), "{history}");
+    assert_eq!(newest["by_invisible_pipeline"], true, "{history}");
+    assert_eq!(newest["commit"], "0123abcd", "{history}");
+    assert_eq!(newest["build"], "pipeline:build-1", "{history}");
+    assert_eq!(newest["bundle"]["key"], bundle_key.as_str(), "{history}");
+    assert_eq!(newest["bundle"]["state"], "present", "{history}");
+    assert_eq!(newest["bundle"]["sha256"], json["bundle"]["sha256"], "{history}");
     json
 }
 

@@ -8,6 +8,7 @@ mod emulator;
 mod faultproxy;
 mod faults;
 mod fixtures;
+mod history;
 mod hostile;
 mod merge;
 mod sample;

@@ -1,0 +1,254 @@
+//! `history`: the group's deployments, newest first, as people read them: what each one
+//! deployed (commit, build, bundle), how it ended, and whether this tool made it. Pure: the
+//! AWS answers come in, lines and JSON go out.
+
+use crate::deploy;
+use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, RevisionLocationType};
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+
+/// What became of a deployment's bundle in S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum BundleState {
+    /// Still there; its SHA-256 when it carries one (bundles made by this tool do).
+    Present { sha256: Option<String> },
+    /// Gone: expired by the bucket's lifecycle rules, or deleted.
+    Expired,
+    /// Could not be looked at (permissions, another region): the reason.
+    Unknown { reason: String },
+}
+
+/// A deployment's revision, when it is a bundle in S3.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bundle {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    #[serde(flatten)]
+    pub state: Option<BundleState>,
+}
+
+/// One line of the history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub deployment_id: String,
+    /// succeeded, failed, stopped, in progress (created, queued, in progress, baking, ready).
+    pub status: &'static str,
+    /// Made by this tool (its description carries the tool's marker).
+    pub by_invisible_pipeline: bool,
+    pub trigger_time: Option<String>,
+    pub created: Option<String>,
+    pub commit: Option<String>,
+    pub build: Option<String>,
+    pub bundle: Option<Bundle>,
+    pub duration_seconds: Option<i64>,
+    pub instances_succeeded: i64,
+    pub instances_failed: i64,
+}
+
+pub fn status_word(status: Option<&DeploymentStatus>) -> &'static str {
+    match status {
+        Some(DeploymentStatus::Succeeded) => "succeeded",
+        Some(DeploymentStatus::Failed) => "failed",
+        Some(DeploymentStatus::Stopped) => "stopped",
+        Some(
+            DeploymentStatus::Created
+            | DeploymentStatus::Queued
+            | DeploymentStatus::InProgress
+            | DeploymentStatus::Baking
+            | DeploymentStatus::Ready,
+        ) => "in progress",
+        _ => "unknown",
+    }
+}
+
+fn time(t: Option<&DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(Format::DateTime).ok())
+}
+
+/// The entry of one deployment; its bundle's state is filled in by the caller.
+pub fn entry(info: &DeploymentInfo) -> Entry {
+    let description = info.description().unwrap_or_default();
+    let key = deploy::run_key(description);
+    let bundle = info
+        .revision()
+        .filter(|r| r.revision_type() == Some(&RevisionLocationType::S3))
+        .and_then(|r| r.s3_location())
+        .and_then(|s3| {
+            Some(Bundle {
+                bucket: s3.bucket()?.to_string(),
+                key: s3.key()?.to_string(),
+                version_id: s3.version().map(str::to_string),
+                etag: s3.e_tag().map(str::to_string),
+                state: None,
+            })
+        });
+    let overview = info.deployment_overview();
+    Entry {
+        deployment_id: info.deployment_id().unwrap_or_default().to_string(),
+        status: status_word(info.status()),
+        by_invisible_pipeline: key.is_some(),
+        trigger_time: key.as_ref().and_then(|k| time(Some(&k.trigger))),
+        created: time(info.create_time()),
+        commit: deploy::field_of(description, "commit"),
+        build: deploy::field_of(description, "build"),
+        bundle,
+        duration_seconds: match (info.create_time(), info.complete_time()) {
+            (Some(start), Some(end)) => Some(end.secs() - start.secs()),
+            _ => None,
+        },
+        instances_succeeded: overview.map_or(0, |o| o.succeeded()),
+        instances_failed: overview.map_or(0, |o| o.failed()),
+    }
+}
+
+/// Newest first (by creation time, then id), at most `limit`.
+pub fn newest_first(mut infos: Vec<DeploymentInfo>, limit: usize) -> Vec<DeploymentInfo> {
+    infos.sort_by(|a, b| {
+        let at = |i: &DeploymentInfo| i.create_time().map(|t| (t.secs(), t.subsec_nanos()));
+        at(b)
+            .cmp(&at(a))
+            .then_with(|| b.deployment_id().cmp(&a.deployment_id()))
+    });
+    infos.truncate(limit);
+    infos
+}
+
+fn short(text: &str, n: usize) -> &str {
+    text.char_indices().nth(n).map_or(text, |(i, _)| &text[..i])
+}
+
+fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// One line of text: id, status, trigger (or creation) time, commit, build, bundle, duration,
+/// instances.
+pub fn line(e: &Entry) -> String {
+    let when = e
+        .trigger_time
+        .as_deref()
+        .or(e.created.as_deref())
+        .unwrap_or("-");
+    let made = if e.by_invisible_pipeline {
+        format!(
+            "commit {}  build {}",
+            e.commit.as_deref().map_or("-", |c| short(c, 8)),
+            e.build.as_deref().unwrap_or("-")
+        )
+    } else {
+        "not made by invisible-pipeline".to_string()
+    };
+    let bundle = match &e.bundle {
+        None => "no S3 revision".to_string(),
+        Some(b) => {
+            let state = match &b.state {
+                Some(BundleState::Present { sha256: Some(sha) }) => {
+                    format!("sha256 {}", short(sha, 12))
+                }
+                Some(BundleState::Present { sha256: None }) => "present".to_string(),
+                Some(BundleState::Expired) => "expired".to_string(),
+                Some(BundleState::Unknown { reason }) => format!("not readable: {reason}"),
+                None => "not looked at".to_string(),
+            };
+            format!("s3://{}/{} ({state})", b.bucket, b.key)
+        }
+    };
+    format!(
+        "{}  {:<11}  {}  {made}  {bundle}  {}  {} ok/{} failed",
+        e.deployment_id,
+        e.status,
+        when,
+        e.duration_seconds.map_or("-".to_string(), duration),
+        e.instances_succeeded,
+        e.instances_failed
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::types::{DeploymentOverview, RevisionLocation, S3Location};
+
+    fn info(id: &str, created: i64, description: &str) -> DeploymentInfo {
+        DeploymentInfo::builder()
+            .deployment_id(id)
+            .status(DeploymentStatus::Succeeded)
+            .create_time(DateTime::from_secs(created))
+            .complete_time(DateTime::from_secs(created + 192))
+            .description(description)
+            .deployment_overview(DeploymentOverview::builder().succeeded(2).failed(0).build())
+            .revision(
+                RevisionLocation::builder()
+                    .revision_type(RevisionLocationType::S3)
+                    .s3_location(
+                        S3Location::builder()
+                            .bucket("art")
+                            .key("bundles/app/abc/build.tgz")
+                            .version("v1")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_deployment_of_this_tool_shows_commit_build_and_bundle() {
+        let d = deploy::description(
+            DateTime::from_secs(1_764_000_000),
+            Some("1a2b3c4d5e6f7a8b9c0d"),
+            Some("app-deploy:1234"),
+        );
+        let mut e = entry(&info("d-NEW", 1_764_000_100, &d));
+        e.bundle.as_mut().unwrap().state = Some(BundleState::Present {
+            sha256: Some("ffeeddccbbaa99887766".into()),
+        });
+        let text = line(&e);
+        assert!(e.by_invisible_pipeline);
+        for part in [
+            "d-NEW",
+            "succeeded",
+            "2025-11-24T16:00:00Z",
+            "commit 1a2b3c4d ",
+            "build app-deploy:1234",
+            "s3://art/bundles/app/abc/build.tgz (sha256 ffeeddccbbaa)",
+            "3m12s",
+            "2 ok/0 failed",
+        ] {
+            assert!(text.contains(part), "{part:?} in {text}");
+        }
+    }
+
+    #[test]
+    fn others_deployments_are_marked_and_expired_bundles_shown() {
+        let mut e = entry(&info("d-MANUAL", 1_764_000_000, "hotfix by hand"));
+        e.bundle.as_mut().unwrap().state = Some(BundleState::Expired);
+        let text = line(&e);
+        assert!(!e.by_invisible_pipeline);
+        assert!(text.contains("not made by invisible-pipeline"), "{text}");
+        assert!(text.contains("(expired)"), "{text}");
+        assert_eq!(e.commit, None);
+    }
+
+    #[test]
+    fn newest_first_and_limited() {
+        let infos = vec![
+            info("d-1", 100, ""),
+            info("d-3", 300, ""),
+            info("d-2", 200, ""),
+        ];
+        let ids: Vec<_> = newest_first(infos, 2)
+            .iter()
+            .map(|i| i.deployment_id().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["d-3", "d-2"]);
+    }
+}
