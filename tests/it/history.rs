@@ -50,7 +50,7 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
             Some(build),
         )
     };
-    let all = vec![
+    let all = [
         info("d-1", 100, DeploymentStatus::Succeeded, &ours("proj:1")),
         info("d-2", 200, DeploymentStatus::Failed, "deployed by hand"),
         info("d-3", 300, DeploymentStatus::Stopped, &ours("proj:3")),
