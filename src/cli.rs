@@ -52,6 +52,10 @@ pub enum Command {
     /// The deployment group's deployments, newest first: status, commit, build, bundle
     /// (read-only)
     History(HistoryArgs),
+
+    /// What is live in the deployment group, what is running, and the last failure
+    /// (read-only)
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -299,6 +303,29 @@ pub struct HistoryArgs {
     pub output: OutputFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// CodeDeploy application
+    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    pub application: String,
+
+    /// CodeDeploy deployment group
+    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
+    pub deployment_group: String,
+
+    /// Region of the step (the default of --deploy-region)
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Region of CodeDeploy and the artifact bucket, when it differs from --region
+    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
+    pub deploy_region: Option<String>,
+
+    /// Summary format on stdout
+    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 impl CommonArgs {
     /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
     /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
@@ -321,6 +348,7 @@ impl Cli {
             Command::Deploy(a) => a.common.output,
             Command::Validate(a) => a.common.output,
             Command::History(a) => a.output,
+            Command::Status(a) => a.output,
         }
     }
 }

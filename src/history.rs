@@ -172,6 +172,89 @@ pub fn line(e: &Entry) -> String {
     )
 }
 
+/// Instances of a deployment by their state (CodeDeploy's deployment overview).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub pending: i64,
+    pub in_progress: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+pub fn progress(info: &DeploymentInfo) -> Progress {
+    info.deployment_overview()
+        .map(|o| Progress {
+            pending: o.pending(),
+            in_progress: o.in_progress(),
+            succeeded: o.succeeded(),
+            failed: o.failed(),
+            skipped: o.skipped(),
+        })
+        .unwrap_or_default()
+}
+
+/// A deployment holding the group now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Running {
+    #[serde(flatten)]
+    pub entry: Entry,
+    pub instances: Progress,
+}
+
+/// The newest failure, as `deploy` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// Error code and message, rollback, and per failed instance the event, script and log tail.
+    pub details: Vec<String>,
+}
+
+/// What `status` shows: what is live, what is running, what failed last.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStatus {
+    pub live: Option<Entry>,
+    pub running: Vec<Running>,
+    pub last_failure: Option<Failure>,
+}
+
+/// `status` as text: three short sections, each headed by what it answers.
+pub fn status_text(status: &GroupStatus) -> String {
+    let mut text = String::new();
+    match &status.live {
+        Some(live) => text.push_str(&format!("live        {}\n", line(live))),
+        None => text.push_str("live        nothing: no deployment of this group succeeded\n"),
+    }
+    if status.running.is_empty() {
+        text.push_str("running     nothing\n");
+    }
+    for run in &status.running {
+        let p = &run.instances;
+        text.push_str(&format!(
+            "running     {}\n            instances: {} pending, {} in progress, {} succeeded, {} failed, {} skipped\n",
+            line(&run.entry),
+            p.pending,
+            p.in_progress,
+            p.succeeded,
+            p.failed,
+            p.skipped
+        ));
+    }
+    match &status.last_failure {
+        Some(failure) => {
+            text.push_str(&format!("last failed {}\n", line(&failure.entry)));
+            for detail in &failure.details {
+                for l in detail.lines() {
+                    text.push_str(&format!("            {l}\n"));
+                }
+            }
+        }
+        None => text.push_str("last failed none\n"),
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +319,42 @@ mod tests {
         assert!(text.contains("not made by invisible-pipeline"), "{text}");
         assert!(text.contains("(expired)"), "{text}");
         assert_eq!(e.commit, None);
+    }
+
+    #[test]
+    fn status_says_what_is_live_running_and_failed() {
+        let d = deploy::description(DateTime::from_secs(1_764_000_000), Some("abc"), Some("p:1"));
+        let status = GroupStatus {
+            live: Some(entry(&info("d-LIVE", 100, &d))),
+            running: vec![Running {
+                entry: entry(&info("d-RUN", 200, &d)),
+                instances: Progress {
+                    pending: 1,
+                    in_progress: 2,
+                    succeeded: 3,
+                    ..Progress::default()
+                },
+            }],
+            last_failure: Some(Failure {
+                entry: entry(&info("d-BAD", 50, "by hand")),
+                details: vec!["i-0abc: ApplicationStart failed\nlog tail".into()],
+            }),
+        };
+        let text = status_text(&status);
+        assert!(text.starts_with("live        d-LIVE"), "{text}");
+        assert!(text.contains("running     d-RUN"), "{text}");
+        assert!(
+            text.contains("1 pending, 2 in progress, 3 succeeded"),
+            "{text}"
+        );
+        assert!(text.contains("last failed d-BAD"), "{text}");
+        assert!(text.contains("            log tail\n"), "{text}");
+        let empty = GroupStatus {
+            live: None,
+            running: vec![],
+            last_failure: None,
+        };
+        assert!(status_text(&empty).contains("no deployment of this group succeeded"));
     }
 
     #[test]

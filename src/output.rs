@@ -31,6 +31,13 @@ pub enum Report {
         deployment_group: String,
         deployments: Vec<crate::history::Entry>,
     },
+    Status {
+        status: &'static str,
+        application: String,
+        deployment_group: String,
+        #[serde(flatten)]
+        group: crate::history::GroupStatus,
+    },
 }
 
 impl Report {
@@ -38,7 +45,7 @@ impl Report {
         match self {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
             Report::Deployment(outcome) => &outcome.warnings,
-            Report::History { .. } => {
+            Report::History { .. } | Report::Status { .. } => {
                 static NONE: std::sync::OnceLock<Diagnostics> = std::sync::OnceLock::new();
                 NONE.get_or_init(Diagnostics::default)
             }
@@ -133,6 +140,7 @@ fn text(report: &Report) -> String {
             }
             text
         }
+        Report::Status { group, .. } => crate::history::status_text(group),
     }
 }
 

@@ -2,7 +2,7 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::aws;
-use crate::cli::{Command, DeployArgs, HistoryArgs, ValidateArgs};
+use crate::cli::{Command, DeployArgs, HistoryArgs, StatusArgs, ValidateArgs};
 use crate::deploy::{self, ArchiveSource, DeployConfig};
 use crate::error::{Error, Result};
 use crate::output::Report;
@@ -30,6 +30,7 @@ pub async fn run(command: Command) -> Result<Report> {
         Command::Deploy(args) => deploy(*args, &shutdown).await,
         Command::Validate(args) => tokio::task::block_in_place(|| validate(args, &shutdown)),
         Command::History(args) => history(args, &shutdown).await,
+        Command::Status(args) => status(args, &shutdown).await,
     };
     // A signal wins over whatever error the interrupted work reported.
     match (result, shutdown.fired()) {
@@ -364,6 +365,142 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
     })
 }
 
+/// `status`: the newest successful, active and failed deployments of the group.
+async fn status(args: StatusArgs, shutdown: &Shutdown) -> Result<Report> {
+    let clients = aws::clients(args.region, args.deploy_region).await?;
+    let status = group_status(
+        &clients,
+        &args.application,
+        &args.deployment_group,
+        shutdown,
+    )
+    .await?;
+    Ok(Report::Status {
+        status: "ok",
+        application: args.application,
+        deployment_group: args.deployment_group,
+        group: status,
+    })
+}
+
+/// The deployments of the group in `statuses`, newest first, with their bundles looked at.
+async fn deployments_in(
+    clients: &aws::Clients,
+    application: &str,
+    group: &str,
+    statuses: &[aws_sdk_codedeploy::types::DeploymentStatus],
+    limit: usize,
+    shutdown: &Shutdown,
+) -> Result<Vec<aws_sdk_codedeploy::types::DeploymentInfo>> {
+    let cd = &clients.codedeploy;
+    let ids = shutdown
+        .guard(aws::codedeploy::list(
+            cd,
+            application,
+            group,
+            statuses,
+            None,
+        ))
+        .await?;
+    let infos = shutdown.guard(aws::codedeploy::details(cd, &ids)).await?;
+    Ok(crate::history::newest_first(infos, limit))
+}
+
+async fn with_bundle(
+    clients: &aws::Clients,
+    info: &aws_sdk_codedeploy::types::DeploymentInfo,
+    shutdown: &Shutdown,
+) -> Result<crate::history::Entry> {
+    let mut entry = crate::history::entry(info);
+    if let Some(bundle) = entry.bundle.as_mut() {
+        let state = shutdown
+            .guard(async {
+                Ok(aws::s3::bundle_state(
+                    &clients.artifact_s3,
+                    &bundle.bucket,
+                    &bundle.key,
+                    bundle.version_id.as_deref(),
+                )
+                .await)
+            })
+            .await?;
+        bundle.state = Some(state);
+    }
+    Ok(entry)
+}
+
+/// What `status` shows, from ListDeployments filtered by status (live: the newest success;
+/// running: the active ones; the newest failure with its instances' details).
+pub async fn group_status(
+    clients: &aws::Clients,
+    application: &str,
+    group: &str,
+    shutdown: &Shutdown,
+) -> Result<crate::history::GroupStatus> {
+    use aws_sdk_codedeploy::types::DeploymentStatus;
+    let live = deployments_in(
+        clients,
+        application,
+        group,
+        &[DeploymentStatus::Succeeded],
+        1,
+        shutdown,
+    )
+    .await?;
+    let live = match live.first() {
+        Some(info) => Some(with_bundle(clients, info, shutdown).await?),
+        None => None,
+    };
+    let active = deployments_in(
+        clients,
+        application,
+        group,
+        &aws::codedeploy::ACTIVE,
+        usize::MAX,
+        shutdown,
+    )
+    .await?;
+    let mut running = Vec::new();
+    for info in &active {
+        running.push(crate::history::Running {
+            entry: with_bundle(clients, info, shutdown).await?,
+            instances: crate::history::progress(info),
+        });
+    }
+    let failed = deployments_in(
+        clients,
+        application,
+        group,
+        &[DeploymentStatus::Failed],
+        1,
+        shutdown,
+    )
+    .await?;
+    let last_failure = match failed.first() {
+        Some(info) => {
+            let mut details = aws::codedeploy::deployment_summary(info);
+            let id = info.deployment_id().unwrap_or_default();
+            details.extend(
+                shutdown
+                    .guard(async {
+                        Ok(aws::codedeploy::failure_details(&clients.codedeploy, id).await)
+                    })
+                    .await?,
+            );
+            Some(crate::history::Failure {
+                entry: with_bundle(clients, info, shutdown).await?,
+                details,
+            })
+        }
+        None => None,
+    };
+    Ok(crate::history::GroupStatus {
+        live,
+        running,
+        last_failure,
+    })
+}
+
 /// The history's entries: every page of ListDeployments, their details, newest first, and the
 /// state of each shown bundle.
 pub async fn history_entries(
@@ -379,25 +516,9 @@ pub async fn history_entries(
         .guard(aws::codedeploy::list(cd, application, group, &[], since))
         .await?;
     let infos = shutdown.guard(aws::codedeploy::details(cd, &ids)).await?;
-    let mut deployments: Vec<_> = crate::history::newest_first(infos, limit)
-        .iter()
-        .map(crate::history::entry)
-        .collect();
-    for entry in &mut deployments {
-        if let Some(bundle) = entry.bundle.as_mut() {
-            let state = shutdown
-                .guard(async {
-                    Ok(aws::s3::bundle_state(
-                        &clients.artifact_s3,
-                        &bundle.bucket,
-                        &bundle.key,
-                        bundle.version_id.as_deref(),
-                    )
-                    .await)
-                })
-                .await?;
-            bundle.state = Some(state);
-        }
+    let mut entries = Vec::new();
+    for info in crate::history::newest_first(infos, limit) {
+        entries.push(with_bundle(clients, &info, shutdown).await?);
     }
-    Ok(deployments)
+    Ok(entries)
 }

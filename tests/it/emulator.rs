@@ -300,7 +300,10 @@ async fn deploy_matches_the_dry_run(
     assert_eq!(newest["build"], "pipeline:build-1", "{history}");
     assert_eq!(newest["bundle"]["key"], bundle_key.as_str(), "{history}");
     assert_eq!(newest["bundle"]["state"], "present", "{history}");
-    assert_eq!(newest["bundle"]["sha256"], json["bundle"]["sha256"], "{history}");
+    assert_eq!(
+        newest["bundle"]["sha256"], json["bundle"]["sha256"],
+        "{history}"
+    );
     json
 }
 

@@ -134,3 +134,85 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn status_shows_live_running_and_the_last_failure_with_its_instances() {
+    let ours = deploy::description(DateTime::from_secs(1_764_000_000), Some("abc"), Some("p:7"));
+    let by_status = move |status: DeploymentStatus| match status {
+        DeploymentStatus::Succeeded => vec!["d-OLD", "d-LIVE"],
+        DeploymentStatus::InProgress => vec!["d-RUN"],
+        DeploymentStatus::Failed => vec!["d-BAD"],
+        _ => vec![],
+    };
+    let list = mock!(aws_sdk_codedeploy::Client::list_deployments).then_compute_output(move |r| {
+        let ids: Vec<String> = r
+            .include_only_statuses()
+            .iter()
+            .flat_map(|s| by_status(s.clone()))
+            .map(str::to_string)
+            .collect();
+        ListDeploymentsOutput::builder()
+            .set_deployments(Some(ids))
+            .build()
+    });
+    let all = [
+        info("d-OLD", 100, DeploymentStatus::Succeeded, &ours),
+        info("d-LIVE", 300, DeploymentStatus::Succeeded, &ours),
+        info("d-RUN", 400, DeploymentStatus::InProgress, &ours),
+        DeploymentInfo::builder()
+            .deployment_id("d-BAD")
+            .status(DeploymentStatus::Failed)
+            .create_time(DateTime::from_secs(200))
+            .description("by hand")
+            .error_information(
+                aws_sdk_codedeploy::types::ErrorInformation::builder()
+                    .code(aws_sdk_codedeploy::types::ErrorCode::HealthConstraints)
+                    .message("Script at specified location: scripts/start.sh run as user root failed with exit code 1")
+                    .build(),
+            )
+            .build(),
+    ];
+    let batch =
+        mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_compute_output(move |r| {
+            let wanted = r.deployment_ids();
+            BatchGetDeploymentsOutput::builder()
+                .set_deployments_info(Some(
+                    all.iter()
+                        .filter(|i| wanted.iter().any(|w| Some(w.as_str()) == i.deployment_id()))
+                        .cloned()
+                        .collect(),
+                ))
+                .build()
+        });
+    // No instance reached: ListDeploymentTargets answers DeploymentNotStartedException.
+    let targets = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_error(|| {
+        aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsError::DeploymentNotStartedException(
+            aws_sdk_codedeploy::types::error::DeploymentNotStartedException::builder().build(),
+        )
+    });
+    let head = mock!(aws_sdk_s3::Client::head_object).then_output(|| {
+        HeadObjectOutput::builder()
+            .metadata("sha256", "feed")
+            .build()
+    });
+    let c = clients(&[&head], &[&list, &batch, &targets], &[]);
+    let status = invisible_pipeline::run::group_status(&c, "app", "web", &Shutdown::manual().1)
+        .await
+        .unwrap();
+    assert_eq!(status.live.as_ref().unwrap().deployment_id, "d-LIVE");
+    assert_eq!(status.running.len(), 1);
+    assert_eq!(status.running[0].entry.deployment_id, "d-RUN");
+    let failure = status.last_failure.as_ref().unwrap();
+    assert_eq!(failure.entry.deployment_id, "d-BAD");
+    let details = failure.details.join("\n");
+    assert!(
+        details.contains("HEALTH_CONSTRAINTS") && details.contains("scripts/start.sh"),
+        "{details}"
+    );
+    assert!(details.contains("no instance started"), "{details}");
+    let text = invisible_pipeline::history::status_text(&status);
+    assert!(
+        text.contains("live        d-LIVE") && text.contains("sha256 feed"),
+        "{text}"
+    );
+}
