@@ -36,7 +36,7 @@ pub enum Report {
         application: String,
         deployment_group: String,
         #[serde(flatten)]
-        group: crate::history::GroupStatus,
+        group: Box<crate::history::GroupStatus>,
     },
 }
 

@@ -379,7 +379,7 @@ async fn status(args: StatusArgs, shutdown: &Shutdown) -> Result<Report> {
         status: "ok",
         application: args.application,
         deployment_group: args.deployment_group,
-        group: status,
+        group: Box::new(status),
     })
 }
 
