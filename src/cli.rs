@@ -15,6 +15,7 @@ Exit codes:
   6  the deployment group is busy (--if-busy fail)
   7  gave up waiting: the deployment is still running (its id is printed), or the group
      stayed busy for --wait-timeout (--if-busy wait)
+  8  rollback refused: nothing to roll back to, or the bundle is gone or changed
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
 
 /// `--version`: the version, the commit it was built from and the target it runs on.
@@ -56,6 +57,10 @@ pub enum Command {
     /// What is live in the deployment group, what is running, and the last failure
     /// (read-only)
     Status(StatusArgs),
+
+    /// Deploy again the revision of an earlier deployment (by default the newest success
+    /// before the live one): the same S3 object version, never rebuilt
+    Rollback(RollbackArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -326,6 +331,59 @@ pub struct StatusArgs {
     pub output: OutputFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// CodeDeploy application
+    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    pub application: String,
+
+    /// CodeDeploy deployment group
+    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
+    pub deployment_group: String,
+
+    /// The deployment whose revision to deploy again; default: the newest successful
+    /// deployment whose revision differs from the live one's
+    #[arg(long, value_name = "DEPLOYMENT_ID")]
+    pub to: Option<String>,
+
+    /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
+    #[arg(
+        long,
+        env = "ARTIFACT_PREFIX",
+        default_value = "bundles",
+        value_name = "PREFIX"
+    )]
+    pub artifact_prefix: String,
+
+    /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
+    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
+    pub if_busy: crate::deploy::IfBusy,
+
+    /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
+    #[arg(long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
+
+    /// Create the deployment and exit without following it
+    #[arg(long, env = "NO_WAIT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_wait: bool,
+
+    /// Time between two looks at the deployment
+    #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+
+    /// Region of the step (the default of --deploy-region)
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Region of CodeDeploy and the artifact bucket, when it differs from --region
+    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
+    pub deploy_region: Option<String>,
+
+    /// Summary format on stdout
+    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 impl CommonArgs {
     /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
     /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
@@ -349,6 +407,7 @@ impl Cli {
             Command::Validate(a) => a.common.output,
             Command::History(a) => a.output,
             Command::Status(a) => a.output,
+            Command::Rollback(a) => a.output,
         }
     }
 }

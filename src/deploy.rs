@@ -156,6 +156,17 @@ fn cut(text: &str, max: usize) -> String {
 /// reads it), then commit and build for people, then the marker. At most
 /// [`DESCRIPTION_MAX`] characters: computed before the upload, it can never fail after it.
 pub fn description(trigger: DateTime, commit: Option<&str>, build: Option<&str>) -> String {
+    description_noting(trigger, commit, build, None)
+}
+
+/// [`description`] with one more `name=value` field before the marker, such as
+/// `rollback-of=d-…`: the build id is cut to make room.
+pub fn description_noting(
+    trigger: DateTime,
+    commit: Option<&str>,
+    build: Option<&str>,
+    note: Option<(&str, &str)>,
+) -> String {
     let word = |s: Option<&str>| {
         s.unwrap_or("local")
             .split_whitespace()
@@ -165,13 +176,16 @@ pub fn description(trigger: DateTime, commit: Option<&str>, build: Option<&str>)
     let trigger = trigger
         .fmt(Format::DateTime)
         .unwrap_or_else(|_| trigger.secs().to_string());
-    let fixed = format!("trigger={trigger} commit= build= {DESCRIPTION_TAG}")
+    let note = note
+        .map(|(name, value)| format!(" {name}={}", cut(&word(Some(value)), 128)))
+        .unwrap_or_default();
+    let fixed = format!("trigger={trigger} commit= build={note} {DESCRIPTION_TAG}")
         .chars()
         .count();
     let room = DESCRIPTION_MAX.saturating_sub(fixed);
     let commit = cut(&word(commit), COMMIT_MAX.min(room));
     let build = cut(&word(build), room - commit.chars().count());
-    format!("trigger={trigger} commit={commit} build={build} {DESCRIPTION_TAG}")
+    format!("trigger={trigger} commit={commit} build={build}{note} {DESCRIPTION_TAG}")
 }
 
 /// Which of two runs is newer: the later trigger; for equal triggers the greater build id,
@@ -263,7 +277,7 @@ fn log(line: impl AsRef<str>) {
 }
 
 impl DeployConfig {
-    fn run_key(&self) -> RunKey {
+    pub(crate) fn run_key(&self) -> RunKey {
         RunKey {
             trigger: self.trigger_time,
             build: description_word(self.build_id.as_deref()),
@@ -513,7 +527,7 @@ fn build_bundle(
 /// deployment at a time per group). Returns the id of a newer run's deployment when this run
 /// is superseded.
 /// What `take_group` found.
-enum Group {
+pub(crate) enum Group {
     /// No deployment holds it.
     Free,
     /// A newer run's deployment: this run is superseded.
@@ -523,7 +537,7 @@ enum Group {
     Ours(String),
 }
 
-async fn take_group(
+pub(crate) async fn take_group(
     clients: &Clients,
     cfg: &DeployConfig,
     ours: Option<&NewDeployment>,
@@ -616,7 +630,7 @@ async fn take_group(
 }
 
 /// What became of an uploaded bundle.
-enum Placed {
+pub(crate) enum Placed {
     Created(String),
     /// CreateDeployment's answer was lost, but the deployment exists: it is this run's.
     Adopted(String),
@@ -629,9 +643,9 @@ const CREATE_ATTEMPTS: usize = 5;
 
 /// Why no deployment was placed, and whether one of this bundle may exist all the same (a
 /// look after an unanswered CreateDeployment failed): then its bundle must stay.
-struct NotPlaced {
-    error: Error,
-    maybe_created: bool,
+pub(crate) struct NotPlaced {
+    pub(crate) error: Error,
+    pub(crate) maybe_created: bool,
 }
 
 /// Step: create the deployment, exactly once. CreateDeployment is sent without the SDK's
@@ -639,7 +653,7 @@ struct NotPlaced {
 /// any failure the group is searched for a deployment of exactly this bundle and description
 /// (a lost answer) before anything else is decided. When another deployment takes the group
 /// between the look and the call, waits again by `--if-busy`, never for this run's own.
-async fn place(
+pub(crate) async fn place(
     clients: &Clients,
     cfg: &DeployConfig,
     new: &NewDeployment,
@@ -777,7 +791,7 @@ fn overview_line(info: &DeploymentInfo) -> String {
 
 /// Step: follow a deployment until it ends or `--wait-timeout` passes, through transient
 /// failures; returns its final state.
-async fn follow(
+pub(crate) async fn follow(
     clients: &Clients,
     cfg: &DeployConfig,
     id: &str,
@@ -852,7 +866,7 @@ const SUCCESS_HORIZON: Duration = Duration::from_secs(400 * 24 * 3600);
 async fn keep_rollback_targets(
     clients: &Clients,
     cfg: &DeployConfig,
-    own: Option<(&str, &Uploaded)>,
+    own: Option<(&str, &str, Option<&str>)>,
     shutdown: &Shutdown,
 ) -> Result<()> {
     let work = async {
@@ -872,11 +886,11 @@ async fn keep_rollback_targets(
         };
         infos.sort_by(|a, b| b.create_time().cmp(&a.create_time()));
         let mut bundles: Vec<(String, Option<String>)> = Vec::new();
-        if let Some((_, bundle)) = own {
-            bundles.push((bundle.key().to_string(), bundle.version_id.clone()));
+        if let Some((_, key, version)) = own {
+            bundles.push((key.to_string(), version.map(str::to_string)));
         }
         for info in &infos {
-            if own.is_some_and(|(id, _)| info.deployment_id() == Some(id)) {
+            if own.is_some_and(|(id, _, _)| info.deployment_id() == Some(id)) {
                 continue;
             }
             let Some(s3loc) = info.revision().and_then(|r| r.s3_location()) else {
@@ -931,43 +945,64 @@ async fn keep_rollback_targets(
 
 /// Step: the run's result is the deployment's; the bundle is tagged with it, for the
 /// lifecycle rules that keep what a rollback needs.
-async fn conclude(
+/// The bundle a deployment deployed: one this run uploaded, or one already in S3 (a rollback
+/// or promotion), which a failure never re-tags: its tags keep what an earlier success earned.
+pub(crate) enum BundleRef<'a> {
+    Own(&'a Uploaded),
+    Existing {
+        key: &'a str,
+        version: Option<&'a str>,
+    },
+}
+
+/// How a followed deployment ended, when that is not an error.
+pub(crate) struct Ended {
+    pub status: Outcome,
+    pub final_status: String,
+    pub superseded_by: Option<String>,
+}
+
+pub(crate) async fn conclude(
     clients: &Clients,
     cfg: &DeployConfig,
-    bundle: &Uploaded,
+    bundle: BundleRef<'_>,
     info: DeploymentInfo,
-    outcome: &mut DeployOutcome,
     shutdown: &Shutdown,
-) -> Result<()> {
+) -> Result<Ended> {
     let id = info.deployment_id().unwrap_or("?").to_string();
     let status = info.status().cloned().unwrap_or(DeploymentStatus::Failed);
-    outcome.final_status = Some(status.as_str().to_string());
+    let final_status = status.as_str().to_string();
+    let (key, version) = match &bundle {
+        BundleRef::Own(up) => (up.key(), up.version_id.as_deref()),
+        BundleRef::Existing { key, version } => (*key, *version),
+    };
     if status == DeploymentStatus::Succeeded {
-        keep_rollback_targets(clients, cfg, Some((&id, bundle)), shutdown).await?;
-    } else if let Err(err) = shutdown
-        .guard(s3::tag_status(
-            &clients.artifact_s3,
-            bundle,
-            status.as_str(),
-        ))
-        .await
-    {
-        log(format!("warning: {err}"));
+        keep_rollback_targets(clients, cfg, Some((&id, key, version)), shutdown).await?;
+    } else if let BundleRef::Own(up) = bundle {
+        if let Err(err) = shutdown
+            .guard(s3::tag_status(&clients.artifact_s3, up, status.as_str()))
+            .await
+        {
+            log(format!("warning: {err}"));
+        }
     }
     match status {
-        DeploymentStatus::Succeeded => {
-            outcome.status = Outcome::Succeeded;
-            Ok(())
-        }
+        DeploymentStatus::Succeeded => Ok(Ended {
+            status: Outcome::Succeeded,
+            final_status,
+            superseded_by: None,
+        }),
         DeploymentStatus::Stopped => match shutdown.guard(newer_deployment(clients, cfg)).await? {
             Some(newer) => {
                 let newer = newer.deployment_id().unwrap_or("?").to_string();
                 log(format!(
                     "deployment {id} was stopped for deployment {newer} of a newer trigger"
                 ));
-                outcome.status = Outcome::Superseded;
-                outcome.superseded_by = Some(newer);
-                Ok(())
+                Ok(Ended {
+                    status: Outcome::Superseded,
+                    final_status,
+                    superseded_by: Some(newer),
+                })
             }
             None => Err(Error::DeploymentFailed {
                 details: cdapi::deployment_summary(&info),
@@ -1201,7 +1236,10 @@ pub async fn run(
     let info = follow(clients, cfg, &id, timeout, shutdown).await?;
     timer.lap("deployment");
     outcome.steps = timer.steps.clone();
-    conclude(clients, cfg, &uploaded, info, &mut outcome, shutdown).await?;
+    let ended = conclude(clients, cfg, BundleRef::Own(&uploaded), info, shutdown).await?;
+    outcome.status = ended.status;
+    outcome.final_status = Some(ended.final_status);
+    outcome.superseded_by = ended.superseded_by;
     Ok(outcome)
 }
 

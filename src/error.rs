@@ -20,6 +20,8 @@ pub mod exit {
     pub const GROUP_BUSY: u8 = 6;
     /// Gave up waiting: for the deployment (still running), or for a busy group.
     pub const WAIT_TIMEOUT: u8 = 7;
+    /// Refused: nothing to roll back to, or the bundle to deploy again is gone or changed.
+    pub const REFUSED: u8 = 8;
     /// Interrupted by SIGINT (128 + 2), after cleaning up.
     pub const INTERRUPTED_INT: u8 = 130;
     /// Interrupted by SIGTERM (128 + 15), after cleaning up.
@@ -79,6 +81,11 @@ pub enum Error {
         deployment_id: String,
         waited_secs: u64,
     },
+
+    /// A rollback (or promotion) that cannot be done as asked: nothing to go back to, or its
+    /// bundle is gone or changed.
+    #[error("{0}")]
+    Refused(String),
 
     /// SIGINT or SIGTERM arrived; everything half-made was cleaned up.
     #[error("interrupted by {0}; nothing half-made was left behind")]
@@ -141,6 +148,7 @@ impl Error {
             Error::Busy { .. } => exit::GROUP_BUSY,
             Error::DeploymentFailed { .. } => exit::DEPLOYMENT_FAILED,
             Error::WaitTimeout { .. } | Error::BusyTimeout { .. } => exit::WAIT_TIMEOUT,
+            Error::Refused(_) => exit::REFUSED,
             Error::Interrupted("SIGINT") => exit::INTERRUPTED_INT,
             Error::Interrupted(_) => exit::INTERRUPTED_TERM,
         }

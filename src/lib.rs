@@ -21,6 +21,7 @@ pub mod history;
 pub mod output;
 pub mod paths;
 pub mod revision;
+pub mod rollback;
 pub mod run;
 pub mod s3url;
 pub mod scan;

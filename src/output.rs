@@ -31,6 +31,7 @@ pub enum Report {
         deployment_group: String,
         deployments: Vec<crate::history::Entry>,
     },
+    Rollback(Box<crate::rollback::RollbackOutcome>),
     Status {
         status: &'static str,
         application: String,
@@ -45,7 +46,7 @@ impl Report {
         match self {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
             Report::Deployment(outcome) => &outcome.warnings,
-            Report::History { .. } | Report::Status { .. } => {
+            Report::History { .. } | Report::Status { .. } | Report::Rollback(_) => {
                 static NONE: std::sync::OnceLock<Diagnostics> = std::sync::OnceLock::new();
                 NONE.get_or_init(Diagnostics::default)
             }
@@ -141,6 +142,28 @@ fn text(report: &Report) -> String {
             text
         }
         Report::Status { group, .. } => crate::history::status_text(group),
+        Report::Rollback(o) => {
+            let mut text = format!(
+                "status      {}\nrollback of {}\nreplaced    {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",
+                o.status.as_str(),
+                o.rollback_of,
+                o.replaced.as_deref().unwrap_or("-"),
+                o.revision,
+                o.revision_version_id
+                    .as_deref()
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default(),
+                o.commit.as_deref().unwrap_or("-"),
+                o.build.as_deref().unwrap_or("-"),
+            );
+            if let Some(id) = &o.deployment_id {
+                text.push_str(&format!("deployment  {id}\n"));
+            }
+            if let Some(newer) = &o.superseded_by {
+                text.push_str(&format!("superseded  by deployment {newer}\n"));
+            }
+            text
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::aws;
-use crate::cli::{Command, DeployArgs, HistoryArgs, StatusArgs, ValidateArgs};
+use crate::cli::{Command, DeployArgs, HistoryArgs, RollbackArgs, StatusArgs, ValidateArgs};
 use crate::deploy::{self, ArchiveSource, DeployConfig};
 use crate::error::{Error, Result};
 use crate::output::Report;
@@ -31,6 +31,7 @@ pub async fn run(command: Command) -> Result<Report> {
         Command::Validate(args) => tokio::task::block_in_place(|| validate(args, &shutdown)),
         Command::History(args) => history(args, &shutdown).await,
         Command::Status(args) => status(args, &shutdown).await,
+        Command::Rollback(args) => rollback(args, &shutdown).await,
     };
     // A signal wins over whatever error the interrupted work reported.
     match (result, shutdown.fired()) {
@@ -363,6 +364,39 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
         deployment_group: args.deployment_group,
         deployments,
     })
+}
+
+/// `rollback`: a deploy configuration without an archive (nothing is built or uploaded),
+/// its trigger time now.
+async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
+    let work_dir = std::env::temp_dir();
+    let config = DeployConfig {
+        archive: ArchiveSource::Local(PathBuf::new()),
+        codedeploy_dir: PathBuf::new(),
+        bucket: String::new(),
+        prefix: args.artifact_prefix,
+        kms_key_id: None,
+        application: args.application,
+        group: args.deployment_group,
+        deployment_config: None,
+        file_exists_behavior: None,
+        ignore_application_stop_failures: false,
+        if_busy: args.if_busy,
+        wait_timeout: (!args.no_wait).then_some(args.wait_timeout),
+        busy_timeout: args.wait_timeout,
+        poll_interval: args.poll_interval,
+        commit: None,
+        build_id: None,
+        trigger_time: DateTime::from(std::time::SystemTime::now()),
+        mtime: 0,
+        upload: aws::s3::UploadSettings::default(),
+        upload_mode: deploy::UploadMode::Put,
+        export_file: None,
+        work_dir,
+    };
+    let clients = aws::clients(args.region, args.deploy_region).await?;
+    let outcome = crate::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
+    Ok(Report::Rollback(Box::new(outcome)))
 }
 
 /// `status`: the newest successful, active and failed deployments of the group.

@@ -804,6 +804,34 @@ pub async fn bundle_state(
     }
 }
 
+/// The ETag of an object version, or `None` when it is gone (404: no such key or version;
+/// 405: the version is a delete marker), as HeadObject answers
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>).
+pub async fn head_version(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Option<String>> {
+    let answer = s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await;
+    match answer {
+        Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+        Err(err) if matches!(super::status(&err), Some(404 | 405)) => Ok(None),
+        Err(err) => Err(sdk_error(
+            "s3",
+            "HeadObject",
+            format!("cannot read bundle s3://{bucket}/{key}"),
+            err,
+        )),
+    }
+}
+
 /// The object tag that records a bundle's place in its life, for the bucket's lifecycle
 /// rules: `Pending` from the upload on (its deployment's end was not seen), then the
 /// deployment's final status (`Failed`, `Stopped`, `Succeeded`), and [`LIVE`] for the bundles

@@ -11,5 +11,6 @@ mod fixtures;
 mod history;
 mod hostile;
 mod merge;
+mod rollback;
 mod sample;
 mod signals;
