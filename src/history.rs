@@ -43,6 +43,8 @@ pub struct Entry {
     pub created: Option<String>,
     pub commit: Option<String>,
     pub build: Option<String>,
+    /// For a `rollback`: the deployment whose revision it deployed again.
+    pub rollback_of: Option<String>,
     pub bundle: Option<Bundle>,
     pub duration_seconds: Option<i64>,
     pub instances_succeeded: i64,
@@ -95,6 +97,7 @@ pub fn entry(info: &DeploymentInfo) -> Entry {
         created: time(info.create_time()),
         commit: deploy::field_of(description, "commit"),
         build: deploy::field_of(description, "build"),
+        rollback_of: deploy::field_of(description, "rollback-of"),
         bundle,
         duration_seconds: match (info.create_time(), info.complete_time()) {
             (Some(start), Some(end)) => Some(end.secs() - start.secs()),
@@ -139,7 +142,11 @@ pub fn line(e: &Entry) -> String {
         .unwrap_or("-");
     let made = if e.by_invisible_pipeline {
         format!(
-            "commit {}  build {}",
+            "{}commit {}  build {}",
+            e.rollback_of
+                .as_deref()
+                .map(|id| format!("rollback of {id}: "))
+                .unwrap_or_default(),
             e.commit.as_deref().map_or("-", |c| short(c, 8)),
             e.build.as_deref().unwrap_or("-")
         )

@@ -518,3 +518,115 @@ async fn sigterm_during_upload_leaves_nothing_behind() {
             .unwrap();
     assert!(deployments.deployments().is_empty());
 }
+
+/// `deploy` twice, then `rollback` and `history` through the binary. The emulator never ends
+/// a deployment, so the fault proxy makes every deployment read as succeeded, as AWS reports
+/// them once the instances are done.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn rollback_through_the_binary_redeploys_the_earlier_bundle_version() {
+    use crate::faultproxy::{Fault, FaultProxy, Rule};
+    let e = env("rollback").await;
+    let key = provision(&e, &app_tar().end().gz()).await;
+    let proxy = FaultProxy::start(
+        &endpoint(),
+        ["ListDeployments", "BatchGetDeployments", "GetDeployment"]
+            .into_iter()
+            .map(|op| Rule::new(op, Fault::ReadAsSucceeded, usize::MAX))
+            .collect(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let cd_dir = codedeploy_dir(tmp.path());
+    let run = |args: &[&str], commit: &str, build: &str| {
+        let out = binary(&e, &key, tmp.path(), &cd_dir)
+            .env("AWS_ENDPOINT_URL", &proxy.url)
+            .env("CODEBUILD_RESOLVED_SOURCE_VERSION", commit)
+            .env("CODEBUILD_BUILD_ID", build)
+            .env_remove("PIPELINE_TRIGGER_TIME")
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = run(&["deploy", "--no-wait"], "aaaa1111", "pipeline:build-1");
+    // Creation times are what order deployments: one second apart.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = run(&["deploy", "--no-wait"], "bbbb2222", "pipeline:build-2");
+    std::thread::sleep(Duration::from_millis(1100));
+    let rollback = run(&["rollback", "--no-wait"], "", "");
+    assert_eq!(rollback["status"], "created", "{rollback}");
+    assert_eq!(
+        rollback["rollback_of"], first["deployment_id"],
+        "{rollback}"
+    );
+    assert_eq!(rollback["replaced"], second["deployment_id"], "{rollback}");
+    assert_eq!(rollback["commit"], "aaaa1111", "{rollback}");
+    assert_eq!(rollback["revision"], first["revision"], "{rollback}");
+    assert_eq!(
+        rollback["revision_version_id"], first["revision_version_id"],
+        "the same object version, not rebuilt: {rollback}"
+    );
+
+    // CodeDeploy holds the rollback's deployment of the first bundle's version.
+    let id = rollback["deployment_id"].as_str().unwrap();
+    let info =
+        e.cd.get_deployment()
+            .deployment_id(id)
+            .send()
+            .await
+            .unwrap()
+            .deployment_info
+            .unwrap();
+    let s3loc = info.revision().and_then(|r| r.s3_location()).unwrap();
+    assert_eq!(
+        s3loc.version(),
+        first["revision_version_id"].as_str(),
+        "{info:?}"
+    );
+    let description = info.description().unwrap();
+    assert!(
+        description.contains(&format!(
+            "commit=aaaa1111 build=pipeline:build-1 rollback-of={}",
+            first["deployment_id"].as_str().unwrap()
+        )),
+        "{description}"
+    );
+
+    // history: the rollback first, showing what is really live.
+    let history = run(&["history"], "", "");
+    let newest = &history["deployments"][0];
+    assert_eq!(newest["deployment_id"], id, "{history}");
+    assert_eq!(newest["commit"], "aaaa1111", "{history}");
+    assert_eq!(newest["rollback_of"], first["deployment_id"], "{history}");
+    assert_eq!(history["deployments"].as_array().unwrap().len(), 3);
+
+    // The text forms, as a person reads them (the README shows them).
+    let text = |args: &[&str]| {
+        let out = binary(&e, &key, tmp.path(), &cd_dir)
+            .env("AWS_ENDPOINT_URL", &proxy.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        eprintln!("$ invisible-pipeline {}\n{text}", args.join(" "));
+        text
+    };
+    let status = text(&["status"]);
+    assert!(status.starts_with(&format!("live        {id}")), "{status}");
+    assert!(
+        status.contains(&format!(
+            "rollback of {}: commit aaaa1111",
+            first["deployment_id"].as_str().unwrap()
+        )),
+        "{status}"
+    );
+    let history = text(&["history", "--limit", "3"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+}

@@ -25,6 +25,11 @@ pub enum Fault {
     LoseAnswer,
     /// Executed upstream after this long.
     Delay(Duration),
+    /// The emulator never ends a deployment (every one stays `Created`): on ListDeployments,
+    /// BatchGetDeployments and GetDeployment, every deployment reads as `Succeeded`, as AWS
+    /// would report it once the instances are done. A ListDeployments filtered on Succeeded
+    /// lists them all; one filtered on other statuses lists none.
+    ReadAsSucceeded,
 }
 
 /// A fault for the first `times` requests of one operation (`usize::MAX`: every one).
@@ -124,6 +129,27 @@ struct Message {
 }
 
 impl Message {
+    /// The same message with another body (and its length).
+    fn with_body(&self, body: Vec<u8>) -> Message {
+        let mut lines: Vec<String> = self
+            .head
+            .lines()
+            .filter(|l| {
+                !l.split_once(':').is_some_and(|(k, _)| {
+                    let k = k.trim();
+                    k.eq_ignore_ascii_case("content-length")
+                        || k.eq_ignore_ascii_case("transfer-encoding")
+                })
+            })
+            .map(str::to_string)
+            .collect();
+        lines.push(format!("Content-Length: {}", body.len()));
+        Message {
+            head: lines.join("\r\n"),
+            body,
+        }
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.head.lines().skip(1).find_map(|line| {
             let (k, v) = line.split_once(':')?;
@@ -318,6 +344,29 @@ fn serve(
         Some(Fault::Delay(d)) => std::thread::sleep(d),
         _ => {}
     }
+    let mut req = req;
+    if fault == Some(Fault::ReadAsSucceeded) && op == "ListDeployments" {
+        let mut body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        if let Some(statuses) = body
+            .as_object_mut()
+            .and_then(|b| b.remove("includeOnlyStatuses"))
+        {
+            if !statuses
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s == "Succeeded"))
+            {
+                let none = br#"{"deployments":[]}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    none.len()
+                );
+                client.write_all(head.as_bytes())?;
+                client.write_all(none)?;
+                return Ok(());
+            }
+            req = req.with_body(serde_json::to_vec(&body).unwrap());
+        }
+    }
     let is_head = req.head.starts_with("HEAD ");
     let mut up = TcpStream::connect(upstream)?;
     up.set_read_timeout(Some(Duration::from_secs(120)))?;
@@ -326,6 +375,15 @@ fn serve(
     let mut up_reader = BufReader::new(up);
     let Some(answer) = read_message(&mut up_reader, is_head)? else {
         return Ok(());
+    };
+    let answer = match fault {
+        Some(Fault::ReadAsSucceeded) => {
+            let text = String::from_utf8_lossy(&answer.body)
+                .replace(r#""status": "Created""#, r#""status": "Succeeded""#)
+                .replace(r#""status":"Created""#, r#""status":"Succeeded""#);
+            answer.with_body(text.into_bytes())
+        }
+        _ => answer,
     };
     match fault {
         Some(Fault::LoseAnswer) => Ok(()),
