@@ -559,22 +559,48 @@ async fn rollback_through_the_binary_redeploys_the_earlier_bundle_version() {
     std::thread::sleep(Duration::from_millis(1100));
     let second = run(&["deploy", "--no-wait"], "bbbb2222", "pipeline:build-2");
     std::thread::sleep(Duration::from_millis(1100));
-    let rollback = run(&["rollback", "--no-wait"], "", "");
-    assert_eq!(rollback["status"], "created", "{rollback}");
-    assert_eq!(
-        rollback["rollback_of"], first["deployment_id"],
-        "{rollback}"
+    let text = |args: &[&str]| {
+        let out = binary(&e, &key, tmp.path(), &cd_dir)
+            .env("AWS_ENDPOINT_URL", &proxy.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        // The README shows these.
+        eprintln!("$ invisible-pipeline {}\n{text}", args.join(" "));
+        text
+    };
+    let (first_id, second_id) = (
+        first["deployment_id"].as_str().unwrap(),
+        second["deployment_id"].as_str().unwrap(),
     );
-    assert_eq!(rollback["replaced"], second["deployment_id"], "{rollback}");
-    assert_eq!(rollback["commit"], "aaaa1111", "{rollback}");
-    assert_eq!(rollback["revision"], first["revision"], "{rollback}");
-    assert_eq!(
-        rollback["revision_version_id"], first["revision_version_id"],
-        "the same object version, not rebuilt: {rollback}"
-    );
+    let rollback = text(&["rollback", "--no-wait"]);
+    for line in [
+        "status      created\n".to_string(),
+        format!("rollback of {first_id}\n"),
+        format!("replaced    {second_id}\n"),
+        format!(
+            "revision    {} (version {})\n",
+            first["revision"].as_str().unwrap(),
+            first["revision_version_id"].as_str().unwrap()
+        ),
+        "commit      aaaa1111\n".to_string(),
+    ] {
+        assert!(rollback.contains(&line), "{line:?} in {rollback}");
+    }
+    let id = rollback
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment  "))
+        .unwrap()
+        .to_string();
 
     // CodeDeploy holds the rollback's deployment of the first bundle's version.
-    let id = rollback["deployment_id"].as_str().unwrap();
+    let id = id.as_str();
     let info =
         e.cd.get_deployment()
             .deployment_id(id)
@@ -606,18 +632,6 @@ async fn rollback_through_the_binary_redeploys_the_earlier_bundle_version() {
     assert_eq!(newest["rollback_of"], first["deployment_id"], "{history}");
     assert_eq!(history["deployments"].as_array().unwrap().len(), 3);
 
-    // The text forms, as a person reads them (the README shows them).
-    let text = |args: &[&str]| {
-        let out = binary(&e, &key, tmp.path(), &cd_dir)
-            .env("AWS_ENDPOINT_URL", &proxy.url)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        eprintln!("$ invisible-pipeline {}\n{text}", args.join(" "));
-        text
-    };
     let status = text(&["status"]);
     assert!(status.starts_with(&format!("live        {id}")), "{status}");
     assert!(
