@@ -15,7 +15,7 @@ Exit codes:
   6  the deployment group is busy (--if-busy fail)
   7  gave up waiting: the deployment is still running (its id is printed), or the group
      stayed busy for --wait-timeout (--if-busy wait)
-  8  rollback refused: nothing to roll back to, or the bundle is gone or changed
+  8  rollback or promote refused: nothing to deploy again, or its bundle is gone or changed
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
 
 /// `--version`: the version, the commit it was built from and the target it runs on.
@@ -61,6 +61,10 @@ pub enum Command {
     /// Deploy again the revision of an earlier deployment (by default the newest success
     /// before the live one): the same S3 object version, never rebuilt
     Rollback(RollbackArgs),
+
+    /// Deploy to a second group exactly the bundle that succeeded in a first one (staging to
+    /// production), copied and checked when the second group is in another region
+    Promote(PromoteArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -384,6 +388,79 @@ pub struct RollbackArgs {
     pub output: OutputFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// CodeDeploy application of the first group
+    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    pub application: String,
+
+    /// The group whose success is promoted (e.g. staging)
+    #[arg(long, env = "PROMOTE_FROM_GROUP", value_name = "GROUP")]
+    pub from_group: String,
+
+    /// The group it is deployed to (e.g. prod)
+    #[arg(long, env = "PROMOTE_TO_GROUP", value_name = "GROUP")]
+    pub to_group: String,
+
+    /// The deployment of --from-group to promote; default: its newest success
+    #[arg(long, value_name = "DEPLOYMENT_ID")]
+    pub deployment: Option<String>,
+
+    /// CodeDeploy application of --to-group; default: --application
+    #[arg(long, env = "PROMOTE_TO_APPLICATION", value_name = "NAME")]
+    pub to_application: Option<String>,
+
+    /// Region of --to-group, when it differs from the first group's: the bundle is copied
+    /// to --to-bucket there and checked by its SHA-256
+    #[arg(long, env = "PROMOTE_TO_REGION", value_name = "REGION")]
+    pub to_region: Option<String>,
+
+    /// Bucket in --to-region that receives the copy
+    #[arg(long, env = "PROMOTE_TO_BUCKET", value_name = "BUCKET")]
+    pub to_bucket: Option<String>,
+
+    /// KMS key for SSE-KMS on the copy; default: the bucket's default encryption
+    #[arg(long, env = "PROMOTE_TO_KMS_KEY_ID", value_name = "KEY")]
+    pub to_kms_key_id: Option<String>,
+
+    /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
+    #[arg(
+        long,
+        env = "ARTIFACT_PREFIX",
+        default_value = "bundles",
+        value_name = "PREFIX"
+    )]
+    pub artifact_prefix: String,
+
+    /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
+    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
+    pub if_busy: crate::deploy::IfBusy,
+
+    /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
+    #[arg(long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
+
+    /// Create the deployment and exit without following it
+    #[arg(long, env = "NO_WAIT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_wait: bool,
+
+    /// Time between two looks at the deployment
+    #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Duration,
+
+    /// Region of the step (the default of --deploy-region)
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Region of the first group, when it differs from --region
+    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
+    pub deploy_region: Option<String>,
+
+    /// Summary format on stdout
+    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 impl CommonArgs {
     /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
     /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
@@ -408,6 +485,7 @@ impl Cli {
             Command::History(a) => a.output,
             Command::Status(a) => a.output,
             Command::Rollback(a) => a.output,
+            Command::Promote(a) => a.output,
         }
     }
 }

@@ -32,6 +32,7 @@ pub enum Report {
         deployments: Vec<crate::history::Entry>,
     },
     Rollback(Box<crate::rollback::RollbackOutcome>),
+    Promote(Box<crate::promote::PromoteOutcome>),
     Status {
         status: &'static str,
         application: String,
@@ -46,7 +47,10 @@ impl Report {
         match self {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
             Report::Deployment(outcome) => &outcome.warnings,
-            Report::History { .. } | Report::Status { .. } | Report::Rollback(_) => {
+            Report::History { .. }
+            | Report::Status { .. }
+            | Report::Rollback(_)
+            | Report::Promote(_) => {
                 static NONE: std::sync::OnceLock<Diagnostics> = std::sync::OnceLock::new();
                 NONE.get_or_init(Diagnostics::default)
             }
@@ -142,6 +146,31 @@ fn text(report: &Report) -> String {
             text
         }
         Report::Status { group, .. } => crate::history::status_text(group),
+        Report::Promote(o) => {
+            let mut text = format!(
+                "status      {}\npromoted    {} -> {}/{}\nrevision    {}{}{}\nsha256      {}\ncommit      {}\nbuild       {}\n",
+                o.status.as_str(),
+                o.promoted_from,
+                o.to_application,
+                o.to_group,
+                o.revision,
+                o.revision_version_id
+                    .as_deref()
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default(),
+                if o.copied { " (copied, checked)" } else { "" },
+                o.sha256.as_deref().unwrap_or("-"),
+                o.commit.as_deref().unwrap_or("-"),
+                o.build.as_deref().unwrap_or("-"),
+            );
+            if let Some(id) = &o.deployment_id {
+                text.push_str(&format!("deployment  {id}\n"));
+            }
+            if let Some(newer) = &o.superseded_by {
+                text.push_str(&format!("superseded  by deployment {newer}\n"));
+            }
+            text
+        }
         Report::Rollback(o) => {
             let mut text = format!(
                 "status      {}\nrollback of {}\nreplaced    {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",

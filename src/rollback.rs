@@ -73,6 +73,94 @@ pub fn choose(
         })
 }
 
+/// The S3 revision of an earlier deployment, checked: still there, unchanged.
+pub(crate) struct Revision {
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+    /// The ETag S3 gives now, which the deployment recorded (when it recorded one).
+    pub etag: Option<String>,
+    pub bundle_type: BundleType,
+    pub found: crate::aws::s3::Found,
+    /// `s3://bucket/key (version …)`, for messages.
+    pub location: String,
+}
+
+/// The revision `info` deployed, refused (exit 8) when it is not a tar or tgz bundle in S3,
+/// when it is gone (HeadObject on the version: 404 or 405), or when its ETag is not the one the
+/// deployment recorded: never other bytes under its name.
+pub(crate) async fn check_revision(
+    clients: &Clients,
+    info: &DeploymentInfo,
+    shutdown: &Shutdown,
+) -> Result<Revision> {
+    let id = info.deployment_id().unwrap_or("?");
+    let s3loc = info
+        .revision()
+        .and_then(|r| r.s3_location())
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "deployment {id} did not deploy a revision in S3: nothing this tool can redeploy"
+            ))
+        })?;
+    let (bucket, key) = match (s3loc.bucket(), s3loc.key()) {
+        (Some(b), Some(k)) => (b.to_string(), k.to_string()),
+        _ => {
+            return Err(Error::Refused(format!(
+                "deployment {id} names no bucket and key"
+            )))
+        }
+    };
+    let bundle_type = match s3loc.bundle_type() {
+        Some(CdBundleType::Tar) => BundleType::Tar,
+        Some(CdBundleType::TarGZip) => BundleType::Tgz,
+        other => {
+            return Err(Error::Refused(format!(
+                "deployment {id} deployed a {} revision; this tool redeploys tar and tgz bundles",
+                other.map_or("bundle type-less", |t| t.as_str())
+            )))
+        }
+    };
+    let version = s3loc.version().map(str::to_string);
+    let location = format!(
+        "s3://{bucket}/{key}{}",
+        version
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default()
+    );
+    let found = shutdown
+        .guard(crate::aws::s3::head_version(
+            &clients.artifact_s3,
+            &bucket,
+            &key,
+            version.as_deref(),
+        ))
+        .await?;
+    let Some(found) = found else {
+        return Err(Error::Refused(format!(
+            "the bundle of deployment {id}, {location}, no longer exists (the bucket's lifecycle rules expire old bundles): nothing to deploy; pick another deployment (see `history`)"
+        )));
+    };
+    if let Some(then) = s3loc.e_tag() {
+        if found.etag.trim_matches('"') != then.trim_matches('"') {
+            return Err(Error::Refused(format!(
+                "the bundle of deployment {id}, {location}, changed since it was deployed (ETag {then}, now {}): refusing to deploy other bytes under its name",
+                found.etag
+            )));
+        }
+    }
+    Ok(Revision {
+        bucket,
+        key,
+        version,
+        etag: Some(found.etag.clone()),
+        bundle_type,
+        found,
+        location,
+    })
+}
+
 /// Runs the rollback: choose, check the bundle, take the group, create, follow.
 pub async fn run(
     clients: &Clients,
@@ -112,62 +200,15 @@ pub async fn run(
     let group_name = format!("{}/{}", cfg.application, cfg.group);
     let (target, replaced) = choose(&successes, wanted, &group_name)?;
     let target_id = target.deployment_id().unwrap_or("?").to_string();
-    let s3loc = target
-        .revision()
-        .and_then(|r| r.s3_location())
-        .ok_or_else(|| {
-            Error::Refused(format!(
-                "deployment {target_id} did not deploy a revision in S3: nothing this tool can redeploy"
-            ))
-        })?;
-    let (bucket, key) = match (s3loc.bucket(), s3loc.key()) {
-        (Some(b), Some(k)) => (b.to_string(), k.to_string()),
-        _ => {
-            return Err(Error::Refused(format!(
-                "deployment {target_id} names no bucket and key"
-            )))
-        }
-    };
-    let bundle_type = match s3loc.bundle_type() {
-        Some(CdBundleType::Tar) => BundleType::Tar,
-        Some(CdBundleType::TarGZip) => BundleType::Tgz,
-        other => {
-            return Err(Error::Refused(format!(
-                "deployment {target_id} deployed a {} revision; this tool redeploys tar and tgz bundles",
-                other.map_or("bundle type-less", |t| t.as_str())
-            )))
-        }
-    };
-    let version = s3loc.version().map(str::to_string);
-    let location = format!(
-        "s3://{bucket}/{key}{}",
-        version
-            .as_deref()
-            .map(|v| format!(" (version {v})"))
-            .unwrap_or_default()
-    );
-    // The same object, unchanged: never rebuilt, never a newer version of the key.
-    let found = shutdown
-        .guard(crate::aws::s3::head_version(
-            &clients.artifact_s3,
-            &bucket,
-            &key,
-            version.as_deref(),
-        ))
-        .await?;
-    let etag = match (found, s3loc.e_tag()) {
-        (None, _) => {
-            return Err(Error::Refused(format!(
-                "the bundle of deployment {target_id}, {location}, no longer exists (the bucket's lifecycle rules expire old bundles): nothing to roll back to; pick another deployment with --to (see `history`)"
-            )))
-        }
-        (Some(now), Some(then)) if now.trim_matches('"') != then.trim_matches('"') => {
-            return Err(Error::Refused(format!(
-                "the bundle of deployment {target_id}, {location}, changed since it was deployed (ETag {then}, now {now}): refusing to deploy other bytes under its name"
-            )))
-        }
-        (Some(now), _) => Some(now),
-    };
+    let Revision {
+        bucket,
+        key,
+        version,
+        etag,
+        bundle_type,
+        location,
+        ..
+    } = check_revision(clients, &target, shutdown).await?;
     let description = target.description().unwrap_or_default();
     let commit = deploy::field_of(description, "commit");
     let build = deploy::field_of(description, "build");

@@ -2,7 +2,9 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::aws;
-use crate::cli::{Command, DeployArgs, HistoryArgs, RollbackArgs, StatusArgs, ValidateArgs};
+use crate::cli::{
+    Command, DeployArgs, HistoryArgs, PromoteArgs, RollbackArgs, StatusArgs, ValidateArgs,
+};
 use crate::deploy::{self, ArchiveSource, DeployConfig};
 use crate::error::{Error, Result};
 use crate::output::Report;
@@ -32,6 +34,7 @@ pub async fn run(command: Command) -> Result<Report> {
         Command::History(args) => history(args, &shutdown).await,
         Command::Status(args) => status(args, &shutdown).await,
         Command::Rollback(args) => rollback(args, &shutdown).await,
+        Command::Promote(args) => promote(args, &shutdown).await,
     };
     // A signal wins over whatever error the interrupted work reported.
     match (result, shutdown.fired()) {
@@ -366,25 +369,36 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
     })
 }
 
-/// `rollback`: a deploy configuration without an archive (nothing is built or uploaded),
-/// its trigger time now.
-async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
-    let work_dir = std::env::temp_dir();
-    let config = DeployConfig {
+/// The configuration of a run that deploys a bundle already in S3 (rollback, promote):
+/// nothing is built or uploaded, and its trigger time is now.
+struct Redeploy {
+    application: String,
+    group: String,
+    bucket: String,
+    prefix: String,
+    kms_key_id: Option<String>,
+    if_busy: deploy::IfBusy,
+    no_wait: bool,
+    wait_timeout: std::time::Duration,
+    poll_interval: std::time::Duration,
+}
+
+fn redeploy_config(r: Redeploy) -> DeployConfig {
+    DeployConfig {
         archive: ArchiveSource::Local(PathBuf::new()),
         codedeploy_dir: PathBuf::new(),
-        bucket: String::new(),
-        prefix: args.artifact_prefix,
-        kms_key_id: None,
-        application: args.application,
-        group: args.deployment_group,
+        bucket: r.bucket,
+        prefix: r.prefix,
+        kms_key_id: r.kms_key_id,
+        application: r.application,
+        group: r.group,
         deployment_config: None,
         file_exists_behavior: None,
         ignore_application_stop_failures: false,
-        if_busy: args.if_busy,
-        wait_timeout: (!args.no_wait).then_some(args.wait_timeout),
-        busy_timeout: args.wait_timeout,
-        poll_interval: args.poll_interval,
+        if_busy: r.if_busy,
+        wait_timeout: (!r.no_wait).then_some(r.wait_timeout),
+        busy_timeout: r.wait_timeout,
+        poll_interval: r.poll_interval,
         commit: None,
         build_id: None,
         trigger_time: DateTime::from(std::time::SystemTime::now()),
@@ -392,8 +406,57 @@ async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
         upload: aws::s3::UploadSettings::default(),
         upload_mode: deploy::UploadMode::Put,
         export_file: None,
-        work_dir,
+        work_dir: std::env::temp_dir(),
+    }
+}
+
+/// `promote`: clients for the first group's region and, when it differs, the second's.
+async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
+    let source = aws::clients(args.region.clone(), args.deploy_region).await?;
+    let target = match &args.to_region {
+        Some(region) if *region != source.deploy_region => {
+            if args.to_bucket.is_none() {
+                return Err(Error::Usage(format!(
+                    "--to-region {region} needs --to-bucket ($PROMOTE_TO_BUCKET): a bucket in {region} to copy the bundle to (CodeDeploy needs the revision in the instances' region)"
+                )));
+            }
+            aws::clients(args.region, Some(region.clone())).await?
+        }
+        _ => source.clone(),
     };
+    let from = crate::promote::From {
+        application: args.application.clone(),
+        group: args.from_group,
+        deployment: args.deployment,
+    };
+    let config = redeploy_config(Redeploy {
+        application: args.to_application.unwrap_or(args.application),
+        group: args.to_group,
+        bucket: args.to_bucket.unwrap_or_default(),
+        prefix: args.artifact_prefix,
+        kms_key_id: args.to_kms_key_id,
+        if_busy: args.if_busy,
+        no_wait: args.no_wait,
+        wait_timeout: args.wait_timeout,
+        poll_interval: args.poll_interval,
+    });
+    let outcome = crate::promote::run(&source, &target, &from, &config, shutdown).await?;
+    Ok(Report::Promote(Box::new(outcome)))
+}
+
+/// `rollback`: see [`crate::rollback`].
+async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
+    let config = redeploy_config(Redeploy {
+        application: args.application,
+        group: args.deployment_group,
+        bucket: String::new(),
+        prefix: args.artifact_prefix,
+        kms_key_id: None,
+        if_busy: args.if_busy,
+        no_wait: args.no_wait,
+        wait_timeout: args.wait_timeout,
+        poll_interval: args.poll_interval,
+    });
     let clients = aws::clients(args.region, args.deploy_region).await?;
     let outcome = crate::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
     Ok(Report::Rollback(Box::new(outcome)))

@@ -11,6 +11,7 @@ mod fixtures;
 mod history;
 mod hostile;
 mod merge;
+mod promote;
 mod rollback;
 mod sample;
 mod signals;
