@@ -347,7 +347,7 @@ pub struct RollbackArgs {
 
     /// The deployment whose revision to deploy again; default: the newest successful
     /// deployment whose revision differs from the live one's
-    #[arg(long, value_name = "DEPLOYMENT_ID")]
+    #[arg(long, env = "ROLLBACK_TO", value_name = "DEPLOYMENT_ID")]
     pub to: Option<String>,
 
     /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
@@ -403,7 +403,7 @@ pub struct PromoteArgs {
     pub to_group: String,
 
     /// The deployment of --from-group to promote; default: its newest success
-    #[arg(long, value_name = "DEPLOYMENT_ID")]
+    #[arg(long, env = "PROMOTE_DEPLOYMENT", value_name = "DEPLOYMENT_ID")]
     pub deployment: Option<String>,
 
     /// CodeDeploy application of --to-group; default: --application

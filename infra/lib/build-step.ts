@@ -28,6 +28,8 @@ export interface BuildStepProps {
   readonly applicationName: string;
   readonly deploymentGroupName: string;
   readonly deploymentConfigName: string;
+  /** The second deployment group and its configuration, when configured. */
+  readonly prod?: { readonly deploymentGroupName: string; readonly deploymentConfigName: string };
   /** Folder with the binary and its .sha256 (scripts/build-release writes dist/tool). */
   readonly toolDir: string;
   /** The buildspec to inline (the repository's top-level buildspec.yml). */
@@ -38,6 +40,10 @@ export class BuildStep extends Construct {
   readonly project: codebuild.Project;
   /** Builds of other branches: `validate` only, with a read-only role. */
   readonly validateProject: codebuild.Project;
+  /** Started by hand (the operators): `rollback` of the deployment group. */
+  readonly rollbackProject: codebuild.Project;
+  /** Started by hand (the approvers): `promote` from the first group to the second. */
+  readonly promotionProject?: codebuild.Project;
 
   constructor(scope: Construct, id: string, props: BuildStepProps) {
     super(scope, id);
@@ -76,23 +82,25 @@ export class BuildStep extends Construct {
       description: string,
       timeout: Duration,
       environmentVariables: Record<string, codebuild.BuildEnvironmentVariable>,
+      toolOnly = false,
     ) => {
+      // Rollback and promotion work on what is already in S3: the binary is their only source.
       const project = new codebuild.Project(this, id, {
         projectName,
         description,
-        ...sources,
+        ...(toolOnly ? { source: codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey }) } : sources),
         buildSpec,
         environment: {
           buildImage: codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5,
           computeType: codebuild.ComputeType.SMALL,
           privileged: false,
         },
-        environmentVariables: { ...exportFile, ...cloneUrl, ...environmentVariables },
+        environmentVariables: { ...exportFile, ...(toolOnly ? {} : cloneUrl), ...environmentVariables },
         timeout,
         logging: { cloudWatch: { logGroup } },
         // No concurrent build limit: with one, extra StartBuild calls fail instead of queueing.
       });
-      if (config.sourceRegion) props.repository.grantPull(project);
+      if (config.sourceRegion && !toolOnly) props.repository.grantPull(project);
       Validations.of(project).acknowledge({
         id: 'AwsSolutions-CB4',
         reason:
@@ -244,5 +252,141 @@ export class BuildStep extends Construct {
         resources: [arn(`deploymentconfig:${props.deploymentConfigName}`)],
       }),
     );
+
+    // Manual projects: they deploy again what is in S3 (never build), each with a role that may
+    // do exactly what its command does, for the groups it serves.
+    const group = (name: string) => arn(`deploymentgroup:${props.applicationName}/${name}`);
+    const common = {
+      CODEDEPLOY_APPLICATION: { value: props.applicationName },
+      ARTIFACT_PREFIX: { value: artifacts.prefix },
+      IF_BUSY: { value: config.ifBusy },
+      WAIT_TIMEOUT: { value: `${config.waitTimeoutMinutes}m` },
+    };
+    const redeployRole = (
+      r: iam.IRole,
+      read: string[],
+      deployTo: string[],
+      configs: string[],
+      copies: boolean,
+      ref: string,
+    ) => {
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'CheckBundleBucket',
+          actions: ['s3:ListBucket'],
+          resources: [artifacts.bucket.bucketArn],
+        }),
+      );
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'Bundles',
+          actions: [
+            's3:GetObject',
+            's3:GetObjectVersion',
+            's3:PutObjectTagging',
+            's3:PutObjectVersionTagging',
+            // promote: a copy in another bucket of this prefix, removed when it fails its check
+            ...(copies ? ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'] : []),
+          ],
+          resources: [artifacts.bundlesArn()],
+        }),
+      );
+      if (copies) {
+        r.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'BundleKey',
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: [artifacts.key.keyArn],
+          }),
+        );
+      }
+      if (read.length > 0) {
+        r.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'ReadFromGroup',
+            actions: ['codedeploy:GetDeployment', 'codedeploy:ListDeployments', 'codedeploy:BatchGetDeployments'],
+            resources: read.map(group),
+          }),
+        );
+      }
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'Deploy',
+          actions: [
+            'codedeploy:CreateDeployment',
+            'codedeploy:GetDeployment',
+            'codedeploy:ListDeployments',
+            'codedeploy:BatchGetDeployments',
+          ],
+          resources: deployTo.map(group),
+        }),
+      );
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DeploymentsWithoutResourceType',
+          actions: ['codedeploy:StopDeployment', 'codedeploy:ListDeploymentTargets', 'codedeploy:BatchGetDeploymentTargets'],
+          resources: ['*'],
+        }),
+      );
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'RegisterRevision',
+          actions: ['codedeploy:RegisterApplicationRevision', 'codedeploy:GetApplicationRevision'],
+          resources: [arn(`application:${props.applicationName}`)],
+        }),
+      );
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadDeploymentConfig',
+          actions: ['codedeploy:GetDeploymentConfig'],
+          resources: configs.map((c) => arn(`deploymentconfig:${c}`)),
+        }),
+      );
+      acknowledgeWildcards(r, {
+        [`Resource::${nagArn(artifacts.bucket)}/${artifacts.prefix}/*`]:
+          'The bundle to deploy again is whichever an earlier deployment names; limited to the bundles prefix of the pipeline\'s own bucket.',
+        ...projectGrants(ref),
+        'Resource::*':
+          'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
+      });
+    };
+    const groups = [props.deploymentGroupName, ...(props.prod ? [props.prod.deploymentGroupName] : [])];
+    const configs = [props.deploymentConfigName, ...(props.prod ? [props.prod.deploymentConfigName] : [])];
+    this.rollbackProject = newProject(
+      'RollbackProject',
+      `${config.projectName}-rollback`,
+      `invisible-pipeline: roll ${props.deploymentGroupName} back to its previous good revision (override CODEDEPLOY_DEPLOYMENT_GROUP for another group, ROLLBACK_TO for a deployment)`,
+      Duration.minutes(config.waitTimeoutMinutes * 2 + 15),
+      {
+        INVISIBLE_PIPELINE_COMMAND: { value: 'rollback' },
+        ...common,
+        CODEDEPLOY_DEPLOYMENT_GROUP: { value: props.deploymentGroupName },
+      },
+      true,
+    );
+    redeployRole(this.rollbackProject.role!, [], groups, configs, false, nagRef(this.rollbackProject));
+    if (props.prod) {
+      this.promotionProject = newProject(
+        'PromotionProject',
+        `${config.projectName}-promote`,
+        `invisible-pipeline: promote the latest success of ${props.deploymentGroupName} to ${props.prod.deploymentGroupName}; starting it is the approval`,
+        Duration.minutes(config.waitTimeoutMinutes * 2 + 15),
+        {
+          INVISIBLE_PIPELINE_COMMAND: { value: 'promote' },
+          ...common,
+          PROMOTE_FROM_GROUP: { value: props.deploymentGroupName },
+          PROMOTE_TO_GROUP: { value: props.prod.deploymentGroupName },
+        },
+        true,
+      );
+      redeployRole(
+        this.promotionProject.role!,
+        [props.deploymentGroupName],
+        [props.prod.deploymentGroupName],
+        [props.prod.deploymentConfigName],
+        true,
+        nagRef(this.promotionProject),
+      );
+    }
   }
 }

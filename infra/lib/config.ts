@@ -31,6 +31,16 @@ export interface PipelineConfig {
   readonly ifBusy: IfBusy;
   /** How long the build follows a deployment, in minutes. */
   readonly waitTimeoutMinutes: number;
+  /** A second deployment group (e.g. production) that the promotion project deploys to. */
+  readonly prod?: {
+    readonly deploymentGroupName: string;
+    readonly ec2TagValue: string;
+    readonly minHealthyHostsPercent: number;
+  };
+  /** IAM roles and groups (ARNs) that may start the promotion project: the approval. */
+  readonly approvers: string[];
+  /** IAM roles and groups (ARNs) that may start the rollback project. */
+  readonly operators: string[];
 }
 
 export class ConfigError extends Error {}
@@ -72,6 +82,23 @@ function integer(raw: Raw, key: string, fallback: number, min: number, max: numb
   return n;
 }
 
+const PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|group)\/[\w+=,.@/-]+$/;
+
+/** A list of IAM role or group ARNs: a JSON array, or one string of comma-separated ARNs. */
+function principals(raw: Raw, key: string): string[] {
+  const value = raw(key);
+  if (value === undefined || value === null || value === '') return [];
+  const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [value];
+  for (const arn of list) {
+    if (typeof arn !== 'string' || !PRINCIPAL.test(arn)) {
+      throw new ConfigError(
+        `cdk.json context "${key}" has ${JSON.stringify(arn)}: expected IAM role or group ARNs such as arn:aws:iam::123456789012:role/Approver`,
+      );
+    }
+  }
+  return list as string[];
+}
+
 /** Reads and checks the configuration from a construct's context (usually the App's). */
 export function readConfig(node: Node): PipelineConfig {
   const raw: Raw = (key) => node.tryGetContext(key);
@@ -97,5 +124,25 @@ export function readConfig(node: Node): PipelineConfig {
     notificationEmail: optional(raw, 'notification_email', /^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an email address'),
     ifBusy,
     waitTimeoutMinutes: integer(raw, 'wait_timeout_minutes', 60, 5, 240),
+    prod: prodGroup(raw),
+    approvers: principals(raw, 'approvers'),
+    operators: principals(raw, 'operators'),
+  };
+}
+
+function prodGroup(raw: Raw): PipelineConfig['prod'] {
+  const name = optional(raw, 'prod_deployment_group_name', NAME, 'a CodeDeploy deployment group name');
+  if (!name) {
+    for (const key of ['prod_ec2_tag_value', 'prod_min_healthy_hosts_percent', 'approvers']) {
+      if (raw(key) !== undefined && raw(key) !== null && raw(key) !== '') {
+        throw new ConfigError(`cdk.json context "${key}" is set, but "prod_deployment_group_name" is not: set it to create the second deployment group and the promotion project`);
+      }
+    }
+    return undefined;
+  }
+  return {
+    deploymentGroupName: name,
+    ec2TagValue: text(raw, 'prod_ec2_tag_value', /^.{1,256}$/, 'the value of the EC2 tag on the second group\'s instances'),
+    minHealthyHostsPercent: integer(raw, 'prod_min_healthy_hosts_percent', integer(raw, 'min_healthy_hosts_percent', 50, 0, 99), 0, 99),
   };
 }

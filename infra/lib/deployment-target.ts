@@ -22,6 +22,8 @@ export class DeploymentTarget extends Construct {
   readonly application: codedeploy.ServerApplication;
   readonly deploymentConfig: codedeploy.ServerDeploymentConfig;
   readonly group: codedeploy.ServerDeploymentGroup;
+  /** The second group (production), when configured, with its own configuration. */
+  readonly prod?: { group: codedeploy.ServerDeploymentGroup; deploymentConfig: codedeploy.ServerDeploymentConfig };
   readonly instanceRole: iam.Role;
   readonly instanceProfile: iam.InstanceProfile;
 
@@ -45,10 +47,27 @@ export class DeploymentTarget extends Construct {
       // A deployment stopped by a newer run (--if-busy stop-active) must not roll back.
       autoRollback: { failedDeployment: true, stoppedDeployment: false },
     });
-    Validations.of(this.group.role!).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRole]',
-      reason: 'AWSCodeDeployRole is the service-role policy CodeDeploy documents for EC2/on-premises deployment groups.',
-    });
+    if (config.prod) {
+      const deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'ProdConfig', {
+        minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.prod.minHealthyHostsPercent),
+      });
+      const group = new codedeploy.ServerDeploymentGroup(this, 'ProdGroup', {
+        application: this.application,
+        deploymentGroupName: config.prod.deploymentGroupName,
+        deploymentConfig,
+        ec2InstanceTags: new codedeploy.InstanceTagSet({ [config.ec2TagKey]: [config.prod.ec2TagValue] }),
+        installAgent: false,
+        autoRollback: { failedDeployment: true, stoppedDeployment: false },
+      });
+      this.prod = { group, deploymentConfig };
+    }
+    for (const group of [this.group, this.prod?.group]) {
+      if (!group) continue;
+      Validations.of(group.role!).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRole]',
+        reason: 'AWSCodeDeployRole is the service-role policy CodeDeploy documents for EC2/on-premises deployment groups.',
+      });
+    }
 
     this.instanceRole = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
@@ -82,7 +101,12 @@ export class DeploymentTarget extends Construct {
     new ssm.CfnAssociation(this, 'CodeDeployAgent', {
       name: 'AWS-ConfigureAWSPackage',
       parameters: { action: ['Install'], name: ['AWSCodeDeployAgent'] },
-      targets: [{ key: `tag:${config.ec2TagKey}`, values: [config.ec2TagValue] }],
+      targets: [
+        {
+          key: `tag:${config.ec2TagKey}`,
+          values: [config.ec2TagValue, ...(config.prod ? [config.prod.ec2TagValue] : [])],
+        },
+      ],
       scheduleExpression: 'rate(14 days)',
     });
   }

@@ -73,6 +73,9 @@ export interface NotificationsProps {
   readonly projects: codebuild.IProject[];
   readonly application: codedeploy.IServerApplication;
   readonly email?: string;
+  /** Projects started by hand (rollback, promotion): each build's end is told with what it
+   * did and who started it. */
+  readonly manual?: { project: codebuild.IProject; what: string }[];
   /** Dead-letter queues of the triggers: a message there is a lost trigger, said out loud. */
   readonly deadLetterQueues?: sqs.IQueue[];
 }
@@ -96,6 +99,26 @@ export class Notifications extends Construct {
         },
       },
       targets: [new targets.SnsTopic(this.topic)],
+    });
+    (props.manual ?? []).forEach(({ project, what }, i) => {
+      new events.Rule(this, `ManualBuildEnded${i}`, {
+        description: `invisible-pipeline ${what}: ended, with who started it`,
+        eventPattern: {
+          source: ['aws.codebuild'],
+          detailType: ['CodeBuild Build State Change'],
+          detail: {
+            'build-status': ['SUCCEEDED', 'FAILED', 'STOPPED', 'TIMED_OUT', 'FAULT'],
+            'project-name': [project.projectName],
+          },
+        },
+        targets: [
+          new targets.SnsTopic(this.topic, {
+            message: events.RuleTargetInput.fromText(
+              `invisible-pipeline ${what}, started by ${events.EventField.fromPath('$.detail.additional-information.initiator')}: ${events.EventField.fromPath('$.detail.build-status')} (build ${events.EventField.fromPath('$.detail.build-id')})`,
+            ),
+          }),
+        ],
+      });
     });
     (props.deadLetterQueues ?? []).forEach((queue, i) => lostTriggerAlarm(this, `TriggerLost${i}`, queue, this.topic));
     new events.Rule(this, 'DeploymentEnded', {

@@ -329,11 +329,14 @@ describe('intent', () => {
     expect(actions).toContain('ssm:GetParameter');
   });
 
-  test('build failures of both projects are told, timeouts and faults included', () => {
+  test('build failures of every project are told, timeouts and faults included', () => {
     const { t } = template();
-    const rule = Object.values(t.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.codebuild'] } } }))[0];
+    const rule = Object.values(
+      t.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('build failed') } }),
+    )[0];
     expect(rule.Properties.EventPattern.detail['build-status'].sort()).toEqual(['FAILED', 'FAULT', 'STOPPED', 'TIMED_OUT']);
-    expect(rule.Properties.EventPattern.detail['project-name']).toHaveLength(2);
+    // deploy, validate, rollback
+    expect(rule.Properties.EventPattern.detail['project-name']).toHaveLength(3);
   });
 
   test('CloudWatch alarms may publish to the encrypted topic: key and topic policies, limited to the account\'s alarms', () => {
@@ -388,6 +391,11 @@ describe('intent', () => {
       expect(project.Properties.Source.Type).toBe('S3');
       expect(project.Properties.SecondarySources).toBeUndefined();
       const env = Object.fromEntries(project.Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [v.Name, v.Value]));
+      if (env.INVISIBLE_PIPELINE_COMMAND === 'rollback') {
+        // It deploys what is in S3 again: no checkout at all.
+        expect(env.INVISIBLE_PIPELINE_CLONE_URL).toBeUndefined();
+        continue;
+      }
       expect(JSON.stringify(env.INVISIBLE_PIPELINE_CLONE_URL)).toContain('git-codecommit.ap-southeast-1.');
     }
     const gitPull = statements(t, 'AWS::IAM::Policy').filter((st) => [st.Action].flat().includes('codecommit:GitPull'));
@@ -410,6 +418,89 @@ describe('intent', () => {
       ComparisonOperator: 'GreaterThanThreshold',
       AlarmActions: [{ Ref: topicId }],
     });
+  });
+
+  test('rollback project: started by hand, only by the operators, its role deploys again and builds nothing', () => {
+    const operator = 'arn:aws:iam::123456789012:role/OnCall';
+    const { t } = template({ operators: [operator] });
+    const projects = t.findResources('AWS::CodeBuild::Project', {
+      Properties: { Environment: { EnvironmentVariables: Match.arrayWith([{ Name: 'INVISIBLE_PIPELINE_COMMAND', Type: 'PLAINTEXT', Value: 'rollback' }]) } },
+    });
+    const [id] = Object.keys(projects);
+    expect(id).toBeDefined();
+    expect(projects[id].Properties.Source.Type).toBe('S3');
+    // Exactly one policy grants StartBuild on it: the operators', attached to their role.
+    const starters = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes('codebuild:StartBuild') &&
+      JSON.stringify(p.Properties.PolicyDocument.Statement.map((st: { Resource: unknown }) => st.Resource)).includes(id),
+    );
+    expect(starters).toHaveLength(1);
+    expect(starters[0].Properties.Roles).toEqual(['OnCall']);
+    // Its role: no upload, no deletion, no key use; CreateDeployment on the group only.
+    const roleId = projects[id].Properties.ServiceRole['Fn::GetAtt'][0];
+    const own = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(roleId),
+    );
+    const actions = own.flatMap((p) => p.Properties.PolicyDocument.Statement.flatMap((st: Statement) => [st.Action].flat()));
+    for (const forbidden of ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 'kms:GenerateDataKey', 'ssm:GetParameter']) {
+      expect(actions).not.toContain(forbidden);
+    }
+    expect(actions).toContain('codedeploy:CreateDeployment');
+  });
+
+  test('promotion: a second group with its own tag and configuration, a project only the approvers start, deploying to that group only', () => {
+    const approvers = ['arn:aws:iam::123456789012:role/ReleaseManager', 'arn:aws:iam::123456789012:group/Approvers'];
+    const p = build({ prod_deployment_group_name: 'prod', prod_ec2_tag_value: 'web-prod', prod_min_healthy_hosts_percent: 75, approvers });
+    const t = Template.fromStack(p.pipeline);
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', {
+      DeploymentGroupName: 'prod',
+      Ec2TagSet: { Ec2TagSetList: [{ Ec2TagGroup: [{ Key: 'invisible-pipeline', Value: 'web-prod', Type: 'KEY_AND_VALUE' }] }] },
+    });
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentConfig', {
+      MinimumHealthyHosts: { Type: 'FLEET_PERCENT', Value: 75 },
+    });
+    const projects = t.findResources('AWS::CodeBuild::Project', {
+      Properties: { Environment: { EnvironmentVariables: Match.arrayWith([{ Name: 'INVISIBLE_PIPELINE_COMMAND', Type: 'PLAINTEXT', Value: 'promote' }]) } },
+    });
+    const [id] = Object.keys(projects);
+    const env = Object.fromEntries(
+      projects[id].Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [v.Name, v.Value]),
+    );
+    const groupId = (name: string) =>
+      Object.keys(t.findResources('AWS::CodeDeploy::DeploymentGroup', { Properties: { DeploymentGroupName: name } }))[0];
+    const [first, prod] = [groupId('cbdeploygroup'), groupId('prod')];
+    expect(env.PROMOTE_FROM_GROUP).toEqual({ Ref: first });
+    expect(env.PROMOTE_TO_GROUP).toEqual({ Ref: prod });
+    const starters = Object.values(t.findResources('AWS::IAM::Policy')).filter((pol) =>
+      JSON.stringify(pol.Properties.PolicyDocument).includes('codebuild:StartBuild') &&
+      JSON.stringify(pol.Properties.PolicyDocument.Statement.map((st: { Resource: unknown }) => st.Resource)).includes(id),
+    );
+    expect(starters).toHaveLength(1);
+    expect(starters[0].Properties.Roles).toEqual(['ReleaseManager']);
+    expect(starters[0].Properties.Groups).toEqual(['Approvers']);
+    // CreateDeployment only in the second group; the first one is only read.
+    const roleId = projects[id].Properties.ServiceRole['Fn::GetAtt'][0];
+    const own = Object.values(t.findResources('AWS::IAM::Policy')).filter((pol) => JSON.stringify(pol.Properties.Roles).includes(roleId));
+    const sts: Statement[] = own.flatMap((pol) => pol.Properties.PolicyDocument.Statement);
+    const create = sts.filter((st) => [st.Action].flat().includes('codedeploy:CreateDeployment'));
+    expect(create).toHaveLength(1);
+    expect(JSON.stringify(create[0].Resource)).toContain('deploymentgroup:');
+    expect(JSON.stringify(create[0].Resource)).toContain(prod);
+    expect(JSON.stringify(create[0].Resource)).not.toContain(first);
+    // The end of a promotion says what and who started it.
+    const told = Object.values(
+      t.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('promotion of cbdeploygroup to prod') } }),
+    );
+    expect(told).toHaveLength(1);
+    expect(JSON.stringify(told[0].Properties.Targets[0].InputTransformer)).toContain('$.detail.additional-information.initiator');
+    expect(synthFindings(p)).toEqual([]);
+  });
+
+  test('promotion settings without a second group are refused with the key that fixes it', () => {
+    expect(() => build({ approvers: ['arn:aws:iam::123456789012:role/X'] })).toThrow(/prod_deployment_group_name/);
+    expect(() => build({ prod_deployment_group_name: 'prod', prod_ec2_tag_value: 'p', approvers: ['ReleaseManager'] })).toThrow(
+      /approvers.*role or group ARNs/,
+    );
   });
 
   test('template snapshot', () => {
