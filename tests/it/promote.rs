@@ -107,11 +107,12 @@ fn create_of(bucket: &'static str, version: &'static str) -> Rule {
             r.deployment_group_name() == Some("prod")
                 && s3.bucket() == Some(bucket)
                 && s3.key() == Some("bundles/app/c0ffee/proj-7.tgz")
-                && s3.version() == Some(version) && r.description().is_some_and(|d| {
-                d.contains(
+                && s3.version() == Some(version)
+                && r.description().is_some_and(|d| {
+                    d.contains(
                     "commit=c0ffee build=proj:7 promoted-from=staging/d-S1 by=invisible-pipeline",
                 )
-            })
+                })
         })
         .then_output(|| {
             CreateDeploymentOutput::builder()
