@@ -35,7 +35,8 @@ pub struct Bundle {
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub deployment_id: String,
-    /// succeeded, failed, stopped, in progress (created, queued, in progress, baking, ready).
+    /// succeeded, failed, stopped, superseded (stopped, and a newer trigger's deployment
+    /// followed), in progress (created, queued, in progress, baking, ready).
     pub status: &'static str,
     /// Made by this tool (its description carries the tool's marker).
     pub by_invisible_pipeline: bool,
@@ -105,6 +106,34 @@ pub fn entry(info: &DeploymentInfo) -> Entry {
         },
         instances_succeeded: overview.map_or(0, |o| o.succeeded()),
         instances_failed: overview.map_or(0, |o| o.failed()),
+    }
+}
+
+/// Marks as `superseded` the stopped deployments of this tool that a newer run's deployment
+/// followed (a later trigger, created after it): `--if-busy stop-active` stopped them for it,
+/// or they were stopped by hand before a newer run; either way a newer trigger replaced them.
+pub fn mark_superseded(entries: &mut [Entry], infos: &[DeploymentInfo]) {
+    let key_of = |id: &str| {
+        infos
+            .iter()
+            .find(|i| i.deployment_id() == Some(id))
+            .and_then(|i| Some((deploy::run_key(i.description()?)?, i.create_time().cloned())))
+    };
+    let keys: Vec<_> = entries.iter().map(|e| key_of(&e.deployment_id)).collect();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        if entry.status != "stopped" {
+            continue;
+        }
+        let Some((key, created)) = &keys[i] else {
+            continue;
+        };
+        let newer = keys.iter().flatten().any(|(other, other_created)| {
+            other > key
+                && other_created.as_ref().map(|t| t.secs()) >= created.as_ref().map(|t| t.secs())
+        });
+        if newer {
+            entry.status = "superseded";
+        }
     }
 }
 
@@ -362,6 +391,21 @@ mod tests {
             last_failure: None,
         };
         assert!(status_text(&empty).contains("no deployment of this group succeeded"));
+    }
+
+    #[test]
+    fn a_stopped_run_followed_by_a_newer_trigger_reads_superseded() {
+        let older = deploy::description(DateTime::from_secs(1_000), Some("a"), Some("p:1"));
+        let newer = deploy::description(DateTime::from_secs(2_000), Some("b"), Some("p:2"));
+        let mut stopped = info("d-OLD", 100, &older);
+        stopped.status = Some(DeploymentStatus::Stopped);
+        let mut by_hand = info("d-HAND", 50, "stopped by hand");
+        by_hand.status = Some(DeploymentStatus::Stopped);
+        let infos = vec![info("d-NEW", 200, &newer), stopped, by_hand];
+        let mut entries: Vec<Entry> = infos.iter().map(entry).collect();
+        mark_superseded(&mut entries, &infos);
+        let statuses: Vec<_> = entries.iter().map(|e| e.status).collect();
+        assert_eq!(statuses, ["succeeded", "superseded", "stopped"]);
     }
 
     #[test]

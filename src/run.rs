@@ -612,10 +612,14 @@ pub async fn history_entries(
     let ids = shutdown
         .guard(aws::codedeploy::list(cd, application, group, &[], since))
         .await?;
-    let infos = shutdown.guard(aws::codedeploy::details(cd, &ids)).await?;
+    let infos = crate::history::newest_first(
+        shutdown.guard(aws::codedeploy::details(cd, &ids)).await?,
+        usize::MAX,
+    );
     let mut entries = Vec::new();
-    for info in crate::history::newest_first(infos, limit) {
-        entries.push(with_bundle(clients, &info, shutdown).await?);
+    for info in infos.iter().take(limit) {
+        entries.push(with_bundle(clients, info, shutdown).await?);
     }
+    crate::history::mark_superseded(&mut entries, &infos);
     Ok(entries)
 }

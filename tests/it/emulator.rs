@@ -524,7 +524,7 @@ async fn sigterm_during_upload_leaves_nothing_behind() {
 /// them once the instances are done.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
-async fn rollback_through_the_binary_redeploys_the_earlier_bundle_version() {
+async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_version() {
     use crate::faultproxy::{Fault, FaultProxy, Rule};
     let e = env("rollback").await;
     let key = provision(&e, &app_tar().end().gz()).await;
@@ -643,4 +643,72 @@ async fn rollback_through_the_binary_redeploys_the_earlier_bundle_version() {
     );
     let history = text(&["history", "--limit", "3"]);
     assert_eq!(history.lines().count(), 3, "{history}");
+
+    // promote: what is live in web (the rollback's bundle) goes to prod, the same version.
+    e.cd.create_deployment_group()
+        .application_name(&e.id)
+        .deployment_group_name("prod")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .ec2_tag_filters(
+            Ec2TagFilter::builder()
+                .key("app")
+                .value("web-prod")
+                .r#type(Ec2TagFilterType::KeyAndValue)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let promoted = text(&[
+        "promote",
+        "--from-group",
+        "web",
+        "--to-group",
+        "prod",
+        "--no-wait",
+    ]);
+    for line in [
+        "status      created\n".to_string(),
+        format!("promoted    web/{id} -> {}/prod\n", e.id),
+        format!(
+            "revision    {} (version {})\n",
+            first["revision"].as_str().unwrap(),
+            first["revision_version_id"].as_str().unwrap()
+        ),
+        format!(
+            "sha256      {}\n",
+            first["bundle"]["sha256"].as_str().unwrap()
+        ),
+        "commit      aaaa1111\n".to_string(),
+    ] {
+        assert!(promoted.contains(&line), "{line:?} in {promoted}");
+    }
+    let in_prod =
+        e.cd.list_deployments()
+            .application_name(&e.id)
+            .deployment_group_name("prod")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(in_prod.deployments().len(), 1);
+    let info =
+        e.cd.get_deployment()
+            .deployment_id(&in_prod.deployments()[0])
+            .send()
+            .await
+            .unwrap()
+            .deployment_info
+            .unwrap();
+    assert_eq!(
+        info.revision()
+            .and_then(|r| r.s3_location())
+            .and_then(|s| s.version()),
+        first["revision_version_id"].as_str()
+    );
+    assert!(
+        info.description()
+            .unwrap()
+            .contains(&format!("promoted-from=web/{id} by=invisible-pipeline")),
+        "{info:?}"
+    );
 }
