@@ -478,6 +478,18 @@ impl CommonArgs {
 }
 
 impl Cli {
+    /// The subcommand's name, as the JSON envelope gives it.
+    pub fn command_name(&self) -> &'static str {
+        match &self.command {
+            Command::Deploy(_) => "deploy",
+            Command::Validate(_) => "validate",
+            Command::History(_) => "history",
+            Command::Status(_) => "status",
+            Command::Rollback(_) => "rollback",
+            Command::Promote(_) => "promote",
+        }
+    }
+
     pub fn output(&self) -> OutputFormat {
         match &self.command {
             Command::Deploy(a) => a.common.output,

@@ -8,13 +8,14 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.output();
+    let command = cli.command_name();
     match run::run(cli.command).await {
         Ok(report) => {
             output::print_report(&report, format);
             ExitCode::SUCCESS
         }
         Err(error) => {
-            output::print_error(&error, format);
+            output::print_error(command, &error, format);
             ExitCode::from(error.exit_code())
         }
     }

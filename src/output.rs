@@ -58,6 +58,40 @@ impl Report {
     }
 }
 
+/// Every command's JSON: the same envelope. `status` is the command's (`ok`, `succeeded`,
+/// `created`, `superseded`, `failed`, ...), `problems` its warnings or, on failure, what went
+/// wrong, `result` what the command produced (`null` on failure).
+#[derive(Serialize)]
+struct Envelope {
+    command: String,
+    status: serde_json::Value,
+    exit_code: u8,
+    problems: serde_json::Value,
+    result: serde_json::Value,
+}
+
+fn envelope(report: &Report) -> Envelope {
+    let mut value = serde_json::to_value(report).expect("reports serialize");
+    let object = value.as_object_mut().expect("a report is an object");
+    let command = object
+        .remove("command")
+        .and_then(|c| c.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let status = object
+        .remove("status")
+        .unwrap_or_else(|| serde_json::Value::from("ok"));
+    let problems = object
+        .remove("warnings")
+        .unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    Envelope {
+        command,
+        status,
+        exit_code: 0,
+        problems,
+        result: value,
+    }
+}
+
 pub fn print_report(report: &Report, format: OutputFormat) {
     for w in report.warnings().iter() {
         eprintln!("warning: {w}");
@@ -65,7 +99,7 @@ pub fn print_report(report: &Report, format: OutputFormat) {
     match format {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(report).expect("reports serialize")
+            serde_json::to_string_pretty(&envelope(report)).expect("reports serialize")
         ),
         OutputFormat::Text => print!("{}", text(report)),
     }
@@ -196,18 +230,9 @@ fn text(report: &Report) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorReport<'a> {
-    status: &'static str,
-    exit_code: u8,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problems: Option<&'a Diagnostics>,
-}
-
 /// Prints a failure: every problem on stderr, one per line; with JSON output, also a
 /// machine-readable record on stdout.
-pub fn print_error(error: &Error, format: OutputFormat) {
+pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
     let problems = match error {
         Error::Invalid(diags) => {
             for d in diags.iter() {
@@ -236,15 +261,41 @@ pub fn print_error(error: &Error, format: OutputFormat) {
         }
     };
     if format == OutputFormat::Json {
-        let report = ErrorReport {
-            status: "failed",
+        let problems = match problems {
+            Some(diags) => serde_json::to_value(diags).expect("diagnostics serialize"),
+            None => serde_json::json!([{
+                "severity": "error",
+                "location": error_location(error),
+                "message": error.to_string(),
+            }]),
+        };
+        let report = Envelope {
+            command: command.to_string(),
+            status: serde_json::Value::from("failed"),
             exit_code: error.exit_code(),
-            message: error.to_string(),
             problems,
+            result: serde_json::Value::Null,
         };
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("reports serialize")
         );
+    }
+}
+
+/// What a failure is about, for the `location` of its problem: the AWS operation, the file,
+/// or the command line.
+fn error_location(error: &Error) -> String {
+    match error {
+        Error::Aws { operation, .. } => (*operation).to_string(),
+        Error::Io { path, .. } => path.display().to_string(),
+        Error::Usage(_) => "command line".to_string(),
+        Error::Busy { deployment_id, .. }
+        | Error::BusyTimeout { deployment_id, .. }
+        | Error::DeploymentFailed { deployment_id, .. }
+        | Error::WaitTimeout { deployment_id, .. } => format!("deployment {deployment_id}"),
+        Error::Refused(_) => "revision".to_string(),
+        Error::Interrupted(signal) => (*signal).to_string(),
+        Error::Invalid(_) => "input".to_string(),
     }
 }

@@ -124,15 +124,15 @@ fn everything_from_the_environment_with_json_output() {
     let bytes = fs::read(&out).unwrap();
     assert_eq!(json["command"], "deploy");
     assert_eq!(
-        json["bundle"]["sha256"],
+        json["result"]["bundle"]["sha256"],
         format!("{:x}", Sha256::digest(&bytes))
     );
-    assert_eq!(json["bundle"]["size_bytes"], bytes.len());
-    assert_eq!(json["bundle"]["bundle_type"], "tgz");
-    assert_eq!(json["bundle"]["merge"], "append");
-    assert_eq!(json["bundle"]["entries"]["app"], 6);
-    assert_eq!(json["bundle"]["entries"]["codedeploy"], 7);
-    assert_eq!(json["warnings"], serde_json::json!([]));
+    assert_eq!(json["result"]["bundle"]["size_bytes"], bytes.len());
+    assert_eq!(json["result"]["bundle"]["bundle_type"], "tgz");
+    assert_eq!(json["result"]["bundle"]["merge"], "append");
+    assert_eq!(json["result"]["bundle"]["entries"]["app"], 6);
+    assert_eq!(json["result"]["bundle"]["entries"]["codedeploy"], 7);
+    assert_eq!(json["problems"], serde_json::json!([]));
 }
 
 #[test]
@@ -182,6 +182,9 @@ fn invalid_input_in_json_lists_every_problem() {
         .assert()
         .code(3);
     let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(json["command"], "validate");
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["result"], serde_json::Value::Null);
     assert_eq!(json["exit_code"], 3);
     assert_eq!(
         json["problems"][0]["location"],
@@ -390,7 +393,7 @@ fn inside_codebuild_the_folder_defaults_to_the_checkout() {
         .success();
     let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     assert_eq!(
-        json["codedeploy_dir"],
+        json["result"]["codedeploy_dir"],
         tmp.path().join("CodeDeploy_Files").display().to_string()
     );
 }
@@ -477,4 +480,40 @@ fn version_names_commit_and_target() {
         "{text}"
     );
     assert!(text.contains("-linux-"), "{text}");
+}
+
+/// Every command answers `--output json` with the same envelope, also when it fails before
+/// any work (a usage error) and for the read-only commands.
+#[test]
+fn json_output_is_one_envelope_for_every_command_and_outcome() {
+    let a = bin()
+        .args([
+            "history",
+            "--application",
+            "app",
+            "--deployment-group",
+            "web",
+            "--since",
+            "yesterday",
+            "--output",
+            "json",
+        ])
+        .assert()
+        .code(2);
+    let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(json["command"], "history");
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["exit_code"], 2);
+    assert_eq!(json["result"], serde_json::Value::Null);
+    assert_eq!(json["problems"][0]["severity"], "error");
+    assert!(json["problems"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--since 'yesterday'"));
+    let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["command", "exit_code", "problems", "result", "status"]
+    );
 }

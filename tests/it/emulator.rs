@@ -178,11 +178,14 @@ async fn deploy_matches_the_dry_run(
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["status"], "created", "{json}");
     assert!(
-        json["bundle"].get("path").is_none(),
+        json["result"]["bundle"].get("path").is_none(),
         "no path to a file that is gone: {json}"
     );
-    let deployment_id = json["deployment_id"].as_str().unwrap().to_string();
-    let revision = json["revision"].as_str().unwrap();
+    let deployment_id = json["result"]["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revision = json["result"]["revision"].as_str().unwrap();
     let bundle_key = revision
         .strip_prefix(&format!("s3://art-{}/", e.id))
         .unwrap()
@@ -226,7 +229,7 @@ async fn deploy_matches_the_dry_run(
     let meta = object.metadata().cloned().unwrap_or_default();
     assert_eq!(
         meta.get("sha256").map(String::as_str),
-        json["bundle"]["sha256"].as_str()
+        json["result"]["bundle"]["sha256"].as_str()
     );
     assert_eq!(
         meta.get("source-commit").map(String::as_str),
@@ -293,7 +296,7 @@ async fn deploy_matches_the_dry_run(
         String::from_utf8_lossy(&out.stderr)
     );
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let newest = &history["deployments"][0];
+    let newest = &history["result"]["deployments"][0];
     assert_eq!(newest["deployment_id"], deployment_id.as_str(), "{history}");
     assert_eq!(newest["by_invisible_pipeline"], true, "{history}");
     assert_eq!(newest["commit"], "0123abcd", "{history}");
@@ -301,7 +304,7 @@ async fn deploy_matches_the_dry_run(
     assert_eq!(newest["bundle"]["key"], bundle_key.as_str(), "{history}");
     assert_eq!(newest["bundle"]["state"], "present", "{history}");
     assert_eq!(
-        newest["bundle"]["sha256"], json["bundle"]["sha256"],
+        newest["bundle"]["sha256"], json["result"]["bundle"]["sha256"],
         "{history}"
     );
     json
@@ -350,8 +353,8 @@ async fn deploy_copy_mode_matches_the_dry_run() {
         &["--upload-mode", "copy", "--part-size-mib", "5"],
     )
     .await;
-    let copied = json["bytes_copied_in_s3"].as_u64().unwrap();
-    let size = json["bundle"]["size_bytes"].as_u64().unwrap();
+    let copied = json["result"]["bytes_copied_in_s3"].as_u64().unwrap();
+    let size = json["result"]["bundle"]["size_bytes"].as_u64().unwrap();
     assert!(copied >= 10 << 20 && copied < size, "{json}");
 }
 
@@ -576,8 +579,8 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
         text
     };
     let (first_id, second_id) = (
-        first["deployment_id"].as_str().unwrap(),
-        second["deployment_id"].as_str().unwrap(),
+        first["result"]["deployment_id"].as_str().unwrap(),
+        second["result"]["deployment_id"].as_str().unwrap(),
     );
     let rollback = text(&["rollback", "--no-wait"]);
     for line in [
@@ -586,8 +589,8 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
         format!("replaced    {second_id}\n"),
         format!(
             "revision    {} (version {})\n",
-            first["revision"].as_str().unwrap(),
-            first["revision_version_id"].as_str().unwrap()
+            first["result"]["revision"].as_str().unwrap(),
+            first["result"]["revision_version_id"].as_str().unwrap()
         ),
         "commit      aaaa1111\n".to_string(),
     ] {
@@ -612,32 +615,38 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
     let s3loc = info.revision().and_then(|r| r.s3_location()).unwrap();
     assert_eq!(
         s3loc.version(),
-        first["revision_version_id"].as_str(),
+        first["result"]["revision_version_id"].as_str(),
         "{info:?}"
     );
     let description = info.description().unwrap();
     assert!(
         description.contains(&format!(
             "commit=aaaa1111 build=pipeline:build-1 rollback-of={}",
-            first["deployment_id"].as_str().unwrap()
+            first["result"]["deployment_id"].as_str().unwrap()
         )),
         "{description}"
     );
 
     // history: the rollback first, showing what is really live.
     let history = run(&["history"], "", "");
-    let newest = &history["deployments"][0];
+    let newest = &history["result"]["deployments"][0];
     assert_eq!(newest["deployment_id"], id, "{history}");
     assert_eq!(newest["commit"], "aaaa1111", "{history}");
-    assert_eq!(newest["rollback_of"], first["deployment_id"], "{history}");
-    assert_eq!(history["deployments"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        newest["rollback_of"], first["result"]["deployment_id"],
+        "{history}"
+    );
+    assert_eq!(
+        history["result"]["deployments"].as_array().unwrap().len(),
+        3
+    );
 
     let status = text(&["status"]);
     assert!(status.starts_with(&format!("live        {id}")), "{status}");
     assert!(
         status.contains(&format!(
             "rollback of {}: commit aaaa1111",
-            first["deployment_id"].as_str().unwrap()
+            first["result"]["deployment_id"].as_str().unwrap()
         )),
         "{status}"
     );
@@ -672,12 +681,12 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
         format!("promoted    web/{id} -> {}/prod\n", e.id),
         format!(
             "revision    {} (version {})\n",
-            first["revision"].as_str().unwrap(),
-            first["revision_version_id"].as_str().unwrap()
+            first["result"]["revision"].as_str().unwrap(),
+            first["result"]["revision_version_id"].as_str().unwrap()
         ),
         format!(
             "sha256      {}\n",
-            first["bundle"]["sha256"].as_str().unwrap()
+            first["result"]["bundle"]["sha256"].as_str().unwrap()
         ),
         "commit      aaaa1111\n".to_string(),
     ] {
@@ -703,7 +712,7 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
         info.revision()
             .and_then(|r| r.s3_location())
             .and_then(|s| s.version()),
-        first["revision_version_id"].as_str()
+        first["result"]["revision_version_id"].as_str()
     );
     assert!(
         info.description()
