@@ -502,6 +502,109 @@ impl Cli {
     }
 }
 
+/// Where an invalid value came from, when it was an environment variable: the option's long
+/// form, the variable and its value.
+struct FromEnv {
+    long: String,
+    var: String,
+    value: String,
+}
+
+fn from_env(err: &clap::Error, argv: &[std::ffi::OsString]) -> Option<FromEnv> {
+    use clap::error::{ContextKind, ContextValue};
+    use clap::CommandFactory;
+    let ContextValue::String(arg) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let ContextValue::String(value) = err.get(ContextKind::InvalidValue)? else {
+        return None;
+    };
+    let long = arg
+        .split_whitespace()
+        .next()?
+        .trim_start_matches("--")
+        .to_string();
+    let command = Cli::command();
+    let var = command
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long.as_str()))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    let given = argv.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+    });
+    let set = std::env::var_os(&var).is_some_and(|v| v.to_string_lossy() == *value);
+    (!given && set).then(|| FromEnv {
+        long,
+        var,
+        value: value.clone(),
+    })
+}
+
+/// The options only a real deployment reads (`AwsDeployArgs`).
+fn deploy_only(long: &str) -> bool {
+    let args = AwsDeployArgs::augment_args(clap::Command::new("deploy"));
+    let found = args.get_arguments().any(|a| a.get_long() == Some(long));
+    found
+}
+
+fn dry_run(argv: &[std::ffi::OsString]) -> bool {
+    argv.iter().any(|a| a == "--no-deploy")
+        || std::env::var("NO_DEPLOY").is_ok_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on" | "y"
+            )
+        })
+}
+
+/// Parses the command line. An invalid value from an environment variable is reported with
+/// the variable's name (the option alone would not tell where it came from), and one of an
+/// option that does not apply to the run (a deploy option in a `--no-deploy` dry run) is
+/// ignored with a warning rather than failing a run that never reads it.
+pub fn parse() -> Cli {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut warnings = Vec::new();
+    loop {
+        let err = match Cli::try_parse_from(&argv) {
+            Ok(cli) => {
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+                return cli;
+            }
+            Err(err) => err,
+        };
+        let Some(source) = from_env(&err, &argv) else {
+            err.exit()
+        };
+        if dry_run(&argv) && deploy_only(&source.long) && warnings.len() < 100 {
+            warnings.push(format!(
+                "ignoring ${}={}: --{} does not apply to a --no-deploy dry run",
+                source.var, source.value, source.long
+            ));
+            std::env::remove_var(&source.var);
+            continue;
+        }
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let quoted = format!("for '--{}", source.long);
+        let line = match first.split_once(&quoted) {
+            Some((head, tail)) => format!(
+                "{head}in ${} (the environment variable for '--{}{tail}",
+                source.var, source.long
+            )
+            .replacen("':", "'):", 1),
+            None => format!("{first} (from ${})", source.var),
+        };
+        eprintln!("{line}\n\nFor more information, try '--help'.");
+        std::process::exit(2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,11 @@
 //! Parses the command line, runs it, prints the result once and maps errors to exit codes.
 
-use clap::Parser;
-use invisible_pipeline::{cli::Cli, output, run};
+use invisible_pipeline::{output, run};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = invisible_pipeline::cli::parse();
     let format = cli.output();
     let command = cli.command_name();
     match run::run(cli.command).await {

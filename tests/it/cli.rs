@@ -517,3 +517,45 @@ fn json_output_is_one_envelope_for_every_command_and_outcome() {
         ["command", "exit_code", "problems", "result", "status"]
     );
 }
+
+/// A bad value in an environment variable names the variable; one of an option a dry run
+/// never reads does not break the dry run.
+#[test]
+fn environment_values_name_their_variable_and_unused_ones_do_not_break_a_dry_run() {
+    let a = bin()
+        .env("NO_DEPLOY", "maybe")
+        .args(["deploy"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("invalid value 'maybe' in $NO_DEPLOY"),
+        "{stderr}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("app.tar.gz");
+    fs::write(&archive, app_tar().end().gz()).unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let dry = || {
+        let mut cmd = bin();
+        cmd.env("WAIT_TIMEOUT", "soon")
+            .args(["deploy", "--app-archive"])
+            .arg(&archive)
+            .arg("--codedeploy-dir")
+            .arg(&cd)
+            .arg("--bundle-out")
+            .arg(tmp.path().join("bundle.tgz"));
+        cmd
+    };
+    let a = dry().arg("--no-deploy").assert().success();
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("ignoring $WAIT_TIMEOUT=soon: --wait-timeout does not apply"),
+        "{stderr}"
+    );
+    // A real deploy reads it: the same value is an error there, naming the variable.
+    let a = dry().assert().code(2);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(stderr.contains("in $WAIT_TIMEOUT"), "{stderr}");
+}
