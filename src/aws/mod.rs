@@ -173,7 +173,23 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = last.source() {
         last = next;
     }
+    // One line: the SDK's own texts can list every credential provider tried, line by line.
     last.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The advice for an SDK failure that no AWS answer caused, when there is one to give.
+fn local_failure(inner: &str) -> Option<&'static str> {
+    if inner.contains("no credentials found") || inner.contains("failed to load credentials") {
+        return Some(
+            "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run inside CodeBuild or on an instance with a role (with RUST_LOG set, every source tried is shown)",
+        );
+    }
+    None
 }
 
 /// Turns an SDK error into one line that names the call and the resource. Only an
@@ -188,6 +204,15 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let (code, detail) = (err.code(), err.message());
+    if let Some(advice) = local_failure(&innermost(&err)) {
+        return Error::Aws {
+            operation,
+            action: action.into(),
+            message: advice.to_string(),
+            transient: false,
+            source: Some(Box::new(err)),
+        };
+    }
     let failure = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Failure::Transient

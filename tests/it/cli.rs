@@ -559,3 +559,36 @@ fn environment_values_name_their_variable_and_unused_ones_do_not_break_a_dry_run
     let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(stderr.contains("in $WAIT_TIMEOUT"), "{stderr}");
 }
+
+/// Without credentials the error is one line with what to do, not the SDK's list of every
+/// provider it tried (shown with RUST_LOG).
+#[test]
+fn missing_credentials_are_one_line_with_the_fix() {
+    let a = bin()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("RUST_LOG")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_REGION", "ap-southeast-1")
+        // Never reached: the request is not signed without credentials.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .args([
+            "status",
+            "--application",
+            "app",
+            "--deployment-group",
+            "web",
+        ])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials: set AWS_PROFILE"),
+        "{stderr}"
+    );
+}
