@@ -18,6 +18,64 @@ Exit codes:
   8  rollback or promote refused: nothing to deploy again, or its bundle is gone or changed
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
 
+const DEPLOY_HELP: &str = "\
+Examples:
+  # Local dry run: the bundle the pipeline would deploy, no AWS
+  invisible-pipeline deploy --no-deploy --app-archive release.tar.gz --bundle-out bundle.tgz
+  # What CodeBuild runs (the stack sets these variables)
+  APP_ARCHIVE_PARAMETER=/app/release ARTIFACT_BUCKET=my-bundles \\
+    CODEDEPLOY_APPLICATION=app CODEDEPLOY_DEPLOYMENT_GROUP=web invisible-pipeline deploy
+
+Exit codes:
+  0  success (also: a run superseded by a newer one)
+  2  usage error: a missing or malformed option
+  3  invalid input: the application archive or the CodeDeploy files (every problem is listed)
+  4  an AWS call or local I/O failed
+  5  the deployment failed or was stopped
+  6  the deployment group is busy (--if-busy fail)
+  7  gave up waiting: the deployment is still running (its id is printed), or the group
+     stayed busy for --wait-timeout (--if-busy wait)
+  130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
+
+const VALIDATE_HELP: &str = "\
+Examples:
+  invisible-pipeline validate
+  invisible-pipeline validate --codedeploy-dir CodeDeploy_Files --app-archive release.tar.gz
+
+Exit codes:
+  0  no error (warnings are printed)
+  2  usage error: a missing or malformed option
+  3  invalid input: every problem is listed
+  4  a file could not be read
+  130, 143  interrupted by SIGINT, SIGTERM";
+
+const READ_HELP: &str = "\
+Examples:
+  invisible-pipeline history --application app --deployment-group web --limit 10
+  invisible-pipeline status --application app --deployment-group web --output json
+
+Exit codes:
+  0  success
+  2  usage error: a missing or malformed option
+  4  an AWS call failed
+  130, 143  interrupted by SIGINT, SIGTERM";
+
+const REDEPLOY_HELP: &str = "\
+Examples:
+  invisible-pipeline rollback --application app --deployment-group web
+  invisible-pipeline rollback --application app --deployment-group web --to d-ABCDEF123
+  invisible-pipeline promote --application app --from-group staging --to-group prod
+
+Exit codes:
+  0  success (also: superseded by a newer run)
+  2  usage error: a missing or malformed option
+  4  an AWS call failed
+  5  the deployment failed or was stopped
+  6  the deployment group is busy (--if-busy fail)
+  7  gave up waiting (the deployment is still running, or the group stayed busy)
+  8  refused: nothing to deploy again, or its bundle is gone or changed
+  130, 143  interrupted by SIGINT, SIGTERM";
+
 /// `--version`: the version, the commit it was built from and the target it runs on.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -44,18 +102,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the revision bundle and deploy it (with --no-deploy: build it locally, no AWS)
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = DEPLOY_HELP)]
     Deploy(Box<DeployArgs>),
     /// Check a CodeDeploy folder (and, given an archive, the merged bundle); writes nothing
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = VALIDATE_HELP)]
     Validate(ValidateArgs),
 
     /// The deployment group's deployments, newest first: status, commit, build, bundle
     /// (read-only)
+    #[command(after_help = READ_HELP)]
     History(HistoryArgs),
 
     /// What is live in the deployment group, what is running, and the last failure
     /// (read-only)
+    #[command(after_help = READ_HELP)]
     Status(StatusArgs),
 
     /// Deploy again the revision of an earlier deployment (by default the newest success
@@ -64,6 +124,7 @@ pub enum Command {
 
     /// Deploy to a second group exactly the bundle that succeeded in a first one (staging to
     /// production), copied and checked when the second group is in another region
+    #[command(after_help = REDEPLOY_HELP)]
     Promote(PromoteArgs),
 }
 
@@ -92,24 +153,41 @@ pub struct CommonArgs {
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Local dry run: build and check the bundle and write it to --bundle-out; no AWS call
-    #[arg(long, env = "NO_DEPLOY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    #[arg(help_heading = "Archive", long, env = "NO_DEPLOY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_deploy: bool,
 
     /// Application archive: a local path, or s3://bucket/key[?versionId=…]; overrides
     /// --app-archive-parameter. With --no-deploy, a local path
-    #[arg(long, env = "APP_ARCHIVE", value_name = "PATH|S3URL")]
+    #[arg(
+        help_heading = "Archive",
+        long,
+        env = "APP_ARCHIVE",
+        value_name = "PATH|S3URL"
+    )]
     pub app_archive: Option<String>,
 
-    /// SSM parameter whose value is the s3:// location of the application archive
-    #[arg(long, env = "APP_ARCHIVE_PARAMETER", value_name = "NAME")]
+    /// SSM parameter whose value is the s3:// location of the application archive [this or
+    /// --app-archive is needed for a deploy]
+    #[arg(
+        help_heading = "Archive",
+        long,
+        env = "APP_ARCHIVE_PARAMETER",
+        value_name = "NAME"
+    )]
     pub app_archive_parameter: Option<String>,
 
     /// Where --no-deploy writes the bundle (.tar or .tgz, the container of the app archive)
-    #[arg(long, env = "BUNDLE_OUT", value_name = "FILE")]
+    #[arg(
+        help_heading = "Archive",
+        long,
+        env = "BUNDLE_OUT",
+        value_name = "FILE"
+    )]
     pub bundle_out: Option<PathBuf>,
 
     /// Modification time (Unix seconds) of the CodeDeploy entries in the bundle
     #[arg(
+        help_heading = "Archive",
         long,
         env = "SOURCE_DATE_EPOCH",
         default_value_t = 0,
@@ -128,19 +206,35 @@ pub struct DeployArgs {
 #[derive(Debug, Args)]
 pub struct AwsDeployArgs {
     /// Region of the step, the SSM parameter and the application archive
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "AWS_REGION",
+        value_name = "REGION"
+    )]
     pub region: Option<String>,
 
     /// Region of CodeDeploy and the artifact bucket, when it differs from --region
-    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "DEPLOY_REGION",
+        value_name = "REGION"
+    )]
     pub deploy_region: Option<String>,
 
-    /// Bucket for revision bundles, in the deployment's region
-    #[arg(long, env = "ARTIFACT_BUCKET", value_name = "BUCKET")]
+    /// Bucket for revision bundles, in the deployment's region [needed for a deploy]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "ARTIFACT_BUCKET",
+        value_name = "BUCKET"
+    )]
     pub artifact_bucket: Option<String>,
 
     /// Key prefix for bundles in the artifact bucket
     #[arg(
+        help_heading = "Target",
         long,
         env = "ARTIFACT_PREFIX",
         default_value = "bundles",
@@ -150,25 +244,46 @@ pub struct AwsDeployArgs {
 
     /// KMS key (id, ARN or alias) for SSE-KMS on the bundle; without it no encryption header
     /// is sent and the bucket's default encryption (its key, its bucket key) applies
-    #[arg(long, env = "ARTIFACT_KMS_KEY_ID", value_name = "KEY")]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "ARTIFACT_KMS_KEY_ID",
+        value_name = "KEY"
+    )]
     pub artifact_kms_key_id: Option<String>,
 
-    /// CodeDeploy application
-    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
+    /// CodeDeploy application [needed for a deploy]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "CODEDEPLOY_APPLICATION",
+        value_name = "NAME"
+    )]
     pub application: Option<String>,
 
-    /// CodeDeploy deployment group (EC2 instances chosen by tag)
-    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
+    /// CodeDeploy deployment group (EC2 instances chosen by tag) [needed for a deploy]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "CODEDEPLOY_DEPLOYMENT_GROUP",
+        value_name = "NAME"
+    )]
     pub deployment_group: Option<String>,
 
     /// Deployment configuration; default: the group's
-    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_CONFIG", value_name = "NAME")]
+    #[arg(
+        help_heading = "Target",
+        long,
+        env = "CODEDEPLOY_DEPLOYMENT_CONFIG",
+        value_name = "NAME"
+    )]
     pub deployment_config: Option<String>,
 
     /// What the agent does with files already at a destination and not from the previous
     /// revision; an appspec's file_exists_behavior wins over it. Deployment groups have no
     /// such setting: without it CodeDeploy's default, DISALLOW, applies
     #[arg(
+        help_heading = "Target",
         long,
         env = "FILE_EXISTS_BEHAVIOR",
         value_enum,
@@ -177,60 +292,80 @@ pub struct AwsDeployArgs {
     pub file_exists_behavior: Option<FileExistsBehavior>,
 
     /// Go on when the previous revision's ApplicationStop scripts fail
-    #[arg(long, env = "IGNORE_APPLICATION_STOP_FAILURES", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    #[arg(help_heading = "Target", long, env = "IGNORE_APPLICATION_STOP_FAILURES", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub ignore_application_stop_failures: bool,
 
     /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
-    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
+    #[arg(help_heading = "Waiting", long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
     pub if_busy: crate::deploy::IfBusy,
 
     /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
-    #[arg(long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Waiting", long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
     pub wait_timeout: Duration,
 
     /// Create the deployment and exit without following it
-    #[arg(long, env = "NO_WAIT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    #[arg(help_heading = "Waiting", long, env = "NO_WAIT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_wait: bool,
 
     /// Time between two looks at the deployment
-    #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Waiting", long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
 
     /// When the pipeline was triggered (ISO 8601), for the stale-run check; default: the
     /// commit time of the checkout, else now
-    #[arg(long, env = "PIPELINE_TRIGGER_TIME", value_name = "TIME")]
+    #[arg(
+        help_heading = "Run",
+        long,
+        env = "PIPELINE_TRIGGER_TIME",
+        value_name = "TIME"
+    )]
     pub trigger_time: Option<String>,
 
     /// Source commit (CodeBuild sets it)
-    #[arg(long, env = "CODEBUILD_RESOLVED_SOURCE_VERSION", value_name = "COMMIT")]
+    #[arg(
+        help_heading = "Run",
+        long,
+        env = "CODEBUILD_RESOLVED_SOURCE_VERSION",
+        value_name = "COMMIT"
+    )]
     pub commit: Option<String>,
 
     /// Build id (CodeBuild sets it)
-    #[arg(long, env = "CODEBUILD_BUILD_ID", value_name = "ID")]
+    #[arg(
+        help_heading = "Run",
+        long,
+        env = "CODEBUILD_BUILD_ID",
+        value_name = "ID"
+    )]
     pub build_id: Option<String>,
 
     /// File of KEY=value lines (DEPLOYMENT_ID, BUNDLE_LOCATION, BUNDLE_SHA256) for the
     /// buildspec to export, written once the deployment exists; keep it outside the checkout
-    #[arg(long, env = "INVISIBLE_PIPELINE_EXPORT_FILE", value_name = "FILE")]
+    #[arg(
+        help_heading = "Run",
+        long,
+        env = "INVISIBLE_PIPELINE_EXPORT_FILE",
+        value_name = "FILE"
+    )]
     pub export_file: Option<PathBuf>,
 
     /// Bundles from this size (MiB) on are uploaded in parts, in parallel (at most 5120: a
     /// single PUT takes 5 GiB)
-    #[arg(long, env = "MULTIPART_THRESHOLD_MIB", default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=5120))]
+    #[arg(help_heading = "Upload", long, env = "MULTIPART_THRESHOLD_MIB", default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=5120))]
     pub multipart_threshold_mib: u64,
 
     /// Smallest size of one upload part (MiB, 5 to 5120); larger when the bundle needs more
     /// than S3's 10,000 parts
-    #[arg(long, env = "PART_SIZE_MIB", default_value_t = 8, value_name = "MIB", value_parser = clap::value_parser!(u64).range(5..=5120))]
+    #[arg(help_heading = "Upload", long, env = "PART_SIZE_MIB", default_value_t = 8, value_name = "MIB", value_parser = clap::value_parser!(u64).range(5..=5120))]
     pub part_size_mib: u64,
 
     /// How the bundle goes up: copy the release's bytes inside S3 (UploadPartCopy, pinned to
     /// the downloaded version) and send only the rest, or send it all; auto copies when it can
-    #[arg(long, env = "UPLOAD_MODE", value_enum, default_value_t = crate::deploy::UploadMode::Auto)]
+    #[arg(help_heading = "Upload", long, env = "UPLOAD_MODE", value_enum, default_value_t = crate::deploy::UploadMode::Auto)]
     pub upload_mode: crate::deploy::UploadMode,
 
     /// Parts uploaded at once
-    #[arg(long, env = "UPLOAD_CONCURRENCY", default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(help_heading = "Upload", long, env = "UPLOAD_CONCURRENCY", default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub upload_concurrency: u64,
 }
 
@@ -561,6 +696,54 @@ fn dry_run(argv: &[std::ffi::OsString]) -> bool {
         })
 }
 
+/// Whether this command line asks for JSON (`--output json`, or the variable).
+fn wants_json(argv: &[std::ffi::OsString]) -> bool {
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
+        || (!args.iter().any(|a| a.starts_with("--output"))
+            && std::env::var("INVISIBLE_PIPELINE_OUTPUT").is_ok_and(|v| v == "json"))
+}
+
+/// Ends the run on a command-line error: clap's text, and with `--output json` the JSON
+/// envelope on stdout as every other failure gives it.
+fn usage_error(err: clap::Error, argv: &[std::ffi::OsString]) -> ! {
+    use clap::error::ErrorKind;
+    let shown = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shown || !wants_json(argv) {
+        err.exit()
+    }
+    let command = argv
+        .get(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| {
+            [
+                "deploy", "validate", "history", "status", "rollback", "promote",
+            ]
+            .contains(&a.as_str())
+        })
+        .unwrap_or_else(|| "invisible-pipeline".into());
+    let text = err.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    eprint!("{text}");
+    crate::output::print_failure_json(&command, 2, "command line", &message);
+    std::process::exit(2)
+}
+
 /// Parses the command line. An invalid value from an environment variable is reported with
 /// the variable's name (the option alone would not tell where it came from), and one of an
 /// option that does not apply to the run (a deploy option in a `--no-deploy` dry run) is
@@ -579,7 +762,7 @@ pub fn parse() -> Cli {
             Err(err) => err,
         };
         let Some(source) = from_env(&err, &argv) else {
-            err.exit()
+            usage_error(err, &argv)
         };
         if dry_run(&argv) && deploy_only(&source.long) && warnings.len() < 100 {
             warnings.push(format!(

@@ -283,6 +283,26 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
     }
 }
 
+/// The JSON envelope of a failure that is not an [`Error`] (a command-line error that clap
+/// found).
+pub fn print_failure_json(command: &str, exit_code: u8, location: &str, message: &str) {
+    let report = Envelope {
+        command: command.to_string(),
+        status: serde_json::Value::from("failed"),
+        exit_code,
+        problems: serde_json::json!([{
+            "severity": "error",
+            "location": location,
+            "message": message,
+        }]),
+        result: serde_json::Value::Null,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).expect("reports serialize")
+    );
+}
+
 /// What a failure is about, for the `location` of its problem: the AWS operation, the file,
 /// or the command line.
 fn error_location(error: &Error) -> String {
