@@ -1,4 +1,6 @@
 //! Records, for `--version`, the commit the binary was built from and its target triple.
+// Cargo reads a build script's instructions from its stdout.
+#![allow(clippy::print_stdout)]
 
 use std::process::Command;
 

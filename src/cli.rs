@@ -711,6 +711,7 @@ fn wants_json(argv: &[std::ffi::OsString]) -> bool {
 
 /// Ends the run on a command-line error: clap's text, and with `--output json` the JSON
 /// envelope on stdout as every other failure gives it.
+#[allow(clippy::print_stderr)] // clap's own message, as clap prints it
 fn usage_error(err: clap::Error, argv: &[std::ffi::OsString]) -> ! {
     use clap::error::ErrorKind;
     let shown = matches!(
@@ -755,7 +756,7 @@ pub fn parse() -> Cli {
         let err = match Cli::try_parse_from(&argv) {
             Ok(cli) => {
                 for w in warnings {
-                    eprintln!("warning: {w}");
+                    crate::output::log(format!("warning: {w}"));
                 }
                 return cli;
             }
@@ -783,7 +784,7 @@ pub fn parse() -> Cli {
             .replacen("':", "'):", 1),
             None => format!("{first} (from ${})", source.var),
         };
-        eprintln!("{line}\n\nFor more information, try '--help'.");
+        crate::output::log(format!("{line}\n\nFor more information, try '--help'."));
         std::process::exit(2);
     }
 }

@@ -272,9 +272,7 @@ impl Timer {
     }
 }
 
-fn log(line: impl AsRef<str>) {
-    eprintln!("{}", line.as_ref());
-}
+use crate::output::log;
 
 impl DeployConfig {
     pub(crate) fn run_key(&self) -> RunKey {

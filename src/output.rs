@@ -1,5 +1,8 @@
 //! What the user reads: the summary on stdout (text or JSON), problems on stderr.
 
+// The module that writes: the summary on stdout, problems and progress on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use crate::cli::OutputFormat;
 use crate::diag::Diagnostics;
 use crate::error::Error;
@@ -90,6 +93,12 @@ fn envelope(report: &Report) -> Envelope {
         problems,
         result: value,
     }
+}
+
+/// One line of what a run is doing, on stderr (stdout carries only the summary): the single
+/// place besides the summary and error printers where the program writes.
+pub fn log(line: impl AsRef<str>) {
+    eprintln!("{}", line.as_ref());
 }
 
 pub fn print_report(report: &Report, format: OutputFormat) {

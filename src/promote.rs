@@ -49,12 +49,12 @@ pub struct PromoteOutcome {
 /// Removes a copy this run made and nothing will deploy; a failure to is only a warning.
 async fn drop_copy(target: &Clients, copy: Option<Uploaded>) {
     if let Some(copy) = copy {
-        eprintln!(
+        crate::output::log(format!(
             "removing the copy {}, which nothing will deploy",
             copy.location()
-        );
+        ));
         if let Err(err) = copy.discard(&target.artifact_s3).await {
-            eprintln!("warning: {err}");
+            crate::output::log(format!("warning: {err}"));
         }
     }
 }
@@ -125,10 +125,10 @@ pub async fn run(
         ..cfg.clone()
     };
     let to_group = format!("{}/{}", cfg.application, cfg.group);
-    eprintln!(
+    crate::output::log(format!(
         "promoting {} from {from_group} (deployment {from_id}) to {to_group}",
         revision.location
-    );
+    ));
 
     // Another region: copy, then check the copy's bytes.
     let cross_region = target.deploy_region != source.deploy_region;
@@ -147,10 +147,10 @@ pub async fn run(
             etag: revision.etag.clone(),
             len: revision.found.size,
         };
-        eprintln!(
+        crate::output::log(format!(
             "copying it to s3://{}/{} in {}",
             cfg.bucket, revision.key, target.deploy_region
-        );
+        ));
         let copy = shutdown
             .guard(s3::copy_bundle(
                 &target.artifact_s3,
@@ -198,7 +198,7 @@ pub async fn run(
                 "the copy {location} does not hold the bundle's bytes (SHA-256 {actual}, expected {expected}): nothing promoted"
             )));
         }
-        eprintln!("copy checked: SHA-256 {actual}");
+        crate::output::log(format!("copy checked: SHA-256 {actual}"));
         let (bucket, version, etag) = (
             copy.bucket().to_string(),
             copy.version_id.clone(),
@@ -243,7 +243,9 @@ pub async fn run(
         }
     };
     if let Group::Superseded(newer) = taken {
-        eprintln!("superseded by deployment {newer} of a newer trigger; nothing deployed");
+        crate::output::log(format!(
+            "superseded by deployment {newer} of a newer trigger; nothing deployed"
+        ));
         drop_copy(target, copy).await;
         outcome.superseded_by = Some(newer);
         return Ok(outcome);
@@ -269,7 +271,9 @@ pub async fn run(
     let id = match deploy::place(target, &cfg, &new, shutdown).await {
         Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
         Ok(Placed::Superseded(newer)) => {
-            eprintln!("superseded by deployment {newer} of a newer trigger; nothing deployed");
+            crate::output::log(format!(
+                "superseded by deployment {newer} of a newer trigger; nothing deployed"
+            ));
             drop_copy(target, copy).await;
             outcome.superseded_by = Some(newer);
             return Ok(outcome);
@@ -285,7 +289,7 @@ pub async fn run(
             return Err(error);
         }
     };
-    eprintln!("created deployment {id} in {to_group}");
+    crate::output::log(format!("created deployment {id} in {to_group}"));
     outcome.deployment_id = Some(id.clone());
     let Some(timeout) = cfg.wait_timeout else {
         outcome.status = Outcome::Created;

@@ -230,9 +230,13 @@ pub async fn run(
         final_status: None,
         superseded_by: None,
     };
-    eprintln!("rolling {group_name} back to the revision of deployment {target_id}: {location}");
+    crate::output::log(format!(
+        "rolling {group_name} back to the revision of deployment {target_id}: {location}"
+    ));
     if let Group::Superseded(newer) = deploy::take_group(clients, &cfg, None, shutdown).await? {
-        eprintln!("superseded by deployment {newer} of a newer trigger; nothing deployed");
+        crate::output::log(format!(
+            "superseded by deployment {newer} of a newer trigger; nothing deployed"
+        ));
         outcome.superseded_by = Some(newer);
         return Ok(outcome);
     }
@@ -258,13 +262,15 @@ pub async fn run(
     let id = match deploy::place(clients, &cfg, &new, shutdown).await {
         Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
         Ok(Placed::Superseded(newer)) => {
-            eprintln!("superseded by deployment {newer} of a newer trigger; nothing deployed");
+            crate::output::log(format!(
+                "superseded by deployment {newer} of a newer trigger; nothing deployed"
+            ));
             outcome.superseded_by = Some(newer);
             return Ok(outcome);
         }
         Err(NotPlaced { error, .. }) => return Err(error),
     };
-    eprintln!("created deployment {id} of {location}");
+    crate::output::log(format!("created deployment {id} of {location}"));
     outcome.deployment_id = Some(id.clone());
     let Some(timeout) = cfg.wait_timeout else {
         outcome.status = Outcome::Created;

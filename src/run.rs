@@ -133,11 +133,11 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
     let codedeploy_dir = args.common.codedeploy_dir();
     let target = bundle_out_target(&bundle_out, &app_archive, &codedeploy_dir)?;
-    eprintln!(
+    crate::output::log(format!(
         "checking {} with {}",
         app_archive.display(),
         codedeploy_dir.display()
-    );
+    ));
     let mut checked = revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel())?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
@@ -167,7 +167,7 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
             ),
         );
     }
-    eprintln!("writing {}", bundle_out.display());
+    crate::output::log(format!("writing {}", bundle_out.display()));
     let bundle = revision::write_bundle(
         &checked,
         &bundle_out,

@@ -53,11 +53,13 @@ impl Shutdown {
                     _ = term.recv() => "SIGTERM",
                 };
                 if first {
-                    eprintln!("{name}: cleaning up (send it again to exit at once)");
+                    crate::output::log(format!(
+                        "{name}: cleaning up (send it again to exit at once)"
+                    ));
                     trigger.fire(name);
                     first = false;
                 } else {
-                    eprintln!("{name} again: exiting now, without cleaning up");
+                    crate::output::log(format!("{name} again: exiting now, without cleaning up"));
                     std::process::exit(exit_code(name));
                 }
             }

@@ -138,10 +138,10 @@ pub async fn download(
                 let region = super::header(&err, BUCKET_REGION_HEADER).map(str::to_string);
                 match (super::status(&err), region) {
                     (Some(301 | 400), Some(region)) if !redirected => {
-                        eprintln!(
+                        crate::output::log(format!(
                             "the release bucket {} is in {region}, not in the step's region: reading it there",
                             url.bucket
-                        );
+                        ));
                         client = in_region(s3, &region);
                         redirected = true;
                         continue;
@@ -201,10 +201,10 @@ pub async fn download(
             });
         }
         resumes += 1;
-        eprintln!(
+        crate::output::log(format!(
             "download of {label} broke off at byte {} ({broke}); resuming ({resumes} of {DOWNLOAD_RESUMES})",
             info.bytes
-        );
+        ));
         shutdown
             .sleep(Duration::from_millis(200 * u64::from(resumes)))
             .await?;
@@ -493,7 +493,7 @@ pub async fn upload(
         if matches!(result, Err(Error::Interrupted(_))) {
             // The PUT was cut off; should it have completed, remove it.
             if let Err(err) = remove_if_ours(s3, up).await {
-                eprintln!("warning: {err}");
+                crate::output::log(format!("warning: {err}"));
             }
         }
         return result;
@@ -565,22 +565,22 @@ pub async fn upload(
         {
             if !matches!(err, Error::Interrupted(_)) {
                 if let Some(done) = completed_after_all(s3, up).await {
-                    eprintln!(
+                    crate::output::log(format!(
                         "CompleteMultipartUpload failed ({err}), but the bundle is complete in S3: going on"
-                    );
+                    ));
                     return Ok(done);
                 }
             }
             if let Err(cleanup) = remove_if_ours(s3, up).await {
-                eprintln!("warning: {cleanup}");
+                crate::output::log(format!("warning: {cleanup}"));
             }
             Err(err)
         }
         Err(abort_err) if matches!(err, Error::Interrupted(_)) => {
-            eprintln!(
+            crate::output::log(format!(
                 "warning: aborting multipart upload {upload_id} failed ({}): the bucket's lifecycle rule removes it within a day",
                 sdk_error("s3", "AbortMultipartUpload", "abort", abort_err)
-            );
+            ));
             Err(err)
         }
         Err(abort_err) => Err(Error::aws(

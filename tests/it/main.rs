@@ -1,4 +1,6 @@
 //! Integration tests: one binary, a module per theme (after ripgrep and uv).
+// Tests report what they saw on stderr (shown on failure, or with --nocapture).
+#![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod aws_answers;
 mod buildspec;
