@@ -2,7 +2,7 @@
 //! CodeDeploy agent: everything the agent fails on, and everything it silently gets wrong
 //! (a misspelled hook name is never run), is an error here, before anything is deployed.
 
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostics, Severity};
 use crate::paths::BundlePath;
 use crate::scan::Kind;
 use crate::tree::BundleTree;
@@ -113,22 +113,22 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn error(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
-        let line = node
-            .map(|n| format!(" (line {})", n.line()))
-            .unwrap_or_default();
-        self.diags.error(
-            format!("{}: {path}", self.label),
-            format!("{message}{line}"),
+        self.diags.at_line(
+            Severity::Error,
+            self.label,
+            path,
+            node.map(|n| n.line()),
+            message.to_string(),
         );
     }
 
     fn warn(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
-        let line = node
-            .map(|n| format!(" (line {})", n.line()))
-            .unwrap_or_default();
-        self.diags.warn(
-            format!("{}: {path}", self.label),
-            format!("{message}{line}"),
+        self.diags.at_line(
+            Severity::Warning,
+            self.label,
+            path,
+            node.map(|n| n.line()),
+            message.to_string(),
         );
     }
 

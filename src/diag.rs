@@ -20,11 +20,54 @@ pub struct Diagnostic {
     /// What is at fault: `appspec.yml: hooks.BeforeInstal`, `app.tar.gz: entry '../x'`, ...
     pub location: String,
     pub message: String,
+    /// For a problem at a line of a file (the appspec): the file as the user names it, the
+    /// line (from 1), and the path in the document (`hooks.BeforeInstal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
+        write!(f, "{}: {}", self.location, self.message)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
+    }
+}
+
+impl Diagnostic {
+    pub fn severity_word(&self) -> &'static str {
+        match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+
+    /// The form editors and CI problem matchers read: `file:line: error: path: message` when
+    /// the problem has a line, else `error: location: message`.
+    pub fn for_terminal(&self) -> String {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => format!(
+                "{file}:{line}: {}: {}{}",
+                self.severity_word(),
+                self.path
+                    .as_deref()
+                    .map(|p| format!("{p}: "))
+                    .unwrap_or_default(),
+                self.message
+            ),
+            _ => format!(
+                "{}: {}: {}",
+                self.severity_word(),
+                self.location,
+                self.message
+            ),
+        }
     }
 }
 
@@ -47,6 +90,28 @@ impl Diagnostics {
             severity,
             location,
             message,
+            file: None,
+            line: None,
+            path: None,
+        });
+    }
+
+    /// A problem at a line of `file`, at `path` in the document.
+    pub fn at_line(
+        &mut self,
+        severity: Severity,
+        file: &str,
+        path: &str,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) {
+        self.0.push(Diagnostic {
+            severity,
+            location: format!("{file}: {path}"),
+            message: message.into(),
+            file: Some(file.to_string()),
+            line,
+            path: Some(path.to_string()),
         });
     }
 

@@ -103,7 +103,7 @@ pub fn log(line: impl AsRef<str>) {
 
 pub fn print_report(report: &Report, format: OutputFormat) {
     for w in report.warnings().iter() {
-        eprintln!("warning: {w}");
+        eprintln!("{}", w.for_terminal());
     }
     match format {
         OutputFormat::Json => println!(
@@ -245,11 +245,7 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
     let problems = match error {
         Error::Invalid(diags) => {
             for d in diags.iter() {
-                let tag = match d.severity {
-                    crate::diag::Severity::Error => "error",
-                    crate::diag::Severity::Warning => "warning",
-                };
-                eprintln!("{tag}: {d}");
+                eprintln!("{}", d.for_terminal());
             }
             eprintln!("invisible-pipeline: {error}; nothing was written");
             Some(diags)

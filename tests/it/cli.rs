@@ -194,6 +194,18 @@ fn invalid_input_in_json_lists_every_problem() {
         .as_str()
         .unwrap()
         .contains("did you mean AfterInstall?"));
+    // Structured too, and on stderr in the form problem matchers read.
+    assert_eq!(json["problems"][0]["file"], "CodeDeploy_Files/appspec.yml");
+    assert_eq!(json["problems"][0]["path"], "hooks.AfterInstal");
+    assert!(json["problems"][0]["line"].as_u64().is_some());
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let line = json["problems"][0]["line"].as_u64().unwrap();
+    assert!(
+        err.contains(&format!(
+            "CodeDeploy_Files/appspec.yml:{line}: error: hooks.AfterInstal: unknown lifecycle event"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
