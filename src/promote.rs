@@ -9,7 +9,7 @@
 use crate::aws::codedeploy::{self as cdapi, NewDeployment};
 use crate::aws::s3::{self, CopySource, Uploaded};
 use crate::aws::Clients;
-use crate::deploy::{self, BundleRef, DeployConfig, Group, NotPlaced, Outcome, Placed};
+use crate::deploy::{self, DeployConfig, Outcome};
 use crate::error::{Error, Result};
 use crate::rollback::check_revision;
 use crate::shutdown::Shutdown;
@@ -234,22 +234,6 @@ pub async fn run(
         final_status: None,
         superseded_by: None,
     };
-    let taken = deploy::take_group(target, &cfg, None, shutdown).await;
-    let taken = match taken {
-        Ok(taken) => taken,
-        Err(err) => {
-            drop_copy(target, copy).await;
-            return Err(err);
-        }
-    };
-    if let Group::Superseded(newer) = taken {
-        crate::output::log(format!(
-            "superseded by deployment {newer} of a newer trigger; nothing deployed"
-        ));
-        drop_copy(target, copy).await;
-        outcome.superseded_by = Some(newer);
-        return Ok(outcome);
-    }
     let new = NewDeployment {
         application: cfg.application.clone(),
         group: cfg.group.clone(),
@@ -268,44 +252,10 @@ pub async fn run(
         file_exists_behavior: cfg.file_exists_behavior.clone(),
         ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
-    let id = match deploy::place(target, &cfg, &new, shutdown).await {
-        Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
-        Ok(Placed::Superseded(newer)) => {
-            crate::output::log(format!(
-                "superseded by deployment {newer} of a newer trigger; nothing deployed"
-            ));
-            drop_copy(target, copy).await;
-            outcome.superseded_by = Some(newer);
-            return Ok(outcome);
-        }
-        Err(NotPlaced {
-            error,
-            maybe_created,
-        }) => {
-            // A copy stays only when a deployment of it may exist.
-            if !maybe_created {
-                drop_copy(target, copy).await;
-            }
-            return Err(error);
-        }
-    };
-    crate::output::log(format!("created deployment {id} in {to_group}"));
-    outcome.deployment_id = Some(id.clone());
-    let Some(timeout) = cfg.wait_timeout else {
-        outcome.status = Outcome::Created;
-        return Ok(outcome);
-    };
-    let info = deploy::follow(target, &cfg, &id, timeout, shutdown).await?;
-    let bundle = match &copy {
-        Some(copy) => BundleRef::Own(copy),
-        None => BundleRef::Existing {
-            key: &revision.key,
-            version: version.as_deref(),
-        },
-    };
-    let ended = deploy::conclude(target, &cfg, bundle, info, shutdown).await?;
-    outcome.status = ended.status;
-    outcome.final_status = Some(ended.final_status);
-    outcome.superseded_by = ended.superseded_by;
+    let done = crate::rollback::redeploy(target, &cfg, &new, copy, shutdown).await?;
+    outcome.status = done.status;
+    outcome.deployment_id = done.deployment_id;
+    outcome.final_status = done.final_status;
+    outcome.superseded_by = done.superseded_by;
     Ok(outcome)
 }

@@ -161,6 +161,104 @@ pub(crate) async fn check_revision(
     })
 }
 
+/// How deploying an existing bundle again ended, when that is not an error.
+pub(crate) struct Redeployed {
+    pub status: Outcome,
+    pub deployment_id: Option<String>,
+    pub final_status: Option<String>,
+    pub superseded_by: Option<String>,
+}
+
+/// What `rollback` and `promote` share once the bundle is settled: `deploy`'s busy-group and
+/// newest-trigger rules, CreateDeployment of `new` (its description already written), and the
+/// following. A `copy` this run made is removed when nothing will deploy it; any other bundle
+/// is never removed, nor re-tagged when the deployment fails.
+pub(crate) async fn redeploy(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    new: &NewDeployment,
+    copy: Option<crate::aws::s3::Uploaded>,
+    shutdown: &Shutdown,
+) -> Result<Redeployed> {
+    let drop_copy = |copy: Option<crate::aws::s3::Uploaded>| async move {
+        if let Some(copy) = copy {
+            crate::output::log(format!(
+                "removing the copy {}, which nothing will deploy",
+                copy.location()
+            ));
+            if let Err(err) = copy.discard(&clients.artifact_s3).await {
+                crate::output::log(format!("warning: {err}"));
+            }
+        }
+    };
+    let superseded = |newer: String| {
+        crate::output::log(format!(
+            "superseded by deployment {newer} of a newer trigger; nothing deployed"
+        ));
+        Redeployed {
+            status: Outcome::Superseded,
+            deployment_id: None,
+            final_status: None,
+            superseded_by: Some(newer),
+        }
+    };
+    match deploy::take_group(clients, cfg, None, shutdown).await {
+        Err(err) => {
+            drop_copy(copy).await;
+            return Err(err);
+        }
+        Ok(Group::Superseded(newer)) => {
+            drop_copy(copy).await;
+            return Ok(superseded(newer));
+        }
+        Ok(Group::Free | Group::Ours(_)) => {}
+    }
+    let id = match deploy::place(clients, cfg, new, shutdown).await {
+        Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
+        Ok(Placed::Superseded(newer)) => {
+            drop_copy(copy).await;
+            return Ok(superseded(newer));
+        }
+        Err(NotPlaced {
+            error,
+            maybe_created,
+        }) => {
+            // A copy stays only when a deployment of it may exist.
+            if !maybe_created {
+                drop_copy(copy).await;
+            }
+            return Err(error);
+        }
+    };
+    crate::output::log(format!(
+        "created deployment {id} of s3://{}/{} in {}/{}",
+        new.bucket, new.key, new.application, new.group
+    ));
+    let Some(timeout) = cfg.wait_timeout else {
+        return Ok(Redeployed {
+            status: Outcome::Created,
+            deployment_id: Some(id),
+            final_status: None,
+            superseded_by: None,
+        });
+    };
+    let info = deploy::follow(clients, cfg, &id, timeout, shutdown).await?;
+    let bundle = match &copy {
+        Some(copy) => BundleRef::Own(copy),
+        None => BundleRef::Existing {
+            key: &new.key,
+            version: new.version_id.as_deref(),
+        },
+    };
+    let ended = deploy::conclude(clients, cfg, bundle, info, shutdown).await?;
+    Ok(Redeployed {
+        status: ended.status,
+        deployment_id: Some(id),
+        final_status: Some(ended.final_status),
+        superseded_by: ended.superseded_by,
+    })
+}
+
 /// Runs the rollback: choose, check the bundle, take the group, create, follow.
 pub async fn run(
     clients: &Clients,
@@ -233,13 +331,6 @@ pub async fn run(
     crate::output::log(format!(
         "rolling {group_name} back to the revision of deployment {target_id}: {location}"
     ));
-    if let Group::Superseded(newer) = deploy::take_group(clients, &cfg, None, shutdown).await? {
-        crate::output::log(format!(
-            "superseded by deployment {newer} of a newer trigger; nothing deployed"
-        ));
-        outcome.superseded_by = Some(newer);
-        return Ok(outcome);
-    }
     let new = NewDeployment {
         application: cfg.application.clone(),
         group: cfg.group.clone(),
@@ -259,38 +350,11 @@ pub async fn run(
         ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
     // The bundle is not this run's: whatever happens, it is never deleted.
-    let id = match deploy::place(clients, &cfg, &new, shutdown).await {
-        Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
-        Ok(Placed::Superseded(newer)) => {
-            crate::output::log(format!(
-                "superseded by deployment {newer} of a newer trigger; nothing deployed"
-            ));
-            outcome.superseded_by = Some(newer);
-            return Ok(outcome);
-        }
-        Err(NotPlaced { error, .. }) => return Err(error),
-    };
-    crate::output::log(format!("created deployment {id} of {location}"));
-    outcome.deployment_id = Some(id.clone());
-    let Some(timeout) = cfg.wait_timeout else {
-        outcome.status = Outcome::Created;
-        return Ok(outcome);
-    };
-    let info = deploy::follow(clients, &cfg, &id, timeout, shutdown).await?;
-    let ended = deploy::conclude(
-        clients,
-        &cfg,
-        BundleRef::Existing {
-            key: &key,
-            version: version.as_deref(),
-        },
-        info,
-        shutdown,
-    )
-    .await?;
-    outcome.status = ended.status;
-    outcome.final_status = Some(ended.final_status);
-    outcome.superseded_by = ended.superseded_by;
+    let done = redeploy(clients, &cfg, &new, None, shutdown).await?;
+    outcome.status = done.status;
+    outcome.deployment_id = done.deployment_id;
+    outcome.final_status = done.final_status;
+    outcome.superseded_by = done.superseded_by;
     Ok(outcome)
 }
 

@@ -767,10 +767,9 @@ async fn upload_parts(
     })
 }
 
-/// What became of a deployment's bundle: HeadObject on its version. A 404 (no such key or
-/// version) or a 405 (the version is a delete marker) means it is gone; other failures are
-/// reported, not raised, so that one unreadable bundle does not hide the history
-/// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>).
+/// What became of a deployment's bundle: [`head_version`] on its version, gone when S3 says
+/// so; other failures are reported, not raised, so that one unreadable bundle does not hide
+/// the history.
 pub async fn bundle_state(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -778,27 +777,15 @@ pub async fn bundle_state(
     version_id: Option<&str>,
 ) -> crate::history::BundleState {
     use crate::history::BundleState;
-    let answer = s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_string))
-        .send()
-        .await;
-    match answer {
-        Ok(out) => BundleState::Present {
-            sha256: out.metadata().and_then(|m| m.get(SHA256_METADATA)).cloned(),
+    match head_version(s3, bucket, key, version_id).await {
+        Ok(Some(found)) => BundleState::Present {
+            sha256: found.sha256,
         },
-        Err(err) => match super::status(&err) {
-            Some(404 | 405) => BundleState::Expired,
-            Some(403) => BundleState::Unknown {
-                reason: "access denied (s3:GetObject, s3:GetObjectVersion)".into(),
-            },
-            Some(301) => BundleState::Unknown {
-                reason: "the bucket is in another region".into(),
-            },
-            _ => BundleState::Unknown {
-                reason: sdk_error("s3", "HeadObject", "cannot read the bundle", err).to_string(),
+        Ok(None) => BundleState::Expired,
+        Err(err) => BundleState::Unknown {
+            reason: match err {
+                Error::Aws { message, .. } => message,
+                other => other.to_string(),
             },
         },
     }
