@@ -416,8 +416,9 @@ pub struct ValidateArgs {
     pub common: CommonArgs,
 }
 
+/// The deployment group a command reads or deploys to.
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub struct GroupArgs {
     /// CodeDeploy application
     #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
     pub application: String,
@@ -425,15 +426,11 @@ pub struct HistoryArgs {
     /// CodeDeploy deployment group
     #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
     pub deployment_group: String,
+}
 
-    /// Show at most this many deployments
-    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub limit: u32,
-
-    /// Only deployments created at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z)
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
+/// Where a command that talks to AWS runs.
+#[derive(Debug, Args)]
+pub struct RegionArgs {
     /// Region of the step (the default of --deploy-region)
     #[arg(long, env = "AWS_REGION", value_name = "REGION")]
     pub region: Option<String>,
@@ -441,59 +438,11 @@ pub struct HistoryArgs {
     /// Region of CodeDeploy and the artifact bucket, when it differs from --region
     #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
     pub deploy_region: Option<String>,
-
-    /// Summary format on stdout
-    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
 }
 
+/// How a command that creates a deployment waits: for a busy group, and for the deployment.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// CodeDeploy application
-    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
-    pub application: String,
-
-    /// CodeDeploy deployment group
-    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
-    pub deployment_group: String,
-
-    /// Region of the step (the default of --deploy-region)
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// Region of CodeDeploy and the artifact bucket, when it differs from --region
-    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
-    pub deploy_region: Option<String>,
-
-    /// Summary format on stdout
-    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct RollbackArgs {
-    /// CodeDeploy application
-    #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
-    pub application: String,
-
-    /// CodeDeploy deployment group
-    #[arg(long, env = "CODEDEPLOY_DEPLOYMENT_GROUP", value_name = "NAME")]
-    pub deployment_group: String,
-
-    /// The deployment whose revision to deploy again; default: the newest successful
-    /// deployment whose revision differs from the live one's
-    #[arg(long, env = "ROLLBACK_TO", value_name = "DEPLOYMENT_ID")]
-    pub to: Option<String>,
-
-    /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
-    #[arg(
-        long,
-        env = "ARTIFACT_PREFIX",
-        default_value = "bundles",
-        value_name = "PREFIX"
-    )]
-    pub artifact_prefix: String,
-
+pub struct WaitArgs {
     /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
     #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
     pub if_busy: crate::deploy::IfBusy,
@@ -509,18 +458,75 @@ pub struct RollbackArgs {
     /// Time between two looks at the deployment
     #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
+}
 
-    /// Region of the step (the default of --deploy-region)
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// Region of CodeDeploy and the artifact bucket, when it differs from --region
-    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
-    pub deploy_region: Option<String>,
-
+/// The summary's format.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Summary format on stdout
     #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub group: GroupArgs,
+
+    /// Show at most this many deployments
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+
+    /// Only deployments created at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    #[command(flatten)]
+    pub regions: RegionArgs,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub group: GroupArgs,
+
+    #[command(flatten)]
+    pub regions: RegionArgs,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub group: GroupArgs,
+
+    /// The deployment whose revision to deploy again; default: the newest successful
+    /// deployment whose revision differs from the live one's
+    #[arg(long, env = "ROLLBACK_TO", value_name = "DEPLOYMENT_ID")]
+    pub to: Option<String>,
+
+    /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
+    #[arg(
+        long,
+        env = "ARTIFACT_PREFIX",
+        default_value = "bundles",
+        value_name = "PREFIX"
+    )]
+    pub artifact_prefix: String,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub regions: RegionArgs,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -567,33 +573,14 @@ pub struct PromoteArgs {
     )]
     pub artifact_prefix: String,
 
-    /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
-    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
-    pub if_busy: crate::deploy::IfBusy,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 
-    /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
-    #[arg(long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
-    pub wait_timeout: Duration,
+    #[command(flatten)]
+    pub regions: RegionArgs,
 
-    /// Create the deployment and exit without following it
-    #[arg(long, env = "NO_WAIT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-    pub no_wait: bool,
-
-    /// Time between two looks at the deployment
-    #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
-    pub poll_interval: Duration,
-
-    /// Region of the step (the default of --deploy-region)
-    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// Region of the first group, when it differs from --region
-    #[arg(long, env = "DEPLOY_REGION", value_name = "REGION")]
-    pub deploy_region: Option<String>,
-
-    /// Summary format on stdout
-    #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 impl CommonArgs {
@@ -629,10 +616,10 @@ impl Cli {
         match &self.command {
             Command::Deploy(a) => a.common.output,
             Command::Validate(a) => a.common.output,
-            Command::History(a) => a.output,
-            Command::Status(a) => a.output,
-            Command::Rollback(a) => a.output,
-            Command::Promote(a) => a.output,
+            Command::History(a) => a.out.output,
+            Command::Status(a) => a.out.output,
+            Command::Rollback(a) => a.out.output,
+            Command::Promote(a) => a.out.output,
         }
     }
 }

@@ -351,11 +351,11 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
             })
         })
         .transpose()?;
-    let clients = aws::clients(args.region, args.deploy_region).await?;
+    let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
     let deployments = history_entries(
         &clients,
-        &args.application,
-        &args.deployment_group,
+        &args.group.application,
+        &args.group.deployment_group,
         args.limit as usize,
         since,
         shutdown,
@@ -363,8 +363,8 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
     .await?;
     Ok(Report::History {
         status: "ok",
-        application: args.application,
-        deployment_group: args.deployment_group,
+        application: args.group.application,
+        deployment_group: args.group.deployment_group,
         deployments,
     })
 }
@@ -377,10 +377,7 @@ struct Redeploy {
     bucket: String,
     prefix: String,
     kms_key_id: Option<String>,
-    if_busy: deploy::IfBusy,
-    no_wait: bool,
-    wait_timeout: std::time::Duration,
-    poll_interval: std::time::Duration,
+    wait: crate::cli::WaitArgs,
 }
 
 fn redeploy_config(r: Redeploy) -> DeployConfig {
@@ -395,10 +392,10 @@ fn redeploy_config(r: Redeploy) -> DeployConfig {
         deployment_config: None,
         file_exists_behavior: None,
         ignore_application_stop_failures: false,
-        if_busy: r.if_busy,
-        wait_timeout: (!r.no_wait).then_some(r.wait_timeout),
-        busy_timeout: r.wait_timeout,
-        poll_interval: r.poll_interval,
+        if_busy: r.wait.if_busy,
+        wait_timeout: (!r.wait.no_wait).then_some(r.wait.wait_timeout),
+        busy_timeout: r.wait.wait_timeout,
+        poll_interval: r.wait.poll_interval,
         commit: None,
         build_id: None,
         trigger_time: DateTime::from(std::time::SystemTime::now()),
@@ -412,7 +409,7 @@ fn redeploy_config(r: Redeploy) -> DeployConfig {
 
 /// `promote`: clients for the first group's region and, when it differs, the second's.
 async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
-    let source = aws::clients(args.region.clone(), args.deploy_region).await?;
+    let source = aws::clients(args.regions.region.clone(), args.regions.deploy_region).await?;
     let target = match &args.to_region {
         Some(region) if *region != source.deploy_region => {
             if args.to_bucket.is_none() {
@@ -420,7 +417,7 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
                     "--to-region {region} needs --to-bucket ($PROMOTE_TO_BUCKET): a bucket in {region} to copy the bundle to (CodeDeploy needs the revision in the instances' region)"
                 )));
             }
-            aws::clients(args.region, Some(region.clone())).await?
+            aws::clients(args.regions.region, Some(region.clone())).await?
         }
         _ => source.clone(),
     };
@@ -435,10 +432,7 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
         bucket: args.to_bucket.unwrap_or_default(),
         prefix: args.artifact_prefix,
         kms_key_id: args.to_kms_key_id,
-        if_busy: args.if_busy,
-        no_wait: args.no_wait,
-        wait_timeout: args.wait_timeout,
-        poll_interval: args.poll_interval,
+        wait: args.wait,
     });
     let outcome = crate::promote::run(&source, &target, &from, &config, shutdown).await?;
     Ok(Report::Promote(Box::new(outcome)))
@@ -447,35 +441,32 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
 /// `rollback`: see [`crate::rollback`].
 async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
     let config = redeploy_config(Redeploy {
-        application: args.application,
-        group: args.deployment_group,
+        application: args.group.application,
+        group: args.group.deployment_group,
         bucket: String::new(),
         prefix: args.artifact_prefix,
         kms_key_id: None,
-        if_busy: args.if_busy,
-        no_wait: args.no_wait,
-        wait_timeout: args.wait_timeout,
-        poll_interval: args.poll_interval,
+        wait: args.wait,
     });
-    let clients = aws::clients(args.region, args.deploy_region).await?;
+    let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
     let outcome = crate::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
     Ok(Report::Rollback(Box::new(outcome)))
 }
 
 /// `status`: the newest successful, active and failed deployments of the group.
 async fn status(args: StatusArgs, shutdown: &Shutdown) -> Result<Report> {
-    let clients = aws::clients(args.region, args.deploy_region).await?;
+    let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
     let status = group_status(
         &clients,
-        &args.application,
-        &args.deployment_group,
+        &args.group.application,
+        &args.group.deployment_group,
         shutdown,
     )
     .await?;
     Ok(Report::Status {
         status: "ok",
-        application: args.application,
-        deployment_group: args.deployment_group,
+        application: args.group.application,
+        deployment_group: args.group.deployment_group,
         group: Box::new(status),
     })
 }
