@@ -474,11 +474,11 @@ pub struct HistoryArgs {
     pub group: GroupArgs,
 
     /// Show at most this many deployments
-    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "HISTORY_LIMIT", default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
 
     /// Only deployments created at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z)
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, env = "HISTORY_SINCE", value_name = "TIME")]
     pub since: Option<String>,
 
     #[command(flatten)]
