@@ -7,11 +7,11 @@
 //! deployment at a time, the newest trigger wins (a promotion's trigger is now).
 
 use crate::aws::codedeploy::{self as cdapi, NewDeployment};
-use crate::aws::s3::{self, CopySource, Uploaded};
+use crate::aws::s3::{self, CopySource};
 use crate::aws::Clients;
 use crate::deploy::{self, DeployConfig, Outcome};
 use crate::error::{Error, Result};
-use crate::rollback::check_revision;
+use crate::rollback::{check_revision, drop_copy};
 use crate::shutdown::Shutdown;
 use aws_sdk_codedeploy::types::DeploymentStatus;
 use serde::Serialize;
@@ -44,19 +44,6 @@ pub struct PromoteOutcome {
     pub deployment_id: Option<String>,
     pub final_status: Option<String>,
     pub superseded_by: Option<String>,
-}
-
-/// Removes a copy this run made and nothing will deploy; a failure to is only a warning.
-async fn drop_copy(target: &Clients, copy: Option<Uploaded>) {
-    if let Some(copy) = copy {
-        crate::output::log(format!(
-            "removing the copy {}, which nothing will deploy",
-            copy.location()
-        ));
-        if let Err(err) = copy.discard(&target.artifact_s3).await {
-            crate::output::log(format!("warning: {err}"));
-        }
-    }
 }
 
 /// Runs the promotion. `source` reads the first group (its region); `target` is in the second

@@ -161,6 +161,19 @@ pub(crate) async fn check_revision(
     })
 }
 
+/// Removes a copy this run made and nothing will deploy; a failure to is only a warning.
+pub(crate) async fn drop_copy(clients: &Clients, copy: Option<crate::aws::s3::Uploaded>) {
+    if let Some(copy) = copy {
+        crate::output::log(format!(
+            "removing the copy {}, which nothing will deploy",
+            copy.location()
+        ));
+        if let Err(err) = copy.discard(&clients.artifact_s3).await {
+            crate::output::log(format!("warning: {err}"));
+        }
+    }
+}
+
 /// How deploying an existing bundle again ended, when that is not an error.
 pub(crate) struct Redeployed {
     pub status: Outcome,
@@ -180,17 +193,6 @@ pub(crate) async fn redeploy(
     copy: Option<crate::aws::s3::Uploaded>,
     shutdown: &Shutdown,
 ) -> Result<Redeployed> {
-    let drop_copy = |copy: Option<crate::aws::s3::Uploaded>| async move {
-        if let Some(copy) = copy {
-            crate::output::log(format!(
-                "removing the copy {}, which nothing will deploy",
-                copy.location()
-            ));
-            if let Err(err) = copy.discard(&clients.artifact_s3).await {
-                crate::output::log(format!("warning: {err}"));
-            }
-        }
-    };
     let superseded = |newer: String| {
         crate::output::log(format!(
             "superseded by deployment {newer} of a newer trigger; nothing deployed"
@@ -204,11 +206,11 @@ pub(crate) async fn redeploy(
     };
     match deploy::take_group(clients, cfg, None, shutdown).await {
         Err(err) => {
-            drop_copy(copy).await;
+            drop_copy(clients, copy).await;
             return Err(err);
         }
         Ok(Group::Superseded(newer)) => {
-            drop_copy(copy).await;
+            drop_copy(clients, copy).await;
             return Ok(superseded(newer));
         }
         Ok(Group::Free | Group::Ours(_)) => {}
@@ -216,7 +218,7 @@ pub(crate) async fn redeploy(
     let id = match deploy::place(clients, cfg, new, shutdown).await {
         Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
         Ok(Placed::Superseded(newer)) => {
-            drop_copy(copy).await;
+            drop_copy(clients, copy).await;
             return Ok(superseded(newer));
         }
         Err(NotPlaced {
@@ -225,7 +227,7 @@ pub(crate) async fn redeploy(
         }) => {
             // A copy stays only when a deployment of it may exist.
             if !maybe_created {
-                drop_copy(copy).await;
+                drop_copy(clients, copy).await;
             }
             return Err(error);
         }
