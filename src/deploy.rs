@@ -8,7 +8,7 @@
 
 use crate::aws::codedeploy::{self as cdapi, Created, NewDeployment, ACTIVE};
 use crate::aws::s3::{self, ObjectInfo, Upload, UploadSettings, Uploaded};
-use crate::aws::{ssm, Clients};
+use crate::aws::{ahead, ssm, Clients};
 use crate::bundle::BundleType;
 use crate::cancel::Cancel;
 use crate::diag::Diagnostics;
@@ -132,6 +132,9 @@ pub struct DeployOutcome {
     pub revision_version_id: Option<String>,
     /// Bytes of the bundle copied inside S3 from the release object rather than sent.
     pub bytes_copied_in_s3: u64,
+    /// Bytes of the bundle sent while the release was still downloading (`--upload-mode put`):
+    /// the release's leading parts, which start the bundle.
+    pub bytes_sent_during_download: u64,
     pub deployment_id: Option<String>,
     pub final_status: Option<String>,
     pub superseded_by: Option<String>,
@@ -156,16 +159,17 @@ fn cut(text: &str, max: usize) -> String {
 /// reads it), then commit and build for people, then the marker. At most
 /// [`DESCRIPTION_MAX`] characters: computed before the upload, it can never fail after it.
 pub fn description(trigger: DateTime, commit: Option<&str>, build: Option<&str>) -> String {
-    description_noting(trigger, commit, build, None)
+    description_noting(trigger, commit, build, &[])
 }
 
-/// [`description`] with one more `name=value` field before the marker, such as
-/// `rollback-of=d-…`: the build id is cut to make room.
+/// [`description`] with more `name=value` fields before the marker, such as the bundle's
+/// `sha256=…` or `rollback-of=d-…` (an empty value is left out): the build id is cut to make
+/// room.
 pub fn description_noting(
     trigger: DateTime,
     commit: Option<&str>,
     build: Option<&str>,
-    note: Option<(&str, &str)>,
+    notes: &[(&str, &str)],
 ) -> String {
     let word = |s: Option<&str>| {
         s.unwrap_or("local")
@@ -176,9 +180,11 @@ pub fn description_noting(
     let trigger = trigger
         .fmt(Format::DateTime)
         .unwrap_or_else(|_| trigger.secs().to_string());
-    let note = note
+    let note: String = notes
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
         .map(|(name, value)| format!(" {name}={}", cut(&word(Some(value)), 128)))
-        .unwrap_or_default();
+        .collect();
     let fixed = format!("trigger={trigger} commit= build={note} {DESCRIPTION_TAG}")
         .chars()
         .count();
@@ -425,9 +431,10 @@ type Built = (PathBuf, BundleInfo, Diagnostics);
 async fn fetch_and_build(
     clients: &Clients,
     cfg: &DeployConfig,
+    ahead: Option<ahead::Target>,
     shutdown: &Shutdown,
     timer: &mut Timer,
-) -> Result<(Fetched, Built)> {
+) -> Result<(Fetched, Built, Option<ahead::Ahead>)> {
     let (url, label) = match locate_archive(clients, cfg, shutdown).await? {
         Located::Local(path) => {
             let fetched = Fetched {
@@ -440,7 +447,7 @@ async fn fetch_and_build(
             let built = tokio::task::block_in_place(|| {
                 build_bundle(cfg, &fetched.path, &fetched.label, None, shutdown.cancel())
             })?;
-            return Ok((fetched, built));
+            return Ok((fetched, built, None));
         }
         Located::S3 { url, label } => (url, label),
     };
@@ -456,7 +463,21 @@ async fn fetch_and_build(
             build_bundle(&cfg, &path, &label, Some(&growing), &cancel)
         })
     };
-    let (object, built) = {
+    // With `--upload-mode put`, the bundle's leading parts (the release's own bytes) go to
+    // S3 as they arrive.
+    let (limit, limit_seen) = tokio::sync::watch::channel(ahead::Limit::Unknown);
+    let sending = ahead.map(|target| {
+        tokio::spawn(ahead::send(
+            clients.artifact_s3.clone(),
+            target,
+            path.clone(),
+            Arc::clone(&growing),
+            limit_seen,
+            cfg.upload,
+            shutdown.clone(),
+        ))
+    });
+    let outcome: Result<(ObjectInfo, Built)> = async {
         let download = async {
             let unfinished = FinishOnDrop(Arc::clone(&growing));
             let result =
@@ -475,7 +496,7 @@ async fn fetch_and_build(
                 timer.lap("download");
                 // After a failed download the scan stops at once (its reads fail).
                 let built = joined(scan.await);
-                (object?, built?)
+                Ok((object?, built?))
             }
             built = &mut scan => {
                 // The scan reads to the end of the file, so it ends first only on an error: the
@@ -483,17 +504,38 @@ async fn fetch_and_build(
                 let built = joined(built)?;
                 let object = download.await?;
                 timer.lap("download");
-                (object, built)
+                Ok((object, built))
+            }
+        }
+    }
+    .await;
+    let sent = match sending {
+        None => None,
+        Some(sending) => {
+            let kept = outcome.as_ref().ok().map(|(_, b)| b.1.release_bytes_kept);
+            // The receiver may be gone (nothing was started): nothing to tell then.
+            let _ = limit.send(kept.map_or(ahead::Limit::Stop, ahead::Limit::UpTo));
+            let sent = sending
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            match (sent, kept) {
+                (Some(sent), Some(kept)) => Some(sent.keeping(kept)),
+                (Some(sent), None) => {
+                    sent.abort(&clients.artifact_s3).await;
+                    None
+                }
+                (None, _) => None,
             }
         }
     };
+    let (object, built) = outcome?;
     let fetched = Fetched {
         path,
         label,
         object,
         url: Some(url),
     };
-    Ok((fetched, built))
+    Ok((fetched, built, sent))
 }
 
 /// Step: check and build, exactly as the dry run does; nothing goes further on an error.
@@ -1032,9 +1074,31 @@ pub async fn run(
 ) -> Result<DeployOutcome> {
     let mut timer = Timer::new();
     check_target(clients, cfg, shutdown).await?;
-    let (fetched, (bundle_path, bundle, warnings)) =
-        fetch_and_build(clients, cfg, shutdown, &mut timer).await?;
+    let mut metadata = HashMap::from([(s3::UPLOAD_TOKEN_METADATA.to_string(), s3::upload_token())]);
+    if let Some(commit) = &cfg.commit {
+        metadata.insert("source-commit".to_string(), commit.clone());
+    }
+    // `put`: the upload starts during the download. (`auto` copies the release's bytes inside
+    // S3 instead; when that is refused, the bundle goes up after it is built.)
+    let ahead_target = (cfg.upload_mode == UploadMode::Put).then(|| {
+        let now = DateTime::from(std::time::SystemTime::now());
+        ahead::Target {
+            bucket: cfg.bucket.clone(),
+            tar_key: bundle_key(cfg, BundleType::Tar.as_str(), now),
+            tgz_key: bundle_key(cfg, BundleType::Tgz.as_str(), now),
+            kms_key_id: cfg.kms_key_id.clone(),
+            metadata: metadata.clone(),
+        }
+    });
+    let (fetched, (bundle_path, bundle, warnings), ahead) =
+        fetch_and_build(clients, cfg, ahead_target, shutdown, &mut timer).await?;
     timer.lap("bundle");
+    // Whatever ends the run before the upload aborts the one started ahead.
+    let abandon = |ahead: Option<ahead::Ahead>| async {
+        if let Some(ahead) = ahead {
+            ahead.abort(&clients.artifact_s3).await;
+        }
+    };
 
     let mut outcome = DeployOutcome {
         status: Outcome::Superseded,
@@ -1051,27 +1115,35 @@ pub async fn run(
         revision_etag: None,
         revision_version_id: None,
         bytes_copied_in_s3: 0,
+        bytes_sent_during_download: 0,
         deployment_id: None,
         final_status: None,
         superseded_by: None,
         steps: Vec::new(),
         warnings,
     };
-    // Computed before the upload: nothing about it can fail after.
-    let description = description(
+    // Computed before the upload: nothing about it can fail after. It records the bundle's
+    // SHA-256 (history, promote), which an upload started ahead cannot put in metadata.
+    let description = description_noting(
         cfg.trigger_time,
         cfg.commit.as_deref(),
         cfg.build_id.as_deref(),
+        &[("sha256", &outcome.bundle.sha256)],
     );
 
     // One deployment at a time per group; the newest trigger wins.
-    let superseded = match take_group(clients, cfg, None, shutdown).await? {
-        Group::Superseded(newer) => Some(newer),
+    let superseded = match take_group(clients, cfg, None, shutdown).await {
+        Ok(Group::Superseded(newer)) => Some(newer),
         // Without a deployment of its own yet, a run's group is free or another's.
-        Group::Free | Group::Ours(_) => None,
+        Ok(Group::Free | Group::Ours(_)) => None,
+        Err(err) => {
+            abandon(ahead).await;
+            return Err(err);
+        }
     };
     timer.lap("wait-for-group");
     if let Some(newer) = superseded {
+        abandon(ahead).await;
         log(format!(
             "superseded by deployment {newer} of a newer trigger; nothing deployed"
         ));
@@ -1080,18 +1152,30 @@ pub async fn run(
         return Ok(outcome);
     }
 
-    keep_rollback_targets(clients, cfg, None, shutdown).await?;
-    let key = bundle_key(
-        cfg,
-        outcome.bundle.bundle_type.as_str(),
-        DateTime::from(std::time::SystemTime::now()),
-    );
-    let mut metadata = HashMap::from([(
-        s3::SHA256_METADATA.to_string(),
-        outcome.bundle.sha256.clone(),
-    )]);
-    if let Some(commit) = &cfg.commit {
-        metadata.insert("source-commit".to_string(), commit.clone());
+    if let Err(err) = keep_rollback_targets(clients, cfg, None, shutdown).await {
+        abandon(ahead).await;
+        return Err(err);
+    }
+    // The upload started ahead goes on when its key has the bundle's type (the release's
+    // first bytes chose it).
+    let ext = outcome.bundle.bundle_type.as_str();
+    let ahead = match ahead {
+        Some(a) if a.key().ends_with(&format!(".{ext}")) => Some(a),
+        other => {
+            abandon(other).await;
+            None
+        }
+    };
+    let key = match &ahead {
+        Some(a) => a.key().to_string(),
+        None => bundle_key(cfg, ext, DateTime::from(std::time::SystemTime::now())),
+    };
+    if ahead.is_none() {
+        // Known before this upload starts: the object carries it too.
+        metadata.insert(
+            s3::SHA256_METADATA.to_string(),
+            outcome.bundle.sha256.clone(),
+        );
     }
     // The release's bytes that start the bundle can be copied inside S3, pinned to the
     // version and ETag that were downloaded and checked.
@@ -1131,7 +1215,15 @@ pub async fn run(
         copy_from,
     };
     let copied = upload.copy_from.as_ref().map_or(0, |c| c.len);
-    if copied > 0 {
+    let sent_ahead = ahead.as_ref().map_or(0, ahead::Ahead::bytes);
+    if let Some(a) = &ahead {
+        log(format!(
+            "uploading {} bytes to s3://{}/{key}, {} of them sent during the download",
+            upload.size,
+            cfg.bucket,
+            a.bytes()
+        ));
+    } else if copied > 0 {
         log(format!(
             "uploading {} bytes to s3://{}/{key}, {copied} of them copied inside S3 from the release",
             upload.size, cfg.bucket
@@ -1142,27 +1234,29 @@ pub async fn run(
             upload.size, cfg.bucket
         ));
     }
-    let uploaded = match s3::upload(&clients.artifact_s3, &upload, cfg.upload, shutdown).await {
-        Err(err)
-            if copied > 0
-                && cfg.upload_mode == UploadMode::Auto
-                && !matches!(err, Error::Interrupted(_)) =>
-        {
-            log(format!(
-                "server-side copy of the release refused ({err}): uploading the whole bundle"
-            ));
-            let whole = Upload {
-                copy_from: None,
-                ..upload
-            };
-            s3::upload(&clients.artifact_s3, &whole, cfg.upload, shutdown).await?
-        }
-        other => {
-            let uploaded = other?;
-            outcome.bytes_copied_in_s3 = copied;
-            uploaded
-        }
-    };
+    let uploaded =
+        match s3::upload(&clients.artifact_s3, &upload, cfg.upload, shutdown, ahead).await {
+            Err(err)
+                if copied > 0
+                    && cfg.upload_mode == UploadMode::Auto
+                    && !matches!(err, Error::Interrupted(_)) =>
+            {
+                log(format!(
+                    "server-side copy of the release refused ({err}): uploading the whole bundle"
+                ));
+                let whole = Upload {
+                    copy_from: None,
+                    ..upload
+                };
+                s3::upload(&clients.artifact_s3, &whole, cfg.upload, shutdown, None).await?
+            }
+            other => {
+                let uploaded = other?;
+                outcome.bytes_copied_in_s3 = copied;
+                outcome.bytes_sent_during_download = sent_ahead;
+                uploaded
+            }
+        };
     outcome.revision = Some(uploaded.location());
     outcome.revision_etag = uploaded.etag.clone();
     outcome.revision_version_id = uploaded.version_id.clone();

@@ -12,6 +12,8 @@ use std::sync::{Arc, Condvar, Mutex};
 #[derive(Debug, Default)]
 struct State {
     written: u64,
+    /// The file's final size, once the writer knows it.
+    total: Option<u64>,
     /// `Some` once the writer is done: `Ok` with everything written, or what went wrong.
     end: Option<Result<(), String>>,
 }
@@ -21,6 +23,17 @@ struct State {
 pub struct Growing {
     state: Mutex<State>,
     changed: Condvar,
+    /// Wakes async readers ([`Growing::reached`]), as `changed` wakes blocking ones.
+    changed_async: tokio::sync::Notify,
+}
+
+/// What an async reader learns from [`Growing::reached`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub written: u64,
+    pub total: Option<u64>,
+    /// The writer finished well: `written` is all there will be.
+    pub done: bool,
 }
 
 impl Growing {
@@ -32,6 +45,36 @@ impl Growing {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut state);
         self.changed.notify_all();
+        self.changed_async.notify_waiters();
+    }
+
+    /// The file will have `total` bytes when the writing ends well.
+    pub fn expect(&self, total: u64) {
+        self.update(|s| s.total = Some(total));
+    }
+
+    /// Waits until at least `bytes` are written or the writer finished well; fails as a
+    /// reader would when the writing failed.
+    pub async fn reached(&self, bytes: u64) -> io::Result<Seen> {
+        loop {
+            // Registered before the state is read: a change in between still wakes it.
+            let changed = self.changed_async.notified();
+            {
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(Err(why)) = &state.end {
+                    return Err(io::Error::other(format!("the download stopped: {why}")));
+                }
+                let done = state.end.is_some();
+                if done || state.written >= bytes {
+                    return Ok(Seen {
+                        written: state.written,
+                        total: state.total,
+                        done,
+                    });
+                }
+            }
+            changed.await;
+        }
     }
 
     /// The first `written` bytes of the file are in it (written, not only buffered).

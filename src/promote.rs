@@ -106,6 +106,10 @@ pub async fn run(
         deploy::field_of(description, "commit"),
         deploy::field_of(description, "build"),
     );
+    // The SHA-256 recorded when the bundle was built: in the description (this tool's
+    // deployments), else in the object's metadata (bundles of earlier versions).
+    let recorded =
+        deploy::field_of(description, "sha256").or_else(|| revision.found.sha256.clone());
     let cfg = DeployConfig {
         commit: commit.clone(),
         build_id: build.clone(),
@@ -146,7 +150,7 @@ pub async fn run(
                 cfg.kms_key_id.clone(),
             ))
             .await?;
-        let expected = match &revision.found.sha256 {
+        let expected = match &recorded {
             Some(sha) => Ok(sha.clone()),
             None => {
                 shutdown
@@ -198,7 +202,7 @@ pub async fn run(
             revision.bucket.clone(),
             revision.version.clone(),
             revision.etag.clone(),
-            revision.found.sha256.clone(),
+            recorded,
         )
     };
     let cfg = DeployConfig {
@@ -229,7 +233,10 @@ pub async fn run(
             cfg.trigger_time,
             cfg.commit.as_deref(),
             cfg.build_id.as_deref(),
-            Some(("promoted-from", &outcome.promoted_from)),
+            &[
+                ("sha256", outcome.sha256.as_deref().unwrap_or_default()),
+                ("promoted-from", &outcome.promoted_from),
+            ],
         ),
         bucket: bucket.clone(),
         key: revision.key.clone(),

@@ -312,6 +312,7 @@ pub async fn run(
     let description = target.description().unwrap_or_default();
     let commit = deploy::field_of(description, "commit");
     let build = deploy::field_of(description, "build");
+    let sha256 = deploy::field_of(description, "sha256").unwrap_or_default();
     let cfg = DeployConfig {
         commit: commit.clone(),
         build_id: build.clone(),
@@ -341,7 +342,7 @@ pub async fn run(
             cfg.trigger_time,
             cfg.commit.as_deref(),
             cfg.build_id.as_deref(),
-            Some(("rollback-of", &target_id)),
+            &[("sha256", &sha256), ("rollback-of", &target_id)],
         ),
         bucket: bucket.clone(),
         key: key.clone(),

@@ -512,7 +512,17 @@ async fn with_bundle(
                 .await)
             })
             .await?;
-        bundle.state = Some(state);
+        // The SHA-256 recorded at build time: the description's (every deployment this tool
+        // makes), else the object's metadata (bundles of earlier versions).
+        let recorded = info
+            .description()
+            .and_then(|d| crate::deploy::field_of(d, "sha256"));
+        bundle.state = Some(match (state, recorded) {
+            (crate::history::BundleState::Present { .. }, Some(sha)) => {
+                crate::history::BundleState::Present { sha256: Some(sha) }
+            }
+            (state, _) => state,
+        });
     }
     Ok(entry)
 }

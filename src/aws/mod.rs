@@ -6,6 +6,7 @@
 //! operation timeout, so that no call can hang a build forever. Errors become one line that
 //! names the call, the resource and what to do; the SDK error stays their source.
 
+pub mod ahead;
 pub mod calls;
 pub mod codedeploy;
 pub mod s3;

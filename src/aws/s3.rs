@@ -154,6 +154,9 @@ pub async fn download(
             info.etag = out.e_tag().map(str::to_string);
             info.version_id = out.version_id().map(str::to_string);
             total = out.content_length().and_then(|n| u64::try_from(n).ok());
+            if let (Some(growing), Some(total)) = (growing, total) {
+                growing.expect(total);
+            }
         }
         let mut body = out.body;
         let broke = loop {
@@ -296,7 +299,8 @@ pub struct Upload {
     /// None: no encryption header, so that the bucket's default encryption (its KMS key and
     /// bucket key) applies; `aws:kms` without a key id would use the AWS managed `aws/s3` key.
     pub kms_key_id: Option<String>,
-    /// Object metadata (x-amz-meta-*): the bundle's SHA-256, the source commit.
+    /// Object metadata (x-amz-meta-*): the upload token, the source commit, and the bundle's
+    /// SHA-256 when it is known before the upload starts.
     pub metadata: HashMap<String, String>,
     /// The release object whose bytes start the bundle: copied inside S3 (UploadPartCopy)
     /// instead of being sent again.
@@ -334,7 +338,7 @@ impl CopySource {
 
 /// Where one part's bytes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PartSource {
+pub(super) enum PartSource {
     /// A byte range (inclusive end) of the copy source.
     Copy { first: u64, last: u64 },
     /// A range of the local bundle file.
@@ -344,7 +348,7 @@ enum PartSource {
 /// The parts of an upload of `size` bytes whose first `copy` bytes come from the copy source:
 /// copy parts of `part` bytes (a short remainder joins the one before: every part but the last
 /// is at least 5 MiB), then file parts.
-fn plan_parts(size: u64, part: u64, copy: u64) -> Vec<PartSource> {
+pub(super) fn plan_parts(size: u64, part: u64, copy: u64) -> Vec<PartSource> {
     let copy = if copy >= MIN_PART { copy.min(size) } else { 0 };
     let mut parts = Vec::new();
     let mut offset = 0;
@@ -372,7 +376,7 @@ fn plan_parts(size: u64, part: u64, copy: u64) -> Vec<PartSource> {
 
 impl Upload {
     /// What an upload error says it could not do.
-    fn failure(&self) -> String {
+    pub(super) fn failure(&self) -> String {
         format!("cannot upload bundle to s3://{}/{}", self.bucket, self.key)
     }
 
@@ -382,13 +386,26 @@ impl Upload {
             .map(|_| ServerSideEncryption::AwsKms)
     }
 
-    fn sha256(&self) -> Option<&str> {
-        self.metadata.get(SHA256_METADATA).map(String::as_str)
+    fn token(&self) -> Option<&str> {
+        self.metadata.get(UPLOAD_TOKEN_METADATA).map(String::as_str)
     }
 }
 
-/// The metadata key of the bundle's SHA-256.
+/// The metadata key of the bundle's SHA-256, when it is known before the upload starts (an
+/// upload that starts while the release still arrives does not know it: the deployment's
+/// description carries it then, and always).
 pub const SHA256_METADATA: &str = "sha256";
+/// The metadata key of a token unique to one upload: an object whose CompleteMultipartUpload
+/// or PutObject answer was lost is recognised as this upload's by it.
+pub const UPLOAD_TOKEN_METADATA: &str = "upload-token";
+
+/// A token no other upload has: this process, this instant.
+pub fn upload_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{nanos:x}", std::process::id())
+}
 
 /// A bundle this run uploaded: the only handle that can delete it.
 #[derive(Debug)]
@@ -456,8 +473,8 @@ async fn completed_after_all(s3: &aws_sdk_s3::Client, up: &Upload) -> Option<Upl
         .send()
         .await
         .ok()?;
-    let theirs = out.metadata().and_then(|m| m.get(SHA256_METADATA));
-    (theirs.map(String::as_str) == up.sha256() && theirs.is_some()).then(|| Uploaded {
+    let theirs = out.metadata().and_then(|m| m.get(UPLOAD_TOKEN_METADATA));
+    (theirs.map(String::as_str) == up.token() && theirs.is_some()).then(|| Uploaded {
         bucket: up.bucket.clone(),
         key: up.key.clone(),
         etag: out.e_tag().map(str::to_string),
@@ -466,7 +483,7 @@ async fn completed_after_all(s3: &aws_sdk_s3::Client, up: &Upload) -> Option<Upl
 }
 
 /// After an upload whose outcome is unknown (cut off by a signal, or a lost answer): deletes
-/// the object only when it is this upload's (its SHA-256 metadata matches), by its version;
+/// the object only when it is this upload's (its upload token matches), by its version;
 /// with nothing there, no delete is sent.
 async fn remove_if_ours(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<()> {
     match completed_after_all(s3, up).await {
@@ -475,20 +492,53 @@ async fn remove_if_ours(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<()> {
     }
 }
 
+/// Starts a multipart upload of `up` (SSE-KMS, metadata, the Pending tag); its upload id.
+pub(super) async fn create_multipart(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<String> {
+    let action = || up.failure();
+    let created = s3
+        .create_multipart_upload()
+        .bucket(&up.bucket)
+        .key(&up.key)
+        .set_server_side_encryption(up.encryption())
+        .set_ssekms_key_id(up.kms_key_id.clone())
+        .content_type(CONTENT_TYPE)
+        .set_metadata(Some(up.metadata.clone()))
+        .tagging(PENDING_TAGGING)
+        .send()
+        .await
+        .map_err(|err| sdk_error("s3", "CreateMultipartUpload", action(), err))?;
+    Ok(created
+        .upload_id()
+        .ok_or_else(|| {
+            Error::aws(
+                "CreateMultipartUpload",
+                action(),
+                "CreateMultipartUpload returned no upload id",
+            )
+        })?
+        .to_string())
+}
+
 /// Uploads with SSE-KMS; in parts, in parallel, from `settings.multipart_threshold` on. On any
 /// failure, and on SIGINT/SIGTERM, a multipart upload is aborted (no orphan parts, no object)
-/// and an object that landed after all is deleted by its version.
+/// and an object that landed after all is deleted by its version. With `ahead`, the upload
+/// it started goes on: its parts that hold the bundle's bytes are kept, the others sent (a
+/// part sent again under the same number replaces the earlier one).
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
     settings: UploadSettings,
     shutdown: &Shutdown,
+    ahead: Option<super::ahead::Ahead>,
 ) -> Result<Uploaded> {
     if let Some(signal) = shutdown.fired() {
+        if let Some(ahead) = ahead {
+            ahead.abort(s3).await;
+        }
         return Err(Error::Interrupted(signal));
     }
     let copying = up.copy_from.as_ref().is_some_and(|c| c.len >= MIN_PART);
-    if up.size < settings.multipart_threshold && !copying {
+    if ahead.is_none() && up.size < settings.multipart_threshold && !copying {
         let result = shutdown.guard(put_single(s3, up)).await;
         if matches!(result, Err(Error::Interrupted(_))) {
             // The PUT was cut off; should it have completed, remove it.
@@ -498,46 +548,29 @@ pub async fn upload(
         }
         return result;
     }
-    let part = part_size(up.size, settings.part_size)?;
-    let action = || up.failure();
-    let created = shutdown
-        .guard(async {
-            s3.create_multipart_upload()
-                .bucket(&up.bucket)
-                .key(&up.key)
-                .set_server_side_encryption(up.encryption())
-                .set_ssekms_key_id(up.kms_key_id.clone())
-                .content_type(CONTENT_TYPE)
-                .set_metadata(Some(up.metadata.clone()))
-                .tagging(PENDING_TAGGING)
-                .send()
-                .await
-                .map_err(|err| sdk_error("s3", "CreateMultipartUpload", action(), err))
-        })
-        .await?;
-    let upload_id = created
-        .upload_id()
-        .ok_or_else(|| {
-            Error::aws(
-                "CreateMultipartUpload",
-                action(),
-                "CreateMultipartUpload returned no upload id",
-            )
-        })?
-        .to_string();
+    let (upload_id, mut part, sent) = match ahead {
+        Some(ahead) => (ahead.upload_id, ahead.part, ahead.sent),
+        None => (
+            shutdown.guard(create_multipart(s3, up)).await?,
+            part_size(up.size, settings.part_size)?,
+            Vec::new(),
+        ),
+    };
     let copy = up.copy_from.as_ref().map_or(0, |c| c.len);
-    // The copy/file split can add a part: grow the parts a MiB at a time to stay in 10,000.
-    let mut part = part;
+    // The copy/file split can add a part: grow the parts a MiB at a time to stay in 10,000
+    // (parts sent ahead fix the size: the plan keeps them only where it did not grow).
     let mut parts = plan_parts(up.size, part, copy);
     while parts.len() as u64 > MAX_PARTS && part < MAX_PART {
         part += 1 << 20;
         parts = plan_parts(up.size, part, copy);
     }
+    let done = super::ahead::reusable(&parts, &sent);
     let outcome = shutdown
         .guard(upload_parts(
             s3,
             up,
             parts,
+            done,
             settings.concurrency,
             &upload_id,
         ))
@@ -556,7 +589,7 @@ pub async fn upload(
     match aborted {
         Ok(_) => Err(err),
         // The upload is gone: CompleteMultipartUpload went through after all and its answer
-        // was lost. The object exists: if it is ours (its SHA-256 metadata), it is the
+        // was lost. The object exists: if it is ours (its upload token), it is the
         // upload's result; after a signal it is removed, by its version.
         Err(abort_err)
             if abort_err
@@ -585,7 +618,7 @@ pub async fn upload(
         }
         Err(abort_err) => Err(Error::aws(
             "AbortMultipartUpload",
-            action(),
+            up.failure(),
             format!(
                 "{err}; and aborting multipart upload {upload_id} failed too ({}): the bucket's lifecycle rule removes it within a day",
                 sdk_error("s3", "AbortMultipartUpload", "abort", abort_err)
@@ -619,8 +652,8 @@ async fn file_crc32(path: &Path, offset: u64, length: u64) -> Result<String> {
         Ok(crc.sum())
     })
     .await
-    .map_err(|e| Error::io("cannot read bundle", path, std::io::Error::other(e)))?
-    .map_err(|e| Error::io("cannot read bundle", path, e))?;
+    .map_err(|e| Error::io("cannot read", path, std::io::Error::other(e)))?
+    .map_err(|e| Error::io("cannot read", path, e))?;
     Ok(aws_smithy_types::base64::encode(crc.to_be_bytes()))
 }
 
@@ -651,10 +684,57 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
     })
 }
 
+/// `length` bytes of a file from `offset`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FileRange<'a> {
+    pub path: &'a Path,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// UploadPart of a file range, with its CRC-32; the part's ETag.
+pub(super) async fn send_file_part(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    number: i32,
+    file: FileRange<'_>,
+    action: &str,
+) -> Result<Option<String>> {
+    let FileRange {
+        path,
+        offset,
+        length,
+    } = file;
+    let crc = file_crc32(path, offset, length).await?;
+    let body = ByteStream::read_from()
+        .path(path)
+        .offset(offset)
+        .length(Length::Exact(length))
+        .build()
+        .await
+        .map_err(|e| Error::io("cannot read", path, std::io::Error::other(e)))?;
+    let out = s3
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .body(body)
+        .checksum_crc32(crc)
+        .send()
+        .await
+        .map_err(|err| sdk_error("s3", "UploadPart", action, err))?;
+    Ok(out.e_tag().map(str::to_string))
+}
+
+/// Sends the parts of `plan` but those already `done` (by index), then completes the upload.
 async fn upload_parts(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
     plan: Vec<PartSource>,
+    done: HashMap<usize, CompletedPart>,
     concurrency: usize,
     upload_id: &str,
 ) -> Result<Uploaded> {
@@ -662,8 +742,14 @@ async fn upload_parts(
     let mut tasks = tokio::task::JoinSet::new();
     let mut parts = Vec::with_capacity(count);
     let mut next = 0usize;
+    let mut done = done;
     loop {
         while next < count && tasks.len() < concurrency.max(1) {
+            if let Some(part) = done.remove(&next) {
+                parts.push(part);
+                next += 1;
+                continue;
+            }
             let (s3, bucket, key, path, upload_id, source) = (
                 s3.clone(),
                 up.bucket.clone(),
@@ -698,28 +784,13 @@ async fn upload_parts(
                             .map(str::to_string)
                     }
                     PartSource::File { offset, length } => {
-                        let crc = file_crc32(&path, offset, length).await?;
-                        let body = ByteStream::read_from()
-                            .path(&path)
-                            .offset(offset)
-                            .length(Length::Exact(length))
-                            .build()
-                            .await
-                            .map_err(|e| {
-                                Error::io("cannot read bundle", &path, std::io::Error::other(e))
-                            })?;
-                        let out = s3
-                            .upload_part()
-                            .bucket(&bucket)
-                            .key(&key)
-                            .upload_id(&upload_id)
-                            .part_number(number)
-                            .body(body)
-                            .checksum_crc32(crc)
-                            .send()
-                            .await
-                            .map_err(|err| sdk_error("s3", "UploadPart", action.clone(), err))?;
-                        out.e_tag().map(str::to_string)
+                        let file = FileRange {
+                            path: &path,
+                            offset,
+                            length,
+                        };
+                        send_file_part(&s3, &bucket, &key, &upload_id, number, file, &action)
+                            .await?
                     }
                 };
                 Ok::<_, Error>(

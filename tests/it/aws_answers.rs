@@ -147,13 +147,37 @@ async fn release_in_another_region_is_read_there() {
 
 // --- 2. CreateDeployment is sent once -------------------------------------------------------
 
-/// Our deployment, as ListDeployments/BatchGetDeployments show it after a lost answer.
-fn ours(id: &'static str) -> DeploymentInfo {
+/// The SHA-256 of the bundle a run of `cfg` builds (its description records it).
+fn bundle_sha(cfg: &DeployConfig) -> String {
+    let ArchiveSource::Local(app) = &cfg.archive else {
+        panic!("a local release");
+    };
+    let cancel = Cancel::new();
+    let checked = revision::check(&cfg.codedeploy_dir, Some(app), &cancel).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    revision::write_bundle(&checked, &dir.path().join("bundle"), cfg.mtime, &cancel)
+        .unwrap()
+        .sha256
+}
+
+/// Our deployment of `cfg`'s bundle, as ListDeployments/BatchGetDeployments show it after a
+/// lost answer.
+fn ours(id: &'static str, cfg: &DeployConfig) -> impl Fn() -> DeploymentInfo + Send + Sync {
+    let sha = bundle_sha(cfg);
+    move || ours_with(id, &sha)
+}
+
+fn ours_with(id: &str, sha: &str) -> DeploymentInfo {
     let trigger = DateTime::from_str(TRIGGER, Format::DateTime).unwrap();
     DeploymentInfo::builder()
         .deployment_id(id)
         .status(DeploymentStatus::Created)
-        .description(deploy::description(trigger, Some("abc123"), Some("proj:1")))
+        .description(deploy::description_noting(
+            trigger,
+            Some("abc123"),
+            Some("proj:1"),
+            &[("sha256", sha)],
+        ))
         .revision(
             RevisionLocation::builder()
                 .revision_type(RevisionLocationType::S3)
@@ -180,7 +204,7 @@ fn listed(ids: &'static [&'static str]) -> Rule {
         })
 }
 
-fn described(info: fn() -> DeploymentInfo) -> Rule {
+fn described(info: impl Fn() -> DeploymentInfo + Send + Sync + 'static) -> Rule {
     mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_output(move || {
         BatchGetDeploymentsOutput::builder()
             .deployments_info(info())
@@ -216,7 +240,7 @@ async fn create_deployment_answer_lost_is_adopted_exactly_once() {
         delete_object(),
         list_active(&[]),
     );
-    let (recent, batch) = (listed(&["d-lost"]), described(|| ours("d-lost")));
+    let (recent, batch) = (listed(&["d-lost"]), described(ours("d-lost", &cfg)));
     let get = get_deployment(&[DeploymentStatus::Succeeded]);
     let c = clients(
         &[&hb, &put, &tag, &del],
@@ -244,7 +268,7 @@ async fn limit_exceeded_by_our_own_deployment_is_adopted() {
         delete_object(),
         list_active(&[]),
     );
-    let (recent, batch) = (listed(&["d-ours"]), described(|| ours("d-ours")));
+    let (recent, batch) = (listed(&["d-ours"]), described(ours("d-ours", &cfg)));
     let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_output(|| {
         aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput::builder().build()
     });
@@ -338,7 +362,7 @@ async fn refused_create_deletes_exactly_the_uploaded_version() {
 
 // --- 3. Cleanup after a completed multipart upload ----------------------------------------
 
-fn big_release(cfg: &mut DeployConfig, root: &std::path::Path) -> String {
+fn big_release(cfg: &mut DeployConfig, root: &std::path::Path) {
     let app = root.join("big.tar");
     let noise: Vec<u8> = (0..7u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -354,31 +378,32 @@ fn big_release(cfg: &mut DeployConfig, root: &std::path::Path) -> String {
         part_size: 5 << 20,
         concurrency: 1,
     };
-    // The SHA-256 the step will compute, from the same inputs.
-    let cancel = Cancel::new();
-    let checked = revision::check(&cfg.codedeploy_dir, Some(&app), &cancel).unwrap();
-    let out = root.join("expected.tar");
-    revision::write_bundle(&checked, &out, 0, &cancel)
-        .unwrap()
-        .sha256
 }
 
 /// CompleteMultipartUpload went through but its answer was lost (500s until the SDK gives
-/// up); AbortMultipartUpload then says NoSuchUpload: the object exists. When its SHA-256
-/// metadata is this bundle's it is the upload's result and is deployed; when not, it is not
-/// this run's to delete, and the run fails.
+/// up); AbortMultipartUpload then says NoSuchUpload: the object exists. When its upload
+/// token is this upload's it is the upload's result and is deployed; when not (another run
+/// wrote the key), it is not this run's to delete, and the run fails.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_such_upload_after_complete_adopts_the_object_only_if_it_is_ours() {
     for theirs in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = config(tmp.path(), tmp.path());
-        let sha = big_release(&mut cfg, tmp.path());
-        let meta = if theirs { "0".repeat(64) } else { sha };
-        let created = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(|| {
-            CreateMultipartUploadOutput::builder()
-                .upload_id("u-1")
-                .build()
-        });
+        big_release(&mut cfg, tmp.path());
+        // The upload's token, as CreateMultipartUpload sent it.
+        let token = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sent = std::sync::Arc::clone(&token);
+        let created = mock!(aws_sdk_s3::Client::create_multipart_upload)
+            .match_requests(move |r| {
+                let t = r.metadata().and_then(|m| m.get("upload-token")).cloned();
+                *sent.lock().unwrap() = t.unwrap_or_default();
+                true
+            })
+            .then_output(|| {
+                CreateMultipartUploadOutput::builder()
+                    .upload_id("u-1")
+                    .build()
+            });
         let part = mock!(aws_sdk_s3::Client::upload_part)
             .then_output(|| UploadPartOutput::builder().e_tag("\"p\"").build());
         let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload)
@@ -391,10 +416,16 @@ async fn no_such_upload_after_complete_adopts_the_object_only_if_it_is_ours() {
             )
         });
         let head = mock!(aws_sdk_s3::Client::head_object).then_output(move || {
+            // Another run's object carries another token.
+            let meta = if theirs {
+                "another-run".to_string()
+            } else {
+                token.lock().unwrap().clone()
+            };
             HeadObjectOutput::builder()
                 .e_tag("\"etag9\"")
                 .version_id("v9")
-                .metadata("sha256", meta.clone())
+                .metadata("upload-token", meta)
                 .build()
         });
         let del = mock!(aws_sdk_s3::Client::delete_object)
@@ -1180,7 +1211,7 @@ async fn our_own_active_deployment_is_never_stopped() {
         })
         .repeatedly()
         .build();
-    let (recent, batch) = (list_recent(&[]), described(|| ours("d-ours")));
+    let (recent, batch) = (list_recent(&[]), described(ours("d-ours", &cfg)));
     let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_output(|| {
         aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput::builder().build()
     });

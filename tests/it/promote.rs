@@ -108,10 +108,11 @@ fn create_of(bucket: &'static str, version: &'static str) -> Rule {
                 && s3.bucket() == Some(bucket)
                 && s3.key() == Some("bundles/app/c0ffee/proj-7.tgz")
                 && s3.version() == Some(version)
+                // The promoted deployment records the bundle's SHA-256 too.
                 && r.description().is_some_and(|d| {
-                    d.contains(
-                    "commit=c0ffee build=proj:7 promoted-from=staging/d-S1 by=invisible-pipeline",
-                )
+                    d.contains(&format!(
+                        "commit=c0ffee build=proj:7 sha256={SHA} promoted-from=staging/d-S1 by=invisible-pipeline"
+                    ))
                 })
         })
         .then_output(|| {
