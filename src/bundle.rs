@@ -29,6 +29,17 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 
+/// Lower-case hexadecimal of `bytes` (a SHA-256 digest as `sha256sum` prints it).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MergeMode {
@@ -104,11 +115,7 @@ impl<W: Write> HashingWriter<W> {
     }
 
     pub fn finish(self) -> (W, u64, String) {
-        (
-            self.inner,
-            self.bytes,
-            format!("{:x}", self.hasher.finalize()),
-        )
+        (self.inner, self.bytes, hex(&self.hasher.finalize()))
     }
 }
 

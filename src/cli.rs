@@ -97,6 +97,39 @@ const LONG_VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Say only warnings, errors and the summary: no progress
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Messages"
+    )]
+    pub quiet: bool,
+
+    /// Also say each part uploaded, and an AWS error's full chain
+    #[arg(short, long, global = true, help_heading = "Messages")]
+    pub verbose: bool,
+
+    /// Color `error:` and `warning:`: auto (stderr is a terminal and NO_COLOR is not set),
+    /// always, never
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = ColorWhen::Auto,
+        value_name = "WHEN",
+        help_heading = "Messages"
+    )]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +159,58 @@ pub enum Command {
     /// production), copied and checked when the second group is in another region
     #[command(after_help = REDEPLOY_HELP)]
     Promote(PromoteArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) to stdout
+    #[command(
+        after_help = "Example:\n  invisible-pipeline man > /usr/local/share/man/man1/invisible-pipeline.1"
+    )]
+    Man,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  invisible-pipeline completions bash > /etc/bash_completion.d/invisible-pipeline
+  invisible-pipeline completions zsh > \"${fpath[1]}/_invisible-pipeline\"
+  invisible-pipeline completions fish > ~/.config/fish/completions/invisible-pipeline.fish
+
+The release archive ships them, made by this command, with the man page.";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script for `shell`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut command(), "invisible-pipeline", out);
+}
+
+/// Writes the man page: the top command and, after it, each subcommand's.
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let top = command();
+    clap_mangen::Man::new(top.clone()).render(out)?;
+    for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("invisible-pipeline-{}", sub.get_name());
+        let page = sub.clone().name(name.clone()).bin_name(name);
+        clap_mangen::Man::new(page).render(out)?;
+    }
+    Ok(())
+}
+
+/// The command-line definition, with environment values hidden from `--help`: the help text
+/// is the same whatever the environment holds (CI's AWS variables, a user's profile).
+pub fn command() -> clap::Command {
+    fn hide(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| a.hide_env_values(true))
+            .mut_subcommands(hide)
+    }
+    hide(<Cli as clap::CommandFactory>::command())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -609,6 +694,8 @@ impl Cli {
             Command::Status(_) => "status",
             Command::Rollback(_) => "rollback",
             Command::Promote(_) => "promote",
+            Command::Completions(_) => "completions",
+            Command::Man => "man",
         }
     }
 
@@ -620,6 +707,29 @@ impl Cli {
             Command::Status(a) => a.out.output,
             Command::Rollback(a) => a.out.output,
             Command::Promote(a) => a.out.output,
+            Command::Completions(_) | Command::Man => OutputFormat::Text,
+        }
+    }
+
+    /// How messages are written: `-q`, `-v`, `--color` (`auto` reads `NO_COLOR` and `TERM`);
+    /// a progress bar only where stderr is a terminal.
+    pub fn output_settings(&self) -> crate::output::Settings {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let color = match self.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => crate::output::color_auto(
+                terminal,
+                std::env::var("NO_COLOR").ok().as_deref(),
+                std::env::var("TERM").ok().as_deref(),
+            ),
+        };
+        crate::output::Settings {
+            quiet: self.quiet,
+            verbose: self.verbose,
+            color,
+            bar: terminal,
         }
     }
 }
@@ -740,7 +850,12 @@ pub fn parse() -> Cli {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut warnings = Vec::new();
     loop {
-        let err = match Cli::try_parse_from(&argv) {
+        let parsed = command()
+            .try_get_matches_from(&argv)
+            .and_then(|mut matches| {
+                <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+            });
+        let err = match parsed {
             Ok(cli) => {
                 for w in warnings {
                     crate::output::log(format!("warning: {w}"));

@@ -20,6 +20,7 @@ pub mod gzsplice;
 pub mod history;
 pub mod output;
 pub mod paths;
+pub mod progress;
 pub mod promote;
 pub mod revision;
 pub mod rollback;

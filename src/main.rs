@@ -6,6 +6,7 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = invisible_pipeline::cli::parse();
+    output::configure(cli.output_settings());
     let format = cli.output();
     let command = cli.command_name();
     match run::run(cli.command).await {

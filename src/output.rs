@@ -43,6 +43,8 @@ pub enum Report {
         #[serde(flatten)]
         group: Box<crate::history::GroupStatus>,
     },
+    /// `completions`, `man`: already written to stdout; no summary.
+    Generated,
 }
 
 impl Report {
@@ -51,6 +53,7 @@ impl Report {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
             Report::Deployment(outcome) => &outcome.warnings,
             Report::History { .. }
+            | Report::Generated
             | Report::Status { .. }
             | Report::Rollback(_)
             | Report::Promote(_) => {
@@ -95,15 +98,90 @@ fn envelope(report: &Report) -> Envelope {
     }
 }
 
+/// How the tool's own messages are written: set once from the command line (`-q`, `-v`,
+/// `--color`, `NO_COLOR`); library callers (tests) get the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// Only warnings, errors and the summary: no progress.
+    pub quiet: bool,
+    /// Details too (each part, each poll), and the full chain of an AWS error.
+    pub verbose: bool,
+    /// `error:` and `warning:` in color.
+    pub color: bool,
+    /// Progress as a bar that redraws itself (stderr is a terminal), not as lines.
+    pub bar: bool,
+}
+
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
+/// Sets how messages are written; only the first call counts.
+pub fn configure(settings: Settings) {
+    let _ = SETTINGS.set(settings);
+}
+
+pub fn settings() -> Settings {
+    SETTINGS.get().copied().unwrap_or_default()
+}
+
+/// Whether `--color auto` colors: stderr is a terminal, `NO_COLOR` is unset or empty
+/// (<https://no-color.org>) and `TERM` is not `dumb`.
+pub fn color_auto(stderr_is_terminal: bool, no_color: Option<&str>, term: Option<&str>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(str::is_empty) && term != Some("dumb")
+}
+
+/// `line` with its first `error:` or `warning:` label in bold red or yellow, when colors are
+/// on; the text itself never changes.
+pub fn painted(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
+    if !color {
+        return line.into();
+    }
+    let found = ["error:", "warning:"]
+        .iter()
+        .filter_map(|label| {
+            line.match_indices(label)
+                .find(|(i, _)| *i == 0 || line.as_bytes()[i - 1] == b' ')
+        })
+        .min();
+    match found {
+        Some((i, label)) => {
+            let code = if label == "error:" { "1;31" } else { "1;33" };
+            format!(
+                "{}\x1b[{code}m{label}\x1b[0m{}",
+                &line[..i],
+                &line[i + label.len()..]
+            )
+            .into()
+        }
+        None => line.into(),
+    }
+}
+
+/// Writes one line to stderr, its label painted.
+fn say(line: &str) {
+    eprintln!("{}", painted(line, settings().color));
+}
+
 /// One line of what a run is doing, on stderr (stdout carries only the summary): the single
-/// place besides the summary and error printers where the program writes.
+/// place besides the summary, progress and error printers where the program writes. With
+/// `-q` only warnings are said.
 pub fn log(line: impl AsRef<str>) {
-    eprintln!("{}", line.as_ref());
+    let line = line.as_ref();
+    if settings().quiet && !line.starts_with("warning:") {
+        return;
+    }
+    crate::progress::suspend(|| say(line));
+}
+
+/// A detail, said only with `-v`.
+pub fn detail(line: impl AsRef<str>) {
+    if settings().verbose {
+        crate::progress::suspend(|| say(line.as_ref()));
+    }
 }
 
 pub fn print_report(report: &Report, format: OutputFormat) {
     for w in report.warnings().iter() {
-        eprintln!("{}", w.for_terminal());
+        say(&w.for_terminal());
     }
     match format {
         OutputFormat::Json => println!(
@@ -117,6 +195,7 @@ pub fn print_report(report: &Report, format: OutputFormat) {
 fn text(report: &Report) -> String {
     let warnings = report.warnings().warnings().count();
     match report {
+        Report::Generated => String::new(),
         Report::Deploy { status, bundle, .. } => format!(
             "status      {status}\nbundle      {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\nwarnings    {warnings}\n",
             bundle.path.display(),
@@ -245,23 +324,24 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
     let problems = match error {
         Error::Invalid(diags) => {
             for d in diags.iter() {
-                eprintln!("{}", d.for_terminal());
+                say(&d.for_terminal());
             }
-            eprintln!("invisible-pipeline: {error}; nothing was written");
+            say(&format!("invisible-pipeline: {error}; nothing was written"));
             Some(diags)
         }
         _ => {
             let mut message = format!("invisible-pipeline: error: {error}");
             // AWS errors are one line of ours; the SDK's chain (long, with headers) only
             // for those who ask for it.
-            let chain =
-                !matches!(error, Error::Aws { .. }) || std::env::var_os("RUST_LOG").is_some();
+            let chain = !matches!(error, Error::Aws { .. })
+                || settings().verbose
+                || std::env::var_os("RUST_LOG").is_some();
             let mut source = std::error::Error::source(error).filter(|_| chain);
             while let Some(cause) = source {
                 message.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            eprintln!("{message}");
+            say(&message);
             None
         }
     };
@@ -274,12 +354,23 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
                 "message": error.to_string(),
             }]),
         };
+        // A deployment that exists (it failed, or the run gave up waiting for it or for the
+        // group): its id, for the next step of a script.
+        let result = match error {
+            Error::Busy { deployment_id, .. }
+            | Error::BusyTimeout { deployment_id, .. }
+            | Error::DeploymentFailed { deployment_id, .. }
+            | Error::WaitTimeout { deployment_id, .. } => {
+                serde_json::json!({ "deployment_id": deployment_id })
+            }
+            _ => serde_json::Value::Null,
+        };
         let report = Envelope {
             command: command.to_string(),
             status: serde_json::Value::from("failed"),
             exit_code: error.exit_code(),
             problems,
-            result: serde_json::Value::Null,
+            result,
         };
         println!(
             "{}",
@@ -322,5 +413,39 @@ fn error_location(error: &Error) -> String {
         Error::Refused(_) => "revision".to_string(),
         Error::Interrupted(signal) => (*signal).to_string(),
         Error::Invalid(_) => "input".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_label_is_painted_and_only_when_asked() {
+        let line =
+            "CodeDeploy_Files/appspec.yml:5: error: hooks.AfterInstal: unknown (error: twice)";
+        assert_eq!(painted(line, false), line);
+        assert_eq!(
+            painted(line, true),
+            "CodeDeploy_Files/appspec.yml:5: \x1b[1;31merror:\x1b[0m hooks.AfterInstal: unknown (error: twice)"
+        );
+        assert_eq!(
+            painted("warning: ignoring $WAIT_TIMEOUT=5m", true),
+            "\x1b[1;33mwarning:\x1b[0m ignoring $WAIT_TIMEOUT=5m"
+        );
+        // A label inside a word is no label.
+        assert_eq!(painted("no-error: here", true), "no-error: here");
+    }
+
+    #[test]
+    fn auto_colors_a_terminal_unless_no_color_or_a_dumb_terminal() {
+        assert!(color_auto(true, None, Some("xterm")));
+        assert!(
+            color_auto(true, Some(""), None),
+            "an empty NO_COLOR does not count"
+        );
+        assert!(!color_auto(true, Some("1"), Some("xterm")));
+        assert!(!color_auto(true, None, Some("dumb")));
+        assert!(!color_auto(false, None, Some("xterm")));
     }
 }

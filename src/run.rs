@@ -35,6 +35,13 @@ pub async fn run(command: Command) -> Result<Report> {
         Command::Status(args) => status(args, &shutdown).await,
         Command::Rollback(args) => rollback(args, &shutdown).await,
         Command::Promote(args) => promote(args, &shutdown).await,
+        Command::Completions(args) => {
+            crate::cli::write_completions(args.shell, &mut std::io::stdout().lock());
+            Ok(Report::Generated)
+        }
+        Command::Man => crate::cli::write_man(&mut std::io::stdout().lock())
+            .map(|()| Report::Generated)
+            .map_err(|e| Error::io("cannot write the man page to", Path::new("stdout"), e)),
     };
     // A signal wins over whatever error the interrupted work reported.
     match (result, shutdown.fired()) {

@@ -123,6 +123,7 @@ pub async fn download(
     let mut resumes = 0u32;
     let mut redirected = false;
     let mut announced = 0u64;
+    let progress = crate::progress::Progress::start(format!("downloading {label}"), None);
     loop {
         let request = client
             .get_object()
@@ -154,8 +155,11 @@ pub async fn download(
             info.etag = out.e_tag().map(str::to_string);
             info.version_id = out.version_id().map(str::to_string);
             total = out.content_length().and_then(|n| u64::try_from(n).ok());
-            if let (Some(growing), Some(total)) = (growing, total) {
-                growing.expect(total);
+            if let Some(total) = total {
+                progress.set_total(total);
+                if let Some(growing) = growing {
+                    growing.expect(total);
+                }
             }
         }
         let mut body = out.body;
@@ -167,6 +171,7 @@ pub async fn download(
                         .await
                         .map_err(|e| Error::io("cannot write", dest, e))?;
                     info.bytes += bytes.len() as u64;
+                    progress.set(info.bytes);
                     if let Some(growing) = growing.filter(|_| info.bytes >= announced + ANNOUNCE) {
                         // Written, not only handed to tokio's writer, before a reader sees it.
                         file.flush()
@@ -743,6 +748,16 @@ async fn upload_parts(
     let mut parts = Vec::with_capacity(count);
     let mut next = 0usize;
     let mut done = done;
+    let length = |number: Option<i32>| match number.and_then(|n| plan.get(n as usize - 1)) {
+        Some(PartSource::Copy { first, last }) => last - first + 1,
+        Some(PartSource::File { length, .. }) => *length,
+        None => 0,
+    };
+    let progress = crate::progress::Progress::start(
+        format!("uploading s3://{}/{}", up.bucket, up.key),
+        Some(up.size),
+    );
+    progress.set(done.values().map(|p| length(p.part_number())).sum());
     loop {
         while next < count && tasks.len() < concurrency.max(1) {
             if let Some(part) = done.remove(&next) {
@@ -811,6 +826,14 @@ async fn upload_parts(
                         format!("upload task failed: {e}"),
                     )
                 })??;
+                let sent = length(part.part_number());
+                progress.advance(sent);
+                crate::output::detail(format!(
+                    "part {} of s3://{}/{} done ({sent} bytes)",
+                    part.part_number().unwrap_or_default(),
+                    up.bucket,
+                    up.key
+                ));
                 parts.push(part);
             }
             None => break,
@@ -992,7 +1015,7 @@ pub async fn sha256_of(
     {
         hasher.update(&chunk);
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(crate::bundle::hex(&hasher.finalize()))
 }
 
 /// The object tag that records a bundle's place in its life, for the bucket's lifecycle

@@ -280,3 +280,48 @@ fn a_cross_region_build_clones_the_pushed_commit() {
         "{helper}"
     );
 }
+
+/// A GitHub webhook build has no event time: the buildspec takes the build's start time
+/// (CODEBUILD_START_TIME, milliseconds) as the trigger time; an EventBridge trigger's own time
+/// is kept, and a build that is not a webhook's gets none (the binary's default applies).
+#[test]
+fn a_webhook_build_takes_its_start_time_as_the_trigger_time() {
+    let text = std::fs::read_to_string(format!("{ROOT}/buildspec.yml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let snippet = commands(doc, "build")
+        .into_iter()
+        .find(|c| c.contains("CODEBUILD_WEBHOOK_TRIGGER"))
+        .expect("the webhook trigger-time command");
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("{snippet}\necho \"${{PIPELINE_TRIGGER_TIME:-}}\""))
+            .env_remove("PIPELINE_TRIGGER_TIME")
+            .env_remove("CODEBUILD_WEBHOOK_TRIGGER")
+            .env_remove("CODEBUILD_START_TIME");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let start = ("CODEBUILD_START_TIME", "1764162000007");
+    assert_eq!(
+        run(&[("CODEBUILD_WEBHOOK_TRIGGER", "branch/main"), start]),
+        "2025-11-26T13:00:00.007Z"
+    );
+    assert_eq!(
+        run(&[
+            ("CODEBUILD_WEBHOOK_TRIGGER", "branch/main"),
+            start,
+            ("PIPELINE_TRIGGER_TIME", "2026-01-01T00:00:00Z")
+        ]),
+        "2026-01-01T00:00:00Z"
+    );
+    assert_eq!(run(&[start]), "");
+}

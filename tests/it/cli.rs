@@ -125,7 +125,7 @@ fn everything_from_the_environment_with_json_output() {
     assert_eq!(json["command"], "deploy");
     assert_eq!(
         json["result"]["bundle"]["sha256"],
-        format!("{:x}", Sha256::digest(&bytes))
+        invisible_pipeline::bundle::hex(&Sha256::digest(&bytes))
     );
     assert_eq!(json["result"]["bundle"]["size_bytes"], bytes.len());
     assert_eq!(json["result"]["bundle"]["bundle_type"], "tgz");
@@ -159,7 +159,7 @@ fn text_summary_names_path_and_hash() {
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
-    let hash = format!("{:x}", Sha256::digest(fs::read(&out).unwrap()));
+    let hash = invisible_pipeline::bundle::hex(&Sha256::digest(fs::read(&out).unwrap()));
     assert!(stdout.contains(&format!("sha256      {hash}")), "{stdout}");
     assert!(stdout.contains("type        tar"), "{stdout}");
     assert!(stdout.contains("merge       override"), "{stdout}");
@@ -382,9 +382,9 @@ fn help_documents_exit_codes_and_variables() {
         .collect::<Vec<_>>()
         .join(" ");
     for needle in [
-        "[env: APP_ARCHIVE=]",
-        "[env: CODEDEPLOY_FILES_DIR=]",
-        "[env: BUNDLE_OUT=]",
+        "[env: APP_ARCHIVE]",
+        "[env: CODEDEPLOY_FILES_DIR]",
+        "[env: BUNDLE_OUT]",
         "3 invalid input",
         "7 gave up waiting",
     ] {
@@ -603,4 +603,113 @@ fn missing_credentials_are_one_line_with_the_fix() {
         stderr.contains("no AWS credentials: set AWS_PROFILE"),
         "{stderr}"
     );
+}
+
+/// `-q` leaves warnings, errors and the summary; the progress lines go.
+#[test]
+fn quiet_keeps_warnings_and_the_summary_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("app.tar.gz");
+    fs::write(&archive, app_tar().end().gz()).unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    // version: 0 is accepted by the agent, with a warning.
+    fs::write(
+        cd.join("appspec.yml"),
+        APPSPEC.replace("version: 0.0", "version: 0"),
+    )
+    .unwrap();
+    let run = |quiet: bool| {
+        let mut cmd = bin();
+        cmd.args(["deploy", "--no-deploy", "--app-archive"])
+            .arg(&archive)
+            .arg("--codedeploy-dir")
+            .arg(&cd)
+            .arg("--bundle-out")
+            .arg(tmp.path().join("bundle.tgz"));
+        if quiet {
+            cmd.arg("-q");
+        }
+        let a = cmd.assert().success();
+        let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+        (out, stderr(&a))
+    };
+    let (out, err) = run(false);
+    assert!(
+        err.contains("checking ") && err.contains("version"),
+        "{err}"
+    );
+    let (quiet_out, quiet_err) = run(true);
+    assert_eq!(out, quiet_out, "the summary stays");
+    assert!(!quiet_err.contains("checking "), "{quiet_err}");
+    assert!(
+        quiet_err.contains("warning:") && quiet_err.contains("version: 0.0"),
+        "{quiet_err}"
+    );
+}
+
+/// `--color always` paints the labels; `never`, and `auto` off a terminal or with NO_COLOR,
+/// do not.
+#[test]
+fn color_paints_error_labels_only_when_asked_or_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    fs::write(
+        cd.join("appspec.yml"),
+        APPSPEC.replace("BeforeInstall", "BeforeInstal"),
+    )
+    .unwrap();
+    let run = |color: &str, no_color: bool| {
+        let mut cmd = bin();
+        cmd.args(["validate", "--color", color, "--codedeploy-dir"])
+            .arg(&cd);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        stderr(&cmd.assert().code(3))
+    };
+    let painted = run("always", false);
+    assert!(
+        painted.contains("\x1b[1;31merror:\x1b[0m BeforeInstal")
+            || painted.contains("\x1b[1;31merror:\x1b[0m hooks.BeforeInstal"),
+        "{painted:?}"
+    );
+    for (color, no_color) in [("never", false), ("auto", false), ("auto", true)] {
+        let plain = run(color, no_color);
+        assert!(!plain.contains('\x1b'), "{color} {no_color}: {plain:?}");
+        assert!(plain.contains("error: hooks.BeforeInstal"), "{plain}");
+    }
+}
+
+/// Completions and the man page are made from the command-line definition: every command is
+/// in them.
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    let bash = bin().args(["completions", "bash"]).assert().success();
+    let bash = String::from_utf8_lossy(&bash.get_output().stdout).into_owned();
+    for word in [
+        "rollback",
+        "promote",
+        "--upload-mode",
+        "--app-archive-parameter",
+    ] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    let zsh = bin().args(["completions", "zsh"]).assert().success();
+    assert!(
+        String::from_utf8_lossy(&zsh.get_output().stdout).contains("#compdef invisible-pipeline")
+    );
+    let man = bin().arg("man").assert().success();
+    let man = String::from_utf8_lossy(&man.get_output().stdout).into_owned();
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH invisible-pipeline"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    for page in [
+        "invisible-pipeline-deploy",
+        "invisible-pipeline-rollback",
+        "invisible-pipeline-promote",
+    ] {
+        assert!(man.contains(&format!(".TH {page}")), "man lacks {page}");
+    }
 }

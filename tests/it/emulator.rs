@@ -753,3 +753,44 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
         "{info:?}"
     );
 }
+
+/// Giving up waiting (exit 7) names the deployment, which exists and goes on, in the JSON
+/// envelope's result: a script can follow it or stop it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn giving_up_waiting_names_the_deployment_in_json() {
+    let e = env("gaveup").await;
+    let key = provision(&e, &app_tar().end().gz()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cd_dir = codedeploy_dir(tmp.path());
+    let out = binary(&e, &key, tmp.path(), &cd_dir)
+        .args([
+            "deploy",
+            "--output",
+            "json",
+            "--wait-timeout",
+            "2s",
+            "--poll-interval",
+            "200ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exit_code"], 7, "{json}");
+    let id = json["result"]["deployment_id"].as_str().unwrap();
+    let info =
+        e.cd.get_deployment()
+            .deployment_id(id)
+            .send()
+            .await
+            .unwrap()
+            .deployment_info
+            .unwrap();
+    assert_eq!(info.deployment_group_name(), Some("web"));
+}

@@ -17,3 +17,4 @@ mod promote;
 mod rollback;
 mod sample;
 mod signals;
+mod snapshots;
