@@ -1,14 +1,20 @@
-/** Builds the app's stacks from the configuration: the pipeline, and the source stack when
- * the repository lives in another region. */
-import { App, Validations } from 'aws-cdk-lib';
+/** Builds the app's stacks from the configuration: the pipeline in the instances' region, the
+ * build in `build_region` when it is another, and the source stack when the repository lives
+ * in another region than the build. Every stack is checked against the resource types its
+ * region has (lib/regions.ts): a missing one fails synth, naming the context key that fixes it. */
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { readConfig, type PipelineConfig } from './config.js';
-import { PipelineStack } from './pipeline-stack.js';
+import { buildRegionOf, readConfig, type PipelineConfig } from './config.js';
+import { BuildStack, PipelineStack } from './pipeline-stack.js';
+import { refuseMissingTypes } from './regions.js';
 import { SourceStack } from './source.js';
 
 export interface PipelineApp {
   readonly config: PipelineConfig;
+  /** The stack of the instances' region. */
   readonly pipeline: PipelineStack;
+  /** The build's stack, when `build_region` is another region. */
+  readonly build?: BuildStack;
   readonly source?: SourceStack;
 }
 
@@ -17,24 +23,49 @@ export interface Paths {
   readonly buildspecPath: string;
 }
 
+/** Each template names its region for cfn-lint (Metadata cfn-lint config), so that one
+ * cfn-lint call checks every template against its own region. */
+function lintIn(stack: Stack): void {
+  stack.templateOptions.metadata = {
+    ...stack.templateOptions.metadata,
+    'cfn-lint': { config: { regions: [stack.region] } },
+  };
+  refuseMissingTypes(stack);
+}
+
 export function createPipeline(app: App, paths: Paths): PipelineApp {
   const config = readConfig(app.node);
-  const env = { account: config.account, region: config.region };
-  const source = config.sourceRegion
+  const buildRegion = buildRegionOf(config);
+  const source = config.sourceRegion && !config.github
     ? new SourceStack(app, 'InvisiblePipelineSource', {
         env: { account: config.account, region: config.sourceRegion },
         config,
-        description: `invisible-pipeline: CodeCommit repository ${config.repoName}, forwarding pushes to ${config.region}`,
+        description: `invisible-pipeline: CodeCommit repository ${config.repoName}, forwarding pushes to ${buildRegion}`,
       })
     : undefined;
   const pipeline = new PipelineStack(app, 'InvisiblePipeline', {
-    env,
+    env: { account: config.account, region: config.region },
     config,
     ...paths,
-    description: 'invisible-pipeline: CI/CD for EC2 without CodePipeline',
+    description: config.buildRegion
+      ? `invisible-pipeline: CodeDeploy, artifact bucket and instances in ${config.region}, built in ${config.buildRegion}`
+      : 'invisible-pipeline: CI/CD for EC2 without CodePipeline',
     crossRegionReferences: false,
   });
-  if (source) pipeline.addStackDependency(source);
+  const build = config.buildRegion
+    ? new BuildStack(app, 'InvisiblePipelineBuild', {
+        env: { account: config.account, region: config.buildRegion },
+        config,
+        ...paths,
+        description: `invisible-pipeline: the build for instances in ${config.region} (no CodeBuild there)`,
+        crossRegionReferences: false,
+      })
+    : undefined;
+  // The build names the pipeline stack's bucket, key and configurations: they come first.
+  if (build) build.addStackDependency(pipeline);
+  const sourced = build ?? pipeline;
+  if (source) sourced.addStackDependency(source);
+  for (const stack of [pipeline, build, source]) if (stack) lintIn(stack);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { config, pipeline, source };
+  return { config, pipeline, build, source };
 }

@@ -7,6 +7,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { createHash } from 'node:crypto';
+import { nagArn } from './nag.js';
 
 /**
  * The object tag the binary sets (see src/aws/s3.rs): `Pending` at upload, the deployment's
@@ -16,7 +18,69 @@ import { Construct } from 'constructs';
  */
 export const STATUS_TAG = 'invisible-pipeline-status';
 
+/**
+ * What the build needs of the artifact store: in the same stack, its resources; from a build
+ * in another region (build_region), the same by their fixed names (see `fixedNames`).
+ */
+export interface Bundles {
+  readonly bucketName: string;
+  readonly bucketArn: string;
+  readonly prefix: string;
+  /** ARN pattern of the bundles under the prefix. */
+  readonly bundlesArn: string;
+  /** How cdk-nag prints `bundlesArn`. */
+  readonly nagBundlesArn: string;
+  /** The key: its ARN in the same stack; from another region, its alias (the grant names the
+   * key by it, and no encryption header is sent: the bucket's default key applies). */
+  readonly key: { readonly arn: string } | { readonly alias: string };
+}
+
+/**
+ * The fixed names of the artifact store of a pipeline whose build is in another region: the
+ * build's stack names them without a cross-region reference. The bucket name carries the
+ * account, the region and a hash of the application name, so two pipelines never collide.
+ */
+export function fixedNames(account: string, region: string, applicationName: string): { bucketName: string; keyAlias: string } {
+  const hash = createHash('sha256').update(applicationName).digest('hex').slice(0, 8);
+  return {
+    bucketName: `invisible-pipeline-${account}-${region}-${hash}`,
+    keyAlias: `alias/invisible-pipeline/${applicationName}`,
+  };
+}
+
+/** The bundles of a store in another region, by its fixed names. */
+export function remoteBundles(partition: string, account: string, region: string, applicationName: string, prefix = 'bundles'): Bundles {
+  const { bucketName, keyAlias } = fixedNames(account, region, applicationName);
+  const bucketArn = `arn:${partition}:s3:::${bucketName}`;
+  return {
+    bucketName,
+    bucketArn,
+    prefix,
+    bundlesArn: `${bucketArn}/${prefix}/*`,
+    nagBundlesArn: `arn:<AWS::Partition>:s3:::${bucketName}/${prefix}/*`,
+    key: { alias: keyAlias },
+  };
+}
+
+/** Lets CloudWatch Logs of the key's region use `key` for this account's log groups. */
+export function allowLogs(key: kms.Key): void {
+  const stack = Stack.of(key);
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchLogs',
+      principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+      actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+      resources: ['*'],
+      conditions: {
+        ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:*` },
+      },
+    }),
+  );
+}
+
 export interface ArtifactStoreProps {
+  /** Fixed bucket name and key alias, for a build in another region (see `fixedNames`). */
+  readonly fixed?: { readonly bucketName: string; readonly keyAlias: string };
   /** Key prefix of the bundles (ARTIFACT_PREFIX). */
   readonly prefix?: string;
   /** Days a bundle of a failed or stopped deployment is kept. */
@@ -47,19 +111,9 @@ export class ArtifactStore extends Construct {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    if (props.fixed) this.key.addAlias(props.fixed.keyAlias);
     // The build's log group is encrypted with this key too.
-    const region = Stack.of(this).region;
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogs',
-        principals: [new iam.ServicePrincipal(`logs.${region}.amazonaws.com`)],
-        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${Stack.of(this).partition}:logs:${region}:${Stack.of(this).account}:log-group:*` },
-        },
-      }),
-    );
+    allowLogs(this.key);
 
     // S3 server access log delivery cannot write to SSE-KMS buckets: SSE-S3 here.
     this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -76,6 +130,7 @@ export class ArtifactStore extends Construct {
     });
 
     this.bucket = new s3.Bucket(this, 'Bundles', {
+      bucketName: props.fixed?.bucketName,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
@@ -123,5 +178,17 @@ export class ArtifactStore extends Construct {
   /** ARN pattern of the bundles under the prefix. */
   bundlesArn(): string {
     return this.bucket.arnForObjects(`${this.prefix}/*`);
+  }
+
+  /** What a build in the same stack needs of the store. */
+  bundles(): Bundles {
+    return {
+      bucketName: this.bucket.bucketName,
+      bucketArn: this.bucket.bucketArn,
+      prefix: this.prefix,
+      bundlesArn: this.bundlesArn(),
+      nagBundlesArn: `${nagArn(this.bucket)}/${this.prefix}/*`,
+      key: { arn: this.key.keyArn },
+    };
   }
 }

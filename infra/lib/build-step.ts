@@ -3,7 +3,7 @@
  * primary source, the prebuilt binary (an S3 asset) as secondary source "tool", the top-level
  * buildspec.yml inlined, and a role that may do exactly what the binary does.
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,14 +15,21 @@ import { Construct } from 'constructs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import type { ArtifactStore } from './artifact-store.js';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type { Bundles } from './artifact-store.js';
 import type { PipelineConfig } from './config.js';
 import { acknowledgeWildcards, nagArn, nagRef } from './nag.js';
 
 export interface BuildStepProps {
   readonly config: PipelineConfig;
-  readonly repository: codecommit.IRepository;
-  readonly artifacts: ArtifactStore;
+  /** The CodeCommit repository (none with source_provider github). */
+  readonly repository?: codecommit.IRepository;
+  /** The artifact store, in this stack or in the instances' region. */
+  readonly bundles: Bundles;
+  /** The key of the build's log group (a key of the build's region). */
+  readonly logKey: kms.IKey;
+  /** The region of CodeDeploy and the artifact bucket (the instances'). */
+  readonly deployRegion: string;
   readonly releases: s3.IBucket;
   readonly parameter: ssm.IStringParameter;
   readonly applicationName: string;
@@ -47,8 +54,32 @@ export class BuildStep extends Construct {
 
   constructor(scope: Construct, id: string, props: BuildStepProps) {
     super(scope, id);
-    const { config, artifacts } = props;
+    const { config, bundles } = props;
     const stack = Stack.of(this);
+    // Across regions the binary is told where CodeDeploy and the bucket are.
+    const deployRegion: Record<string, codebuild.BuildEnvironmentVariable> =
+      props.deployRegion === stack.region ? {} : { DEPLOY_REGION: { value: props.deployRegion } };
+    // The bundle key: by ARN in the same stack (and named in the encryption header); across
+    // regions by its alias, with no header, so that the bucket's default key applies.
+    const keyEnv: Record<string, codebuild.BuildEnvironmentVariable> =
+      'arn' in bundles.key ? { ARTIFACT_KMS_KEY_ID: { value: bundles.key.arn } } : {};
+    const keyAnyArn = `arn:${stack.partition}:kms:${props.deployRegion}:${stack.account}:key/*`;
+    const bundleKey = (sid: string) =>
+      'arn' in bundles.key
+        ? new iam.PolicyStatement({ sid, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [bundles.key.arn] })
+        : new iam.PolicyStatement({
+            sid,
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: [keyAnyArn],
+            conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [bundles.key.alias] } },
+          });
+    const keyWildcard: Record<string, string> =
+      'arn' in bundles.key
+        ? {}
+        : {
+            [`Resource::arn:<AWS::Partition>:kms:${props.deployRegion}:${stack.account}:key/*`]:
+              'The bundle key lives in the instances\' region and is named by its alias (kms:ResourceAliases condition), not by an ARN this region\'s stack cannot reference.',
+          };
     for (const file of ['invisible-pipeline', 'invisible-pipeline.sha256']) {
       if (!existsSync(join(props.toolDir, file))) {
         throw new Error(`${join(props.toolDir, file)} is missing: run scripts/build-release first (or set the tool_dir context)`);
@@ -57,7 +88,7 @@ export class BuildStep extends Construct {
     const tool = new s3assets.Asset(this, 'Tool', { path: props.toolDir });
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.THREE_MONTHS,
-      encryptionKey: artifacts.key,
+      encryptionKey: props.logKey,
     });
     const buildSpec = codebuild.BuildSpec.fromObjectToYaml(parse(readFileSync(props.buildspecPath, 'utf8')));
     // The binary writes KEY=value lines here, outside the checkout; the buildspec removes the
@@ -67,15 +98,47 @@ export class BuildStep extends Construct {
     // repository in source_region the binary is the only source and the buildspec clones the
     // pushed commit with the CodeCommit credential helper (GitPull on that repository).
     const toolSource = codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey, identifier: 'tool' });
-    const sources = config.sourceRegion
-      ? { source: codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey }) }
-      : {
-          source: codebuild.Source.codeCommit({ repository: props.repository, branchOrRef: config.branch }),
-          secondarySources: [toolSource],
-        };
-    const cloneUrl: Record<string, codebuild.BuildEnvironmentVariable> = config.sourceRegion
-      ? { INVISIBLE_PIPELINE_CLONE_URL: { value: props.repository.repositoryCloneUrlHttp } }
-      : {};
+    // GitHub: a webhook starts the deploy project on a push to the branch and the validate
+    // project on a push to any other (optionally only when CodeDeploy_Files/ changed); the
+    // build is of exactly the pushed commit.
+    const gh = config.github;
+    const gitHub = (deploys: boolean) => {
+      if (!gh) throw new Error('source_provider github without its settings');
+      // Anchored: CDK's andBranchIs pattern (refs/heads/main) would also match main-old.
+      const ref = `^refs/heads/${config.branch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+      let filter = codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH);
+      filter = deploys ? filter.andHeadRefIs(ref) : filter.andHeadRefIsNot(ref);
+      if (gh.pathFilter) filter = filter.andFilePathIs('^CodeDeploy_Files/');
+      return codebuild.Source.gitHub({
+        owner: gh.owner,
+        repo: gh.repo,
+        webhook: true,
+        webhookFilters: [filter],
+        reportBuildStatus: true,
+      });
+    };
+    const repository = props.repository;
+    if (!gh && !repository) throw new Error('source_provider codecommit without a repository');
+    const sourcesFor = (deploys: boolean) =>
+      gh || !repository
+        ? { source: gitHub(deploys), secondarySources: [toolSource] }
+        : config.sourceRegion
+          ? { source: codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey }) }
+          : {
+              source: codebuild.Source.codeCommit({ repository, branchOrRef: config.branch }),
+              secondarySources: [toolSource],
+            };
+    // The region's GitHub credential for CodeBuild, from the secret by a dynamic reference:
+    // the token is in neither the template nor the logs.
+    const token = gh?.tokenSecret
+      ? new codebuild.GitHubSourceCredentials(this, 'GitHubToken', {
+          accessToken: SecretValue.secretsManager(gh.tokenSecret),
+        })
+      : undefined;
+    const cloneUrl: Record<string, codebuild.BuildEnvironmentVariable> =
+      config.sourceRegion && repository
+        ? { INVISIBLE_PIPELINE_CLONE_URL: { value: repository.repositoryCloneUrlHttp } }
+        : {};
     const newProject = (
       id: string,
       projectName: string,
@@ -83,24 +146,43 @@ export class BuildStep extends Construct {
       timeout: Duration,
       environmentVariables: Record<string, codebuild.BuildEnvironmentVariable>,
       toolOnly = false,
+      deploys = true,
     ) => {
       // Rollback and promotion work on what is already in S3: the binary is their only source.
       const project = new codebuild.Project(this, id, {
         projectName,
         description,
-        ...(toolOnly ? { source: codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey }) } : sources),
+        ...(toolOnly ? { source: codebuild.Source.s3({ bucket: tool.bucket, path: tool.s3ObjectKey }) } : sourcesFor(deploys)),
         buildSpec,
         environment: {
           buildImage: codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5,
           computeType: codebuild.ComputeType.SMALL,
           privileged: false,
         },
-        environmentVariables: { ...exportFile, ...(toolOnly ? {} : cloneUrl), ...environmentVariables },
+        environmentVariables: { ...exportFile, ...deployRegion, ...(toolOnly ? {} : cloneUrl), ...environmentVariables },
         timeout,
         logging: { cloudWatch: { logGroup } },
         // No concurrent build limit: with one, extra StartBuild calls fail instead of queueing.
       });
-      if (config.sourceRegion && !toolOnly) props.repository.grantPull(project);
+      if (config.sourceRegion && repository && !toolOnly) repository.grantPull(project);
+      // The webhook is made with the credential: it comes first.
+      if (token && !toolOnly) project.node.addDependency(token);
+      if (gh?.connectionArn && !toolOnly) {
+        // CodeBuild's GitHub source through a CodeConnections connection: the project's
+        // source authenticates with it, and the role may use it (and nothing else).
+        (project.node.defaultChild as codebuild.CfnProject).addPropertyOverride('Source.Auth', {
+          Type: 'CODECONNECTIONS',
+          Resource: gh.connectionArn,
+        });
+        const service = gh.connectionArn.split(':')[2];
+        project.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'UseConnection',
+            actions: [`${service}:GetConnectionToken`, `${service}:GetConnection`, `${service}:UseConnection`],
+            resources: [gh.connectionArn],
+          }),
+        );
+      }
       Validations.of(project).acknowledge({
         id: 'AwsSolutions-CB4',
         reason:
@@ -117,9 +199,9 @@ export class BuildStep extends Construct {
       Duration.minutes(config.waitTimeoutMinutes * 2 + 15),
       {
         APP_ARCHIVE_PARAMETER: { value: props.parameter.parameterName },
-        ARTIFACT_BUCKET: { value: artifacts.bucket.bucketName },
-        ARTIFACT_PREFIX: { value: artifacts.prefix },
-        ARTIFACT_KMS_KEY_ID: { value: artifacts.key.keyArn },
+        ARTIFACT_BUCKET: { value: bundles.bucketName },
+        ARTIFACT_PREFIX: { value: bundles.prefix },
+        ...keyEnv,
         CODEDEPLOY_APPLICATION: { value: props.applicationName },
         CODEDEPLOY_DEPLOYMENT_GROUP: { value: props.deploymentGroupName },
         CODEDEPLOY_DEPLOYMENT_CONFIG: { value: props.deploymentConfigName },
@@ -138,6 +220,8 @@ export class BuildStep extends Construct {
         INVISIBLE_PIPELINE_COMMAND: { value: 'validate' },
         APP_ARCHIVE_PARAMETER: { value: props.parameter.parameterName },
       },
+      false,
+      false,
     );
     const validateRole = this.validateProject.role!;
     const role = this.project.role!;
@@ -154,12 +238,12 @@ export class BuildStep extends Construct {
     }
 
     const arn = (resource: string) =>
-      `arn:${stack.partition}:codedeploy:${stack.region}:${stack.account}:${resource}`;
+      `arn:${stack.partition}:codedeploy:${props.deployRegion}:${stack.account}:${resource}`;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CheckBundleBucket',
         actions: ['s3:ListBucket'],
-        resources: [artifacts.bucket.bucketArn],
+        resources: [bundles.bucketArn],
       }),
     );
     role.addToPrincipalPolicy(
@@ -175,17 +259,11 @@ export class BuildStep extends Construct {
           's3:DeleteObject',
           's3:DeleteObjectVersion',
         ],
-        resources: [artifacts.bundlesArn()],
+        resources: [bundles.bundlesArn],
       }),
     );
     // Multipart uploads with SSE-KMS need Decrypt as well as GenerateDataKey.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'BundleKey',
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [artifacts.key.keyArn],
-      }),
-    );
+    role.addToPrincipalPolicy(bundleKey('BundleKey'));
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'Deploy',
@@ -231,11 +309,12 @@ export class BuildStep extends Construct {
         'Report groups of this project only, added by CDK for CodeBuild test reports.',
     });
     acknowledgeWildcards(role, {
-      [`Resource::${nagArn(artifacts.bucket)}/${artifacts.prefix}/*`]:
+      [`Resource::${bundles.nagBundlesArn}`]:
         'Bundle keys are new for every build; the grant is limited to the bundles prefix of the pipeline\'s own bucket.',
       [`Resource::${releasesArn}/*`]:
         'The release parameter may name any archive in the releases bucket; read-only (GetObject, GetObjectVersion).',
       ...projectGrants(project),
+      ...keyWildcard,
       'Resource::*':
         'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
     });
@@ -258,7 +337,7 @@ export class BuildStep extends Construct {
     const group = (name: string) => arn(`deploymentgroup:${props.applicationName}/${name}`);
     const common = {
       CODEDEPLOY_APPLICATION: { value: props.applicationName },
-      ARTIFACT_PREFIX: { value: artifacts.prefix },
+      ARTIFACT_PREFIX: { value: bundles.prefix },
       IF_BUSY: { value: config.ifBusy },
       WAIT_TIMEOUT: { value: `${config.waitTimeoutMinutes}m` },
     };
@@ -274,7 +353,7 @@ export class BuildStep extends Construct {
         new iam.PolicyStatement({
           sid: 'CheckBundleBucket',
           actions: ['s3:ListBucket'],
-          resources: [artifacts.bucket.bucketArn],
+          resources: [bundles.bucketArn],
         }),
       );
       r.addToPrincipalPolicy(
@@ -288,18 +367,10 @@ export class BuildStep extends Construct {
             // promote: a copy in another bucket of this prefix, removed when it fails its check
             ...(copies ? ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'] : []),
           ],
-          resources: [artifacts.bundlesArn()],
+          resources: [bundles.bundlesArn],
         }),
       );
-      if (copies) {
-        r.addToPrincipalPolicy(
-          new iam.PolicyStatement({
-            sid: 'BundleKey',
-            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-            resources: [artifacts.key.keyArn],
-          }),
-        );
-      }
+      if (copies) r.addToPrincipalPolicy(bundleKey('BundleKey'));
       if (read.length > 0) {
         r.addToPrincipalPolicy(
           new iam.PolicyStatement({
@@ -343,9 +414,10 @@ export class BuildStep extends Construct {
         }),
       );
       acknowledgeWildcards(r, {
-        [`Resource::${nagArn(artifacts.bucket)}/${artifacts.prefix}/*`]:
+        [`Resource::${bundles.nagBundlesArn}`]:
           'The bundle to deploy again is whichever an earlier deployment names; limited to the bundles prefix of the pipeline\'s own bucket.',
         ...projectGrants(ref),
+        ...(copies ? keyWildcard : {}),
         'Resource::*':
           'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
       });

@@ -4,17 +4,38 @@
  * fails synth with a message naming it.
  */
 import type { Node } from 'constructs';
+import { has, regionData } from './regions.js';
 
 export type IfBusy = 'wait' | 'stop-active' | 'fail';
 
 export interface PipelineConfig {
   /** AWS account of the pipeline. */
   readonly account: string;
-  /** Region of the pipeline: CodeBuild, CodeDeploy, the buckets, the parameter. */
+  /** Region of the pipeline and its instances: CodeDeploy, the artifact bucket and key, the
+   * instance role, the agent, the deployment notifications (and, without build_region, the
+   * build too). */
   readonly region: string;
-  /** Region of the CodeCommit repository when the pipeline's region has no CodeCommit. */
+  /** Region of the build when it is not `region` (build_region): CodeBuild, the triggers, the
+   * release parameter and bucket. For regions without CodeBuild. */
+  readonly buildRegion?: string;
+  /** Region of the CodeCommit repository when it is not the build's (source_region; by default
+   * the build's region). */
   readonly sourceRegion?: string;
   readonly repoName: string;
+  /** Where the CodeDeploy files live: CodeCommit (repo_name) or GitHub (github). */
+  readonly sourceProvider: 'codecommit' | 'github';
+  /** The GitHub repository and how CodeBuild reaches it (source_provider github). */
+  readonly github?: {
+    /** `owner/name`. */
+    readonly owner: string;
+    readonly repo: string;
+    /** A CodeConnections connection (where the build region has CodeConnections)... */
+    readonly connectionArn?: string;
+    /** ...or the name of a Secrets Manager secret holding a personal access token. */
+    readonly tokenSecret?: string;
+    /** Build only when files under CodeDeploy_Files/ changed. */
+    readonly pathFilter: boolean;
+  };
   /** Import the repository by name instead of creating it. */
   readonly repoExists: boolean;
   readonly branch: string;
@@ -99,18 +120,42 @@ function principals(raw: Raw, key: string): string[] {
   return list as string[];
 }
 
+/** The region of the build: `build_region`, else the pipeline's. */
+export function buildRegionOf(config: PipelineConfig): string {
+  return config.buildRegion ?? config.region;
+}
+
 /** Reads and checks the configuration from a construct's context (usually the App's). */
 export function readConfig(node: Node): PipelineConfig {
   const raw: Raw = (key) => node.tryGetContext(key);
   const region = /^[a-z]{2}(-[a-z]+)+-\d$/;
   const ifBusy = text(raw, 'if_busy', /^(wait|stop-active|fail)$/, 'wait, stop-active or fail', 'wait') as IfBusy;
-  const sourceRegion = optional(raw, 'source_region', region, 'a region such as ap-southeast-1');
   const pipelineRegion = text(raw, 'pipeline_region', region, 'a region such as ap-southeast-7');
+  const buildRegion = optional(raw, 'build_region', region, 'a region with CodeBuild such as ca-central-1') ?? pipelineRegion;
+  const sourceRegion = optional(raw, 'source_region', region, 'a region such as ap-southeast-1') ?? buildRegion;
+  const gh = github(raw);
+  if (gh?.connectionArn) {
+    const connectionRegion = gh.connectionArn.split(':')[3];
+    if (connectionRegion !== buildRegion) {
+      throw new ConfigError(
+        `cdk.json context "codeconnections_arn" is a connection in ${connectionRegion}, but the build runs in ${buildRegion}: CodeBuild uses a connection of its own region`,
+      );
+    }
+    if (!has('AWS::CodeConnections', buildRegion)) {
+      throw new ConfigError(
+        `CodeConnections does not exist in ${buildRegion} (${regionData.source}): set "github_token_secret" (a Secrets Manager secret holding a GitHub personal access token) instead of "codeconnections_arn"`,
+      );
+    }
+  }
   return {
     account: text(raw, 'pipeline_account', /^\d{12}$/, 'a 12-digit AWS account id'),
     region: pipelineRegion,
-    sourceRegion: sourceRegion === pipelineRegion ? undefined : sourceRegion,
+    buildRegion: buildRegion === pipelineRegion ? undefined : buildRegion,
+    // The repository's region matters for CodeCommit only.
+    sourceRegion: gh || sourceRegion === buildRegion ? undefined : sourceRegion,
     repoName: text(raw, 'repo_name', NAME, 'a CodeCommit repository name'),
+    sourceProvider: text(raw, 'source_provider', /^(codecommit|github)$/, 'codecommit or github', 'codecommit') as 'codecommit' | 'github',
+    github: gh,
     repoExists: flag(raw, 'repo_exists', false),
     branch: text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main'),
     ec2TagKey: text(raw, 'ec2_tag_key', /^.{1,128}$/, 'the EC2 tag key that marks the instances'),
@@ -128,6 +173,27 @@ export function readConfig(node: Node): PipelineConfig {
     approvers: principals(raw, 'approvers'),
     operators: principals(raw, 'operators'),
   };
+}
+
+function github(raw: Raw): PipelineConfig['github'] {
+  const keys = ['github_repository', 'codeconnections_arn', 'github_token_secret', 'path_filter'];
+  if ((raw('source_provider') ?? 'codecommit') !== 'github') {
+    for (const key of keys) {
+      if (raw(key) !== undefined && raw(key) !== null && raw(key) !== '') {
+        throw new ConfigError(`cdk.json context "${key}" is set, but "source_provider" is not github: set source_provider to github to build from GitHub`);
+      }
+    }
+    return undefined;
+  }
+  const [owner, repo] = text(raw, 'github_repository', /^[A-Za-z0-9-]{1,39}\/[A-Za-z0-9._-]{1,100}$/, 'the GitHub repository as owner/name').split('/');
+  const connectionArn = optional(raw, 'codeconnections_arn', /^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection\/[0-9a-f-]{36}$/, 'a CodeConnections connection ARN');
+  const tokenSecret = optional(raw, 'github_token_secret', /^[A-Za-z0-9/_+=.@-]{1,512}$/, 'the name of a Secrets Manager secret holding a GitHub personal access token');
+  if (!connectionArn === !tokenSecret) {
+    throw new ConfigError(
+      'source_provider github needs exactly one of cdk.json context "codeconnections_arn" (a CodeConnections connection, where the build region has CodeConnections) or "github_token_secret" (a Secrets Manager secret holding a personal access token)',
+    );
+  }
+  return { owner, repo, connectionArn, tokenSecret, pathFilter: flag(raw, 'path_filter', false) };
 }
 
 function prodGroup(raw: Raw): PipelineConfig['prod'] {

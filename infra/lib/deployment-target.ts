@@ -9,6 +9,7 @@ import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { createHash } from 'node:crypto';
 import type { ArtifactStore } from './artifact-store.js';
 import type { PipelineConfig } from './config.js';
 import { acknowledgeWildcards, nagArn } from './nag.js';
@@ -16,6 +17,16 @@ import { acknowledgeWildcards, nagArn } from './nag.js';
 export interface DeploymentTargetProps {
   readonly config: PipelineConfig;
   readonly artifacts: ArtifactStore;
+}
+
+/**
+ * The name of a group's deployment configuration when the build is in another region and names
+ * it without a cross-region reference: the percentage is part of the name, so that a change of
+ * it creates a new configuration (a replacement under the same name would fail).
+ */
+export function fixedConfigName(applicationName: string, groupName: string, percent: number): string {
+  const hash = createHash('sha256').update(`${applicationName}/${groupName}`).digest('hex').slice(0, 8);
+  return `${groupName.slice(0, 60)}-${hash}-min-healthy-${percent}`;
 }
 
 export class DeploymentTarget extends Construct {
@@ -34,8 +45,12 @@ export class DeploymentTarget extends Construct {
       applicationName: config.applicationName,
     });
     // Named by CloudFormation: a change of min_healthy_hosts_percent replaces the
-    // configuration, which a fixed name would make fail.
+    // configuration, which a fixed name would make fail. A build in another region needs a
+    // name it can know: then one that changes with the percentage.
+    const fixed = (group: string, percent: number) =>
+      config.buildRegion ? fixedConfigName(config.applicationName, group, percent) : undefined;
     this.deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'Config', {
+      deploymentConfigName: fixed(config.deploymentGroupName, config.minHealthyHostsPercent),
       minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.minHealthyHostsPercent),
     });
     this.group = new codedeploy.ServerDeploymentGroup(this, 'Group', {
@@ -49,6 +64,7 @@ export class DeploymentTarget extends Construct {
     });
     if (config.prod) {
       const deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'ProdConfig', {
+        deploymentConfigName: fixed(config.prod.deploymentGroupName, config.prod.minHealthyHostsPercent),
         minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.prod.minHealthyHostsPercent),
       });
       const group = new codedeploy.ServerDeploymentGroup(this, 'ProdGroup', {

@@ -69,9 +69,11 @@ export function lostTriggerAlarm(scope: Construct, id: string, queue: sqs.IQueue
 }
 
 export interface NotificationsProps {
-  /** The build projects whose failures are told. */
-  readonly projects: codebuild.IProject[];
-  readonly application: codedeploy.IServerApplication;
+  /** The build projects whose failures are told (none in the instances' region when the
+   * build has a region of its own: events stay in their region). */
+  readonly projects?: codebuild.IProject[];
+  /** The application whose deployments are told (none in a build region of its own). */
+  readonly application?: codedeploy.IServerApplication;
   readonly email?: string;
   /** Projects started by hand (rollback, promotion): each build's end is told with what it
    * did and who started it. */
@@ -88,14 +90,15 @@ export class Notifications extends Construct {
     super(scope, id);
     // The SnsTopic rule targets below add the key-policy statement for events.amazonaws.com.
     ({ topic: this.topic, key: this.key } = alarmTopic(this, 'Topic', props.email));
-    new events.Rule(this, 'BuildFailed', {
+    const projects = props.projects ?? [];
+    if (projects.length > 0) new events.Rule(this, 'BuildFailed', {
       description: 'invisible-pipeline build failed, was stopped, timed out or faulted',
       eventPattern: {
         source: ['aws.codebuild'],
         detailType: ['CodeBuild Build State Change'],
         detail: {
           'build-status': ['FAILED', 'STOPPED', 'TIMED_OUT', 'FAULT'],
-          'project-name': props.projects.map((p) => p.projectName),
+          'project-name': projects.map((p) => p.projectName),
         },
       },
       targets: [new targets.SnsTopic(this.topic)],
@@ -121,14 +124,16 @@ export class Notifications extends Construct {
       });
     });
     (props.deadLetterQueues ?? []).forEach((queue, i) => lostTriggerAlarm(this, `TriggerLost${i}`, queue, this.topic));
-    new events.Rule(this, 'DeploymentEnded', {
-      description: 'invisible-pipeline deployment failed or succeeded',
-      eventPattern: {
-        source: ['aws.codedeploy'],
-        detailType: ['CodeDeploy Deployment State-change Notification'],
-        detail: { application: [props.application.applicationName], state: ['FAILURE', 'SUCCESS'] },
-      },
-      targets: [new targets.SnsTopic(this.topic)],
-    });
+    if (props.application) {
+      new events.Rule(this, 'DeploymentEnded', {
+        description: 'invisible-pipeline deployment failed or succeeded',
+        eventPattern: {
+          source: ['aws.codedeploy'],
+          detailType: ['CodeDeploy Deployment State-change Notification'],
+          detail: { application: [props.application.applicationName], state: ['FAILURE', 'SUCCESS'] },
+        },
+        targets: [new targets.SnsTopic(this.topic)],
+      });
+    }
   }
 }

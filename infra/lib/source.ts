@@ -42,25 +42,26 @@ export interface SourceStackProps extends StackProps {
   readonly config: PipelineConfig;
 }
 
-/** The repository in `source_region`, forwarding its events to the pipeline's region. */
+/** The repository in `source_region`, forwarding its events to the build's region. */
 export class SourceStack extends Stack {
   readonly repository: codecommit.IRepository;
 
   constructor(scope: Construct, id: string, props: SourceStackProps) {
     super(scope, id, props);
     const { config } = props;
+    const buildRegion = config.buildRegion ?? config.region;
     this.repository = repository(this, config);
     const bus = events.EventBus.fromEventBusArn(
       this,
       'PipelineBus',
-      `arn:${this.partition}:events:${config.region}:${config.account}:event-bus/default`,
+      `arn:${this.partition}:events:${buildRegion}:${config.account}:event-bus/default`,
     );
     const dlq = deadLetterQueue(this, 'ForwardDeadLetters');
     // An alarm notifies only topics of its own region: this region has its own topic.
     const { topic } = alarmTopic(this, 'Topic', config.notificationEmail);
     lostTriggerAlarm(this, 'ForwardLost', dlq, topic);
     new events.Rule(this, 'ForwardToPipelineRegion', {
-      description: `Forwards ${config.repoName} events to the pipeline in ${config.region}`,
+      description: `Forwards ${config.repoName} events to the pipeline's build in ${buildRegion}`,
       eventPattern: {
         source: ['aws.codecommit'],
         detailType: ['CodeCommit Repository State Change'],

@@ -16,7 +16,8 @@ import { deadLetterQueue } from './source.js';
 
 export interface TriggersProps {
   readonly config: PipelineConfig;
-  readonly repository: codecommit.IRepository;
+  /** The CodeCommit repository (none with source_provider github). */
+  readonly repository?: codecommit.IRepository;
   readonly project: codebuild.IProject;
   /** Runs `validate` only, with a read-only role: the target of pushes to other branches. */
   readonly validateProject: codebuild.IProject;
@@ -25,9 +26,10 @@ export interface TriggersProps {
 
 export class Triggers extends Construct {
   readonly deadLetters: sqs.Queue;
-  readonly onPush: events.Rule;
+  /** CodeCommit pushes (GitHub pushes arrive by the projects' webhooks instead). */
+  readonly onPush?: events.Rule;
   readonly onRelease: events.Rule;
-  readonly onOtherBranch: events.Rule;
+  readonly onOtherBranch?: events.Rule;
 
   constructor(scope: Construct, id: string, props: TriggersProps) {
     super(scope, id);
@@ -53,7 +55,7 @@ export class Triggers extends Construct {
     const pushes = (referenceName: unknown) => ({
       source: ['aws.codecommit'],
       detailType: ['CodeCommit Repository State Change'],
-      resources: [repository.repositoryArn],
+      resources: repository ? [repository.repositoryArn] : [],
       detail: {
         event: ['referenceCreated', 'referenceUpdated'],
         referenceType: ['branch'],
@@ -62,11 +64,13 @@ export class Triggers extends Construct {
     });
 
     // The pushed commit, not the branch head: a later push must not slip into this build.
-    this.onPush = new events.Rule(this, 'OnPush', {
-      description: `Deploy pushes to ${config.branch} of ${config.repoName}`,
-      eventPattern: pushes([config.branch]),
-      targets: [start(events.EventField.fromPath('$.detail.commitId'))],
-    });
+    if (repository) {
+      this.onPush = new events.Rule(this, 'OnPush', {
+        description: `Deploy pushes to ${config.branch} of ${config.repoName}`,
+        eventPattern: pushes([config.branch]),
+        targets: [start(events.EventField.fromPath('$.detail.commitId'))],
+      });
+    }
     this.onRelease = new events.Rule(this, 'OnRelease', {
       description: `Deploy a new application release (${props.parameter.parameterName} changed)`,
       eventPattern: {
@@ -77,10 +81,12 @@ export class Triggers extends Construct {
       // StartBuild's sourceVersion takes a branch name or a commit id (not refs/heads/…).
       targets: [start(config.branch)],
     });
-    this.onOtherBranch = new events.Rule(this, 'OnOtherBranch', {
-      description: `Validate pushes to branches other than ${config.branch}`,
-      eventPattern: pushes([{ 'anything-but': [config.branch] }]),
-      targets: [start(events.EventField.fromPath('$.detail.commitId'), props.validateProject)],
-    });
+    if (repository) {
+      this.onOtherBranch = new events.Rule(this, 'OnOtherBranch', {
+        description: `Validate pushes to branches other than ${config.branch}`,
+        eventPattern: pushes([{ 'anything-but': [config.branch] }]),
+        targets: [start(events.EventField.fromPath('$.detail.commitId'), props.validateProject)],
+      });
+    }
   }
 }

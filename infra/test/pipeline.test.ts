@@ -75,10 +75,11 @@ describe('cdk-nag and template validation', () => {
     Template.fromStack(p.pipeline).resourceCountIs('AWS::CodeCommit::Repository', 0);
   });
 
-  test('without source_region the same region is flagged (the check is live)', () => {
+  test('without source_region synth fails, naming the resource, the region and the key (the check is live)', () => {
     const p = build({ pipeline_region: 'ap-southeast-7', source_region: '' });
-    const findings = synthFindings(p);
-    expect(findings.join('\n')).toContain("Resource type 'AWS::CodeCommit::Repository' does not exist in 'ap-southeast-7'");
+    expect(() => p.app.synth()).toThrow(
+      /AWS::CodeCommit::Repository \(InvisiblePipeline\/Repository\/Resource\) does not exist in ap-southeast-7 \(cfn-lint [\d.]+ .*\): set the context key source_region \(or build_region\) to a region with CodeCommit \(e\.g\. ap-southeast-1\)/,
+    );
   });
 });
 
