@@ -554,6 +554,8 @@ fn build_bundle(
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
+    // Said now, not after the upload and the deployment.
+    crate::output::show_warnings(&checked.diags);
     let ext = match checked.app.as_ref().map(|a| BundleType::of(a.compression)) {
         Some(BundleType::Tar) => "tar",
         _ => "tgz",

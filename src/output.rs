@@ -179,9 +179,24 @@ pub fn detail(line: impl AsRef<str>) {
     }
 }
 
-pub fn print_report(report: &Report, format: OutputFormat) {
-    for w in report.warnings().iter() {
+/// Whether the run's warnings were already said as they were found ([`show_warnings`]).
+static WARNINGS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says the warnings of a check as soon as it ends, before the long steps (upload, waiting
+/// for the deployment) that follow in a deploy; the summary does not repeat them on stderr
+/// (the JSON envelope still lists them).
+pub fn show_warnings(diags: &Diagnostics) {
+    for w in diags.warnings() {
         say(&w.for_terminal());
+    }
+    WARNINGS_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn print_report(report: &Report, format: OutputFormat) {
+    if !WARNINGS_SHOWN.load(std::sync::atomic::Ordering::Relaxed) {
+        for w in report.warnings().iter() {
+            say(&w.for_terminal());
+        }
     }
     match format {
         OutputFormat::Json => println!(

@@ -78,6 +78,24 @@ export function allowLogs(key: kms.Key): void {
   );
 }
 
+/** The bucket that receives S3 server access logs (of its own region: delivery stays in the
+ * region). Delivery cannot write to SSE-KMS buckets: SSE-S3 here. */
+export function accessLogBucket(scope: Construct, id: string): s3.Bucket {
+  const bucket = new s3.Bucket(scope, id, {
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    lifecycleRules: [{ id: 'ExpireLogs', expiration: Duration.days(365) }],
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  Validations.of(bucket).acknowledge({
+    id: 'AwsSolutions-S1',
+    reason: 'This is the access-log bucket itself; logging it into itself would loop.',
+  });
+  return bucket;
+}
+
 export interface ArtifactStoreProps {
   /** Fixed bucket name and key alias, for a build in another region (see `fixedNames`). */
   readonly fixed?: { readonly bucketName: string; readonly keyAlias: string };
@@ -115,19 +133,7 @@ export class ArtifactStore extends Construct {
     // The build's log group is encrypted with this key too.
     allowLogs(this.key);
 
-    // S3 server access log delivery cannot write to SSE-KMS buckets: SSE-S3 here.
-    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'ExpireLogs', expiration: Duration.days(365) }],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    Validations.of(this.accessLogs).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket itself; logging it into itself would loop.',
-    });
+    this.accessLogs = accessLogBucket(this, 'AccessLogs');
 
     this.bucket = new s3.Bucket(this, 'Bundles', {
       bucketName: props.fixed?.bucketName,

@@ -3,7 +3,7 @@
  * and the notifications, with the build side (release parameter, build step, triggers) there
  * too, or in a region of its own (`build_region`) for the regions without CodeBuild.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as codecommit from 'aws-cdk-lib/aws-codecommit';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -11,7 +11,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { AppRelease } from './app-release.js';
-import { allowLogs, ArtifactStore, type Bundles, fixedNames, remoteBundles } from './artifact-store.js';
+import { accessLogBucket, allowLogs, ArtifactStore, type Bundles, fixedNames, remoteBundles } from './artifact-store.js';
 import { BuildStep } from './build-step.js';
 import type { PipelineConfig } from './config.js';
 import { DeploymentTarget, fixedConfigName } from './deployment-target.js';
@@ -213,18 +213,7 @@ export class BuildStack extends Stack {
     });
     allowLogs(logKey);
     // S3 access logs go to a bucket of the same region.
-    const accessLogs = new s3.Bucket(this, 'AccessLogs', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'ExpireLogs', expiration: Duration.days(365) }],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    Validations.of(accessLogs).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket itself; logging it into itself would loop.',
-    });
+    const accessLogs = accessLogBucket(this, 'AccessLogs');
     this.side = addBuildSide(this, {
       config,
       bundles: remoteBundles(this.partition, config.account, config.region, config.applicationName),

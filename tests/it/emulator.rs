@@ -159,11 +159,13 @@ pub(crate) fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Deploys `archive` and checks the result against the dry run; the JSON summary and what the
+/// run said on stderr.
 async fn deploy_matches_the_dry_run(
     name: &str,
     archive: Vec<u8>,
     extra: &[&str],
-) -> serde_json::Value {
+) -> (serde_json::Value, String) {
     let e = env(name).await;
     let key = provision(&e, &archive).await;
     let tmp = tempfile::tempdir().unwrap();
@@ -316,7 +318,7 @@ async fn deploy_matches_the_dry_run(
         newest["bundle"]["sha256"], json["result"]["bundle"]["sha256"],
         "{history}"
     );
-    json
+    (json, stderr.into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,7 +334,7 @@ async fn deploy_multipart_matches_the_dry_run() {
         .file("site/big.bin", &noise(12 << 20), 0o644)
         .end()
         .gz();
-    let json = deploy_matches_the_dry_run("mpu", archive, &PUT_IN_5_MIB_PARTS).await;
+    let (json, _) = deploy_matches_the_dry_run("mpu", archive, &PUT_IN_5_MIB_PARTS).await;
     // The release's two full parts (it ends past 12 MiB, its end-of-archive in the third)
     // were sent during the download and kept: the bundle starts with them.
     assert_eq!(
@@ -364,9 +366,20 @@ async fn deploy_put_mode_replaces_parts_sent_ahead_that_the_bundle_does_not_keep
         .file("site/big.bin", &noise(12 << 20), 0o644)
         .end()
         .gz();
-    let json = deploy_matches_the_dry_run("reenc", archive, &PUT_IN_5_MIB_PARTS).await;
+    let (json, stderr) = deploy_matches_the_dry_run("reenc", archive, &PUT_IN_5_MIB_PARTS).await;
     assert_eq!(json["result"]["bundle"]["merge"], "re-encode", "{json}");
     assert_eq!(json["result"]["bytes_sent_during_download"], 0, "{json}");
+    // The check's warning is said when it is found, before the upload, and only once.
+    let warning = stderr
+        .find("warning: CodeDeploy_Files/appspec.yml")
+        .expect(&stderr);
+    let uploading = stderr.find("uploading ").expect(&stderr);
+    assert!(warning < uploading, "{stderr}");
+    assert_eq!(
+        stderr.matches("replaces the file of the same path").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 /// The release's bytes are copied inside S3 (UploadPartCopy, pinned to the downloaded
@@ -378,7 +391,7 @@ async fn deploy_copy_mode_matches_the_dry_run() {
         .file("site/big.bin", &noise(12 << 20), 0o644)
         .end()
         .gz();
-    let json = deploy_matches_the_dry_run(
+    let (json, _) = deploy_matches_the_dry_run(
         "copy",
         archive,
         &["--upload-mode", "copy", "--part-size-mib", "5"],
