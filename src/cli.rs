@@ -108,8 +108,14 @@ pub struct Cli {
     )]
     pub quiet: bool,
 
-    /// Also say each part uploaded, and an AWS error's full chain
-    #[arg(short, long, global = true, help_heading = "Messages")]
+    /// Also say each part uploaded, and an AWS error's full chain (as RUST_LOG does)
+    #[arg(
+        short,
+        long,
+        visible_alias = "debug",
+        global = true,
+        help_heading = "Messages"
+    )]
     pub verbose: bool,
 
     /// Color `error:` and `warning:`: auto (stderr is a terminal and NO_COLOR is not set),

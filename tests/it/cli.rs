@@ -713,3 +713,48 @@ fn completions_and_man_page_cover_every_command() {
         assert!(man.contains(&format!(".TH {page}")), "man lacks {page}");
     }
 }
+
+/// An AWS error is one line; `-v` (or `--debug`) adds the SDK's chain for those who want it.
+#[test]
+fn verbose_shows_the_full_chain_of_an_aws_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args([
+            "history",
+            "--application",
+            "app",
+            "--deployment-group",
+            "web",
+            "--region",
+            "us-east-1",
+        ])
+        .args(extra)
+        .current_dir(tmp.path())
+        // Nothing listens there: a dispatch failure, whose chain the SDK makes long.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("RUST_LOG");
+        let a = cmd.assert().code(4);
+        stderr(&a)
+    };
+    let short = run(&[]);
+    let long = run(&["--debug"]);
+    let error_line = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("error:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        error_line(&long).len() > error_line(&short).len(),
+        "short: {short}\nlong: {long}"
+    );
+    assert_eq!(
+        short.lines().filter(|l| l.contains("error:")).count(),
+        1,
+        "{short}"
+    );
+}
