@@ -4,11 +4,16 @@
 //! on the way out. The token is set by [`crate::shutdown`]; this module knows no signals.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// A flag set once, with the reason (the signal's name); cheap to clone and to check.
+/// A flag set once, with the reason (the signal's name); cheap to clone and to check. It also
+/// counts the bytes read through [`CancelRead`], which a progress display can show.
 #[derive(Clone, Debug, Default)]
-pub struct Cancel(Arc<OnceLock<&'static str>>);
+pub struct Cancel {
+    fired: Arc<OnceLock<&'static str>>,
+    read: Arc<AtomicU64>,
+}
 
 /// The error a cancelled read or write returns, inside an [`io::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -22,12 +27,17 @@ impl Cancel {
 
     /// Sets the flag; the first reason stays.
     pub fn fire(&self, why: &'static str) {
-        let _ = self.0.set(why);
+        let _ = self.fired.set(why);
     }
 
     /// The reason, once fired.
     pub fn fired(&self) -> Option<&'static str> {
-        self.0.get().copied()
+        self.fired.get().copied()
+    }
+
+    /// Bytes read so far through the [`CancelRead`] readers of this token.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
     }
 
     /// An error to return from a read or write once fired.
@@ -77,7 +87,9 @@ impl<R> CancelRead<R> {
 impl<R: io::Read> io::Read for CancelRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.cancel.check()?;
-        self.inner.read(buf)
+        let n = self.inner.read(buf)?;
+        self.cancel.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
@@ -92,6 +104,7 @@ mod tests {
         let mut r = CancelRead::new(&b"abc"[..], &cancel);
         let mut buf = [0u8; 1];
         assert_eq!(r.read(&mut buf).unwrap(), 1);
+        assert_eq!(cancel.clone().bytes_read(), 1, "clones share the count");
         cancel.fire("SIGTERM");
         cancel.fire("SIGINT");
         let err = r.read(&mut buf).unwrap_err();

@@ -53,6 +53,32 @@ pub fn line(what: &str, done: u64, total: Option<u64>, elapsed: Duration) -> Str
     }
 }
 
+/// Runs `work` (synchronous: the archive check) while showing how many bytes of `path` the
+/// readers of `cancel` have read, as `what`.
+pub fn while_reading<T>(
+    what: impl Into<String>,
+    path: &std::path::Path,
+    cancel: &crate::cancel::Cancel,
+    work: impl FnOnce() -> T,
+) -> T {
+    let total = std::fs::metadata(path).ok().map(|m| m.len());
+    let start = cancel.bytes_read();
+    let progress = Progress::start(what, total);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let read = cancel.bytes_read() - start;
+                progress.set(total.map_or(read, |t| read.min(t)));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let out = work();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    })
+}
+
 #[derive(Debug)]
 struct State {
     done: u64,

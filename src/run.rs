@@ -145,7 +145,12 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         app_archive.display(),
         codedeploy_dir.display()
     ));
-    let mut checked = revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel())?;
+    let mut checked = crate::progress::while_reading(
+        format!("checking {}", app_archive.display()),
+        &app_archive,
+        shutdown.cancel(),
+        || revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel()),
+    )?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
@@ -327,11 +332,22 @@ fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
             "validate reads local files only (download it first, or run deploy --no-deploy)",
         )?;
     }
-    let checked = revision::check(
-        &codedeploy_dir,
-        args.app_archive.as_deref(),
-        shutdown.cancel(),
-    )?;
+    let check = || {
+        revision::check(
+            &codedeploy_dir,
+            args.app_archive.as_deref(),
+            shutdown.cancel(),
+        )
+    };
+    let checked = match &args.app_archive {
+        Some(archive) => crate::progress::while_reading(
+            format!("checking {}", archive.display()),
+            archive,
+            shutdown.cancel(),
+            check,
+        ),
+        None => check(),
+    }?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }
