@@ -64,17 +64,21 @@ pub fn while_reading<T>(
     let total = std::fs::metadata(path).ok().map(|m| m.len());
     let start = cancel.bytes_read();
     let progress = Progress::start(what, total);
-    let done = std::sync::atomic::AtomicBool::new(false);
+    // The work's end drops the sender, which wakes the display at once (a sleep would make
+    // every check up to one tick slower).
+    let (finished, ended) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let progress = &progress;
+        s.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                ended.recv_timeout(Duration::from_millis(100))
+            {
                 let read = cancel.bytes_read() - start;
                 progress.set(total.map_or(read, |t| read.min(t)));
-                std::thread::sleep(Duration::from_millis(100));
             }
         });
         let out = work();
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(finished);
         out
     })
 }
