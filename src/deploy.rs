@@ -276,6 +276,20 @@ impl Timer {
         });
         self.started = now;
     }
+
+    /// Like [`Timer::lap`], with the last `tail` of the step counted as a step of its own.
+    fn lap_split(&mut self, step: &'static str, tail: Option<(&'static str, Duration)>) {
+        self.lap(step);
+        if let Some((name, tail)) = tail {
+            let last = self.steps.last_mut().expect("lap pushed a step");
+            let tail = tail.as_secs_f64().min(last.seconds);
+            last.seconds -= tail;
+            self.steps.push(StepTime {
+                step: name,
+                seconds: tail,
+            });
+        }
+    }
 }
 
 use crate::output::log;
@@ -1262,7 +1276,13 @@ pub async fn run(
     outcome.revision = Some(uploaded.location());
     outcome.revision_etag = uploaded.etag.clone();
     outcome.revision_version_id = uploaded.version_id.clone();
-    timer.lap("upload");
+    // S3's own time to join the parts, apart from the time spent sending them.
+    timer.lap_split(
+        "upload",
+        uploaded
+            .completing
+            .map(|d| ("complete-multipart-upload", d)),
+    );
 
     let new = NewDeployment {
         application: cfg.application.clone(),

@@ -419,6 +419,9 @@ pub struct Uploaded {
     key: String,
     pub etag: Option<String>,
     pub version_id: Option<String>,
+    /// How long S3 took to answer CompleteMultipartUpload (multipart uploads only): where
+    /// S3 joins the parts, which no byte the tool sends can shorten.
+    pub completing: Option<std::time::Duration>,
 }
 
 impl Uploaded {
@@ -484,6 +487,7 @@ async fn completed_after_all(s3: &aws_sdk_s3::Client, up: &Upload) -> Option<Upl
         key: up.key.clone(),
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
+        completing: None,
     })
 }
 
@@ -569,6 +573,10 @@ pub async fn upload(
         part += 1 << 20;
         parts = plan_parts(up.size, part, copy);
     }
+    // Parts sent ahead that the plan does not list (a bundle smaller than the release) are
+    // left out of CompleteMultipartUpload: "only after you either complete or abort multipart
+    // upload, Amazon S3 frees up the parts storage" (S3 API reference, UploadPart), so they
+    // cost nothing once the upload is complete.
     let done = super::ahead::reusable(&parts, &sent);
     let outcome = shutdown
         .guard(upload_parts(
@@ -686,6 +694,7 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
         key: up.key.clone(),
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
+        completing: None,
     })
 }
 
@@ -840,6 +849,7 @@ async fn upload_parts(
         }
     }
     parts.sort_by_key(|p| p.part_number());
+    let completing = std::time::Instant::now();
     let out = s3
         .complete_multipart_upload()
         .bucket(&up.bucket)
@@ -858,6 +868,7 @@ async fn upload_parts(
         key: up.key.clone(),
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
+        completing: Some(completing.elapsed()),
     })
 }
 
@@ -985,6 +996,7 @@ pub async fn copy_bundle(
             .and_then(|r| r.e_tag())
             .map(str::to_string),
         version_id: out.version_id().map(str::to_string),
+        completing: None,
     })
 }
 
