@@ -575,7 +575,13 @@ fn build_bundle(
         _ => "tgz",
     };
     let path = cfg.work_dir.join(format!("bundle.{ext}"));
-    let info = revision::write_bundle(&checked, &path, cfg.mtime, cancel)?;
+    let info = revision::write_bundle(
+        &checked,
+        &path,
+        cfg.mtime,
+        revision::Durability::Transient,
+        cancel,
+    )?;
     Ok((path, info, checked.diags))
 }
 

@@ -184,6 +184,7 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         &checked,
         &bundle_out,
         args.source_date_epoch,
+        revision::Durability::Synced,
         shutdown.cancel(),
     )?;
     Ok(Report::Deploy {

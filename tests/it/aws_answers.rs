@@ -155,9 +155,15 @@ fn bundle_sha(cfg: &DeployConfig) -> String {
     let cancel = Cancel::new();
     let checked = revision::check(&cfg.codedeploy_dir, Some(app), &cancel).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    revision::write_bundle(&checked, &dir.path().join("bundle"), cfg.mtime, &cancel)
-        .unwrap()
-        .sha256
+    revision::write_bundle(
+        &checked,
+        &dir.path().join("bundle"),
+        cfg.mtime,
+        revision::Durability::Transient,
+        &cancel,
+    )
+    .unwrap()
+    .sha256
 }
 
 /// Our deployment of `cfg`'s bundle, as ListDeployments/BatchGetDeployments show it after a

@@ -324,7 +324,29 @@ async fn deploy_matches_the_dry_run(
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
 async fn deploy_single_put_matches_the_dry_run() {
-    deploy_matches_the_dry_run("put", app_tar().end().gz(), &[]).await;
+    let (json, _) = deploy_matches_the_dry_run("put", app_tar().end().gz(), &[]).await;
+    // One PutObject: no parts to join, so no such step.
+    assert_eq!(
+        step_names(&json),
+        [
+            "download",
+            "bundle",
+            "wait-for-group",
+            "upload",
+            "create-deployment"
+        ],
+        "{json}"
+    );
+}
+
+/// The names of the summary's timed steps, in order.
+fn step_names(json: &serde_json::Value) -> Vec<&str> {
+    json["result"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().expect("a step name"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -342,6 +364,14 @@ async fn deploy_multipart_matches_the_dry_run() {
         10 << 20,
         "{json}"
     );
+    // The wait for S3 to join the parts is timed apart from sending them.
+    let names = step_names(&json);
+    let upload = names.iter().position(|s| *s == "upload").expect("upload");
+    assert_eq!(names[upload + 1], "complete-multipart-upload", "{json}");
+    let completing = json["result"]["steps"][upload + 1]["seconds"]
+        .as_f64()
+        .unwrap();
+    assert!(completing > 0.0, "{json}");
 }
 
 const PUT_IN_5_MIB_PARTS: [&str; 6] = [

@@ -15,7 +15,7 @@ fn build(cd: &Path, app: &Path, out: &Path) -> (BundleInfo, Vec<String>) {
     assert!(!checked.diags.has_errors(), "{:?}", checked.diags);
     let warnings = checked.diags.warnings().map(ToString::to_string).collect();
     (
-        revision::write_bundle(&checked, out, 0, &cancel).unwrap(),
+        revision::write_bundle(&checked, out, 0, revision::Durability::Synced, &cancel).unwrap(),
         warnings,
     )
 }
