@@ -52,7 +52,8 @@ pub(super) struct Sent {
     number: i32,
     offset: u64,
     length: u64,
-    etag: Option<String>,
+    /// As CompleteMultipartUpload lists it: ETag and CRC-32.
+    done: CompletedPart,
 }
 
 /// A multipart upload started ahead of the bundle, and the parts it holds.
@@ -114,13 +115,7 @@ pub(super) fn reusable(plan: &[PartSource], sent: &[Sent]) -> HashMap<usize, Com
             let s = sent
                 .iter()
                 .find(|s| s.number as usize == i + 1 && s.offset == offset && s.length == length)?;
-            Some((
-                i,
-                CompletedPart::builder()
-                    .part_number(s.number)
-                    .set_e_tag(s.etag.clone())
-                    .build(),
-            ))
+            Some((i, s.done.clone()))
         })
         .collect()
 }
@@ -250,13 +245,13 @@ async fn send_parts(
                     offset,
                     length: part,
                 };
-                let etag =
+                let done =
                     s3::send_file_part(&s3, &bucket, &key, &upload_id, this, file, &action).await?;
                 Ok::<_, Error>(Sent {
                     number: this,
                     offset,
                     length: part,
-                    etag,
+                    done,
                 })
             });
             next += part;
@@ -306,7 +301,11 @@ mod tests {
             number,
             offset,
             length,
-            etag: Some(format!("\"e{number}\"")),
+            done: CompletedPart::builder()
+                .part_number(number)
+                .e_tag(format!("\"e{number}\""))
+                .checksum_crc32(format!("c{number}"))
+                .build(),
         }
     }
 

@@ -17,7 +17,7 @@ use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, Tag, Tagging,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, Tag, Tagging,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -513,6 +513,11 @@ pub(super) async fn create_multipart(s3: &aws_sdk_s3::Client, up: &Upload) -> Re
         .content_type(CONTENT_TYPE)
         .set_metadata(Some(up.metadata.clone()))
         .tagging(PENDING_TAGGING)
+        // Every part is sent with its CRC-32, and "this checksum algorithm must be the same
+        // for all parts and it match the checksum value supplied in the CreateMultipartUpload
+        // request" (API reference, UploadPart). Left out, S3 answers CompleteMultipartUpload
+        // with InvalidPart (seen with the SDKs' default part checksums since 2025).
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
         .send()
         .await
         .map_err(|err| sdk_error("s3", "CreateMultipartUpload", action(), err))?;
@@ -706,7 +711,10 @@ pub(super) struct FileRange<'a> {
     pub length: u64,
 }
 
-/// UploadPart of a file range, with its CRC-32; the part's ETag.
+/// UploadPart of a file range, with its CRC-32: the part as CompleteMultipartUpload lists it,
+/// its ETag and that CRC-32. The upload was created with the CRC32 algorithm, so S3 wants each
+/// part's checksum listed too ("The upload was created using a crc32 checksum. The complete
+/// request must include the checksum for each part"; API reference, CompletedPart).
 pub(super) async fn send_file_part(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -715,7 +723,7 @@ pub(super) async fn send_file_part(
     number: i32,
     file: FileRange<'_>,
     action: &str,
-) -> Result<Option<String>> {
+) -> Result<CompletedPart> {
     let FileRange {
         path,
         offset,
@@ -736,11 +744,15 @@ pub(super) async fn send_file_part(
         .upload_id(upload_id)
         .part_number(number)
         .body(body)
-        .checksum_crc32(crc)
+        .checksum_crc32(&crc)
         .send()
         .await
         .map_err(|err| sdk_error("s3", "UploadPart", action, err))?;
-    Ok(out.e_tag().map(str::to_string))
+    Ok(CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(out.e_tag().map(str::to_string))
+        .checksum_crc32(out.checksum_crc32().unwrap_or(&crc))
+        .build())
 }
 
 /// Sends the parts of `plan` but those already `done` (by index), then completes the upload.
@@ -786,7 +798,7 @@ async fn upload_parts(
             let what = plan[next];
             tasks.spawn(async move {
                 let action = format!("cannot upload part {number} of bundle s3://{bucket}/{key}");
-                let etag = match what {
+                let part = match what {
                     PartSource::Copy { first, last } => {
                         let source = source.expect("copy parts have a source");
                         let out = s3
@@ -803,9 +815,16 @@ async fn upload_parts(
                             .map_err(|err| {
                                 sdk_error("s3", "UploadPartCopy", action.clone(), err)
                             })?;
-                        out.copy_part_result()
-                            .and_then(|r| r.e_tag())
-                            .map(str::to_string)
+                        // S3 computes the CRC-32 of a copied part of a CRC32 upload and
+                        // returns it (API reference, CopyPartResult).
+                        let result = out.copy_part_result();
+                        CompletedPart::builder()
+                            .part_number(number)
+                            .set_e_tag(result.and_then(|r| r.e_tag()).map(str::to_string))
+                            .set_checksum_crc32(
+                                result.and_then(|r| r.checksum_crc32()).map(str::to_string),
+                            )
+                            .build()
                     }
                     PartSource::File { offset, length } => {
                         let file = FileRange {
@@ -817,12 +836,7 @@ async fn upload_parts(
                             .await?
                     }
                 };
-                Ok::<_, Error>(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(etag)
-                        .build(),
-                )
+                Ok::<_, Error>(part)
             });
             next += 1;
         }

@@ -921,3 +921,140 @@ async fn failed_create_removes_the_uploaded_bundle() {
     );
     assert_eq!(del.num_calls(), 1);
 }
+
+/// An S3 double with AWS's checksum rules for multipart uploads:
+/// - an upload created with `ChecksumAlgorithm=CRC32` wants every part's CRC-32 listed in
+///   CompleteMultipartUpload, else 400 InvalidRequest "The upload was created using a crc32
+///   checksum. The complete request must include the checksum for each part. It was missing
+///   for part N in the request." (API reference, CompletedPart: "present if the multipart
+///   upload request was created with the CRC32 checksum algorithm");
+/// - an upload created without one whose parts were sent with a CRC-32 is refused at
+///   CompleteMultipartUpload with 400 InvalidPart, as S3 answered the SDKs' default part
+///   checksums in 2025 (aws-sdk-go-v2#3005, aws-sdk-java-v2#6518; in 2024 S3 refused the
+///   part itself, "Checksum Type mismatch occurred, expected checksum Type: null"); moto
+///   accepts all of it.
+struct ChecksumRules {
+    uploads: std::sync::Mutex<std::collections::HashMap<String, bool>>,
+    parts: std::sync::Mutex<std::collections::HashMap<(String, i32), Option<String>>>,
+}
+
+fn s3_error(code: &str, message: &str) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+        aws_smithy_types::body::SdkBody::from(format!(
+            "<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        )),
+    )
+}
+
+impl ChecksumRules {
+    fn rules() -> [Rule; 3] {
+        use aws_smithy_mocks::MockResponse;
+        let state = std::sync::Arc::new(ChecksumRules {
+            uploads: Default::default(),
+            parts: Default::default(),
+        });
+        let s = state.clone();
+        let create =
+            mock!(aws_sdk_s3::Client::create_multipart_upload).then_compute_output(move |r| {
+                let crc32 =
+                    r.checksum_algorithm() == Some(&aws_sdk_s3::types::ChecksumAlgorithm::Crc32);
+                let mut uploads = s.uploads.lock().unwrap();
+                let id = format!("u-{}", uploads.len());
+                uploads.insert(id.clone(), crc32);
+                CreateMultipartUploadOutput::builder().upload_id(id).build()
+            });
+        let s = state.clone();
+        let part = mock!(aws_sdk_s3::Client::upload_part).then_compute_output(move |r| {
+            let key = (r.upload_id().unwrap().to_string(), r.part_number().unwrap());
+            let crc = r.checksum_crc32().map(str::to_string);
+            s.parts.lock().unwrap().insert(key.clone(), crc.clone());
+            UploadPartOutput::builder()
+                .e_tag(format!("\"{}-{}\"", key.0, key.1))
+                .set_checksum_crc32(crc)
+                .build()
+        });
+        let s = state;
+        let complete = mock!(aws_sdk_s3::Client::complete_multipart_upload)
+            .then_compute_response(move |r| {
+                let id = r.upload_id().unwrap();
+                let crc32_upload = s.uploads.lock().unwrap()[id];
+                let parts = s.parts.lock().unwrap();
+                let listed = r.multipart_upload().map(|m| m.parts()).unwrap_or_default();
+                for p in listed {
+                    let number = p.part_number().unwrap();
+                    let Some(sent) = parts.get(&(id.to_string(), number)) else {
+                        return MockResponse::Http(s3_error("InvalidPart", "One or more of the specified parts could not be found."));
+                    };
+                    match (crc32_upload, sent, p.checksum_crc32()) {
+                        (true, _, None) => {
+                            return MockResponse::Http(s3_error(
+                                "InvalidRequest",
+                                &format!("The upload was created using a crc32 checksum. The complete request must include the checksum for each part. It was missing for part {number} in the request."),
+                            ))
+                        }
+                        (true, Some(sent), Some(listed)) if sent != listed => {
+                            return MockResponse::Http(s3_error("InvalidPart", "One or more of the specified parts could not be found."))
+                        }
+                        // "This checksum algorithm must be the same for all parts and it
+                        // match the checksum value supplied in the CreateMultipartUpload
+                        // request" (API reference, UploadPart).
+                        (false, Some(_), _) => {
+                            return MockResponse::Http(s3_error("InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."))
+                        }
+                        _ => {}
+                    }
+                }
+                MockResponse::Output(
+                    CompleteMultipartUploadOutput::builder()
+                        .e_tag("\"whole-3\"")
+                        .version_id("v9")
+                        .build(),
+                )
+            });
+        [create, part, complete]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_upload_meets_s3_checksum_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("big.tar");
+    fs::write(
+        &app,
+        app_tar()
+            .file("site/big.bin", &vec![7u8; 11 << 20], 0o644)
+            .end()
+            .bytes(),
+    )
+    .unwrap();
+    let mut cfg = config(tmp.path(), &app);
+    cfg.upload = aws::s3::UploadSettings {
+        multipart_threshold: 1 << 20,
+        part_size: 5 << 20,
+        concurrency: 2,
+    };
+    let [created, part, complete] = ChecksumRules::rules();
+    let (hb, tag, recent, active, cr) = (
+        head_bucket("us-east-1"),
+        tagging(),
+        list_recent(&[]),
+        list_active(&[]),
+        create(),
+    );
+    let get = get_deployment(&[DeploymentStatus::Succeeded]);
+    let c = clients(
+        &[&hb, &created, &part, &complete, &tag],
+        &[&recent, &active, &cr, &get],
+        &[],
+    );
+    let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.status, Outcome::Succeeded);
+    assert_eq!(outcome.revision_version_id.as_deref(), Some("v9"));
+    assert_eq!(
+        (part.num_calls(), complete.num_calls(), cr.num_calls()),
+        (3, 1, 1)
+    );
+}
