@@ -553,24 +553,30 @@ async fn gives_up_waiting_with_exit_7_and_the_id() {
     assert!(get.num_calls() >= 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn upload_failure_mid_way_aborts_the_multipart_upload() {
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("big.tar");
-    let noise: Vec<u8> = (0..12u32 << 20)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+/// A release with one big file (`content`) in `dir`, uploaded in 5 MiB parts.
+fn multipart_config(dir: &Path, content: &[u8], concurrency: usize) -> DeployConfig {
+    let app = dir.join("big.tar");
     fs::write(
         &app,
-        app_tar().file("site/big.bin", &noise, 0o644).end().bytes(),
+        app_tar().file("site/big.bin", content, 0o644).end().bytes(),
     )
     .unwrap();
-    let mut cfg = config(tmp.path(), &app);
+    let mut cfg = config(dir, &app);
     cfg.upload = aws::s3::UploadSettings {
         multipart_threshold: 1 << 20,
         part_size: 5 << 20,
-        concurrency: 1,
+        concurrency,
     };
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_failure_mid_way_aborts_the_multipart_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let noise: Vec<u8> = (0..12u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let cfg = multipart_config(tmp.path(), &noise, 1);
     let created = mock!(aws_sdk_s3::Client::create_multipart_upload)
         .match_requests(|r| {
             r.ssekms_key_id() == Some("alias/pipeline") && r.server_side_encryption().is_some()
@@ -623,21 +629,7 @@ async fn upload_failure_mid_way_aborts_the_multipart_upload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn signal_during_multipart_upload_aborts_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("big.tar");
-    fs::write(
-        &app,
-        app_tar()
-            .file("site/big.bin", &vec![1u8; 11 << 20], 0o644)
-            .end()
-            .bytes(),
-    )
-    .unwrap();
-    let mut cfg = config(tmp.path(), &app);
-    cfg.upload = aws::s3::UploadSettings {
-        multipart_threshold: 1 << 20,
-        part_size: 5 << 20,
-        concurrency: 2,
-    };
+    let cfg = multipart_config(tmp.path(), &vec![1u8; 11 << 20], 2);
     let (tx, shutdown) = Shutdown::manual();
     let created = mock!(aws_sdk_s3::Client::create_multipart_upload).then_output(move || {
         // The job is cancelled while the upload starts.
@@ -1019,21 +1011,7 @@ impl ChecksumRules {
 #[tokio::test(flavor = "multi_thread")]
 async fn multipart_upload_meets_s3_checksum_rules() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("big.tar");
-    fs::write(
-        &app,
-        app_tar()
-            .file("site/big.bin", &vec![7u8; 11 << 20], 0o644)
-            .end()
-            .bytes(),
-    )
-    .unwrap();
-    let mut cfg = config(tmp.path(), &app);
-    cfg.upload = aws::s3::UploadSettings {
-        multipart_threshold: 1 << 20,
-        part_size: 5 << 20,
-        concurrency: 2,
-    };
+    let cfg = multipart_config(tmp.path(), &vec![7u8; 11 << 20], 2);
     let [created, part, complete] = ChecksumRules::rules();
     let (hb, tag, recent, active, cr) = (
         head_bucket("us-east-1"),
