@@ -4,6 +4,9 @@
 # loopback port for the length of the calling script, then exports the endpoint and dummy
 # credentials.
 
+# shellcheck source=scripts/common.sh
+declare -F at_exit >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 MOTO_VERSION=5.2.5
 
 start_emulator() {
@@ -19,7 +22,7 @@ start_emulator() {
   log=$(mktemp -t moto-server.XXXXXX.log)
   python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   moto_pid=$!
-  trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+  at_exit 'kill "$moto_pid" 2>/dev/null'
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
       break
