@@ -22,7 +22,7 @@ start_emulator() {
   log=$(mktemp -t moto-server.XXXXXX.log)
   python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   moto_pid=$!
-  at_exit 'kill "$moto_pid" 2>/dev/null'
+  at_exit "kill $moto_pid 2>/dev/null"
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
       break
