@@ -1,36 +1,24 @@
 //! invisible-pipeline: turns an application archive and a `CodeDeploy_Files/` folder into one
 //! CodeDeploy revision bundle that the real agent deploys, refusing before any AWS call what
-//! the agent would fail on or silently get wrong.
+//! the agent would fail on or silently get wrong, then deploys it and follows the deployment.
 //!
-//! Pure modules ([`paths`], [`tarstream`], [`scan`], [`tree`], [`appspec`], [`scripts`],
-//! [`bundle`]) work on files and streams only; [`revision`] puts them together; [`run`]
-//! executes a command; [`output`] prints.
+//! Layers, lowest first: `base` → `bundle` → `rules` → `revision` → `aws` → `deployment` → `commands` → `app`.
+//! Each folder is a layer, and a module imports only from its own layer or from one below
+//! (`scripts/check-layers` holds every import to it in CI, and refuses a circle). [`base`]
+//! is the errors, problems, cancellation and the terminal sink; [`bundle`] the archive
+//! streams, paths and the bundle writer; [`rules`] the CodeDeploy agent's rules; [`revision`]
+//! the pure entry point (check, then write); [`aws`] thin calls over the SDK clients;
+//! [`deployment`] the engine that deploy, rollback and promote share; [`commands`] one file
+//! per subcommand, none importing another; [`app`] the command line, the configuration it
+//! resolves, and the report a user reads.
 
-pub mod appspec;
+pub mod app;
 pub mod aws;
+pub mod base;
 pub mod bundle;
-pub mod cancel;
-pub mod cdfiles;
-pub mod cli;
-pub mod deploy;
-pub mod diag;
-pub mod error;
-pub mod growing;
-pub mod gzsplice;
-pub mod history;
-pub mod output;
-pub mod paths;
-pub mod progress;
-pub mod promote;
+pub mod commands;
+pub mod deployment;
 pub mod revision;
-pub mod rollback;
-pub mod run;
-pub mod s3url;
-pub mod scan;
-pub mod scripts;
-pub mod shutdown;
-pub mod tarstream;
-pub mod tree;
-pub mod yaml;
+pub mod rules;
 
-pub use error::{Error, Result};
+pub use base::error::{Error, Result};

@@ -2,18 +2,18 @@
 //! first, then the bundle, written to a temporary file and renamed into place only when
 //! complete, so that a failed run leaves no bundle behind.
 
-use crate::appspec::{self, APPSPEC};
-use crate::bundle::{self, BundleType, MergeMode};
-use crate::cancel::Cancel;
-use crate::cdfiles::{self, CodeDeployFiles};
-use crate::diag::Diagnostics;
-use crate::error::{Error, Result};
-use crate::growing::Growing;
-use crate::paths::BundlePath;
-use crate::scan::{self, AppArchive, Kind, MAX_CAPTURE};
-use crate::scripts;
-use crate::tree::{BundleTree, Origin};
-use crate::yaml::{self, Yaml};
+use crate::base::cancel::Cancel;
+use crate::base::diag::Diagnostics;
+use crate::base::error::{Error, Result};
+use crate::base::growing::Growing;
+use crate::bundle::cdfiles::{self, CodeDeployFiles};
+use crate::bundle::paths::BundlePath;
+use crate::bundle::scan::{self, AppArchive, Kind, MAX_CAPTURE};
+use crate::bundle::tree::{BundleTree, Origin};
+use crate::bundle::writer::{self as bundle, BundleType, MergeMode};
+use crate::rules::appspec::{self, APPSPEC};
+use crate::rules::scripts;
+use crate::rules::yaml::{self, Yaml};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::Read;

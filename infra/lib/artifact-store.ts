@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { nagArn } from './nag.js';
 
 /**
- * The object tag the binary sets (see src/aws/s3.rs): `Pending` at upload, the deployment's
+ * The object tag the binary sets (see src/aws/s3/objects.rs): `Pending` at upload, the deployment's
  * final status when it ends, and `Live` on the bundles of the two latest successful
  * deployments of the group (the live one, and the one a rollback goes back to), which no rule
  * here expires.

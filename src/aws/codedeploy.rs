@@ -2,7 +2,7 @@
 //! each instance.
 
 use super::sdk_error;
-use crate::error::Result;
+use crate::base::error::Result;
 use aws_sdk_codedeploy::config::retry::RetryConfig;
 use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError;
 use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsError;
@@ -128,7 +128,7 @@ pub struct NewDeployment {
     pub description: String,
     pub bucket: String,
     pub key: String,
-    pub bundle_type: crate::bundle::BundleType,
+    pub bundle_type: crate::bundle::writer::BundleType,
     pub etag: Option<String>,
     pub version_id: Option<String>,
     pub file_exists_behavior: Option<String>,
@@ -149,8 +149,8 @@ pub enum Created {
 /// that gets an error must look for the deployment with [`find_created`] before deciding.
 pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Result<Created> {
     let bundle_type = match d.bundle_type {
-        crate::bundle::BundleType::Tar => BundleType::Tar,
-        crate::bundle::BundleType::Tgz => BundleType::TarGZip,
+        crate::bundle::writer::BundleType::Tar => BundleType::Tar,
+        crate::bundle::writer::BundleType::Tgz => BundleType::TarGZip,
     };
     let location = S3Location::builder()
         .bucket(&d.bucket)

@@ -6,13 +6,13 @@
 //! operation timeout, so that no call can hang a build forever. Errors become one line that
 //! names the call, the resource and what to do; the SDK error stays their source.
 
-pub mod ahead;
 pub mod calls;
 pub mod codedeploy;
 pub mod s3;
+pub mod s3url;
 pub mod ssm;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::timeout::TimeoutConfig;
 use std::time::Duration;

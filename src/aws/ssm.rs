@@ -1,9 +1,9 @@
 //! The SSM parameter that names the application archive.
 
 use super::sdk_error;
-use crate::diag::Diagnostics;
-use crate::error::{Error, Result};
-use crate::s3url::S3Url;
+use crate::aws::s3url::S3Url;
+use crate::base::diag::Diagnostics;
+use crate::base::error::{Error, Result};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::types::ParameterType;
 
@@ -41,7 +41,7 @@ pub async fn archive_location(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<A
         let message = if secret {
             "its value is not an s3:// location (s3://bucket/key, optionally ?versionId=…); the value is a SecureString and is not shown".to_string()
         } else {
-            match crate::s3url::did_you_mean(value) {
+            match crate::aws::s3url::did_you_mean(value) {
                 Some(meant) => format!("{message} (did you mean {meant}?)"),
                 None => message,
             }

@@ -34,11 +34,12 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use invisible_pipeline::aws::HttpResponse;
-use invisible_pipeline::cancel::Cancel;
-use invisible_pipeline::deploy::{self, ArchiveSource, DeployConfig, IfBusy, Outcome};
-use invisible_pipeline::error::{exit, Error};
+use invisible_pipeline::base::cancel::Cancel;
+use invisible_pipeline::base::error::{exit, Error};
+use invisible_pipeline::base::shutdown::Shutdown;
+use invisible_pipeline::commands::deploy;
+use invisible_pipeline::deployment::{self, ArchiveSource, DeployConfig, IfBusy, Outcome};
 use invisible_pipeline::revision;
-use invisible_pipeline::shutdown::Shutdown;
 use std::fs;
 use std::time::Duration;
 
@@ -178,7 +179,7 @@ fn ours_with(id: &str, sha: &str) -> DeploymentInfo {
     DeploymentInfo::builder()
         .deployment_id(id)
         .status(DeploymentStatus::Created)
-        .description(deploy::description_noting(
+        .description(deployment::description_noting(
             trigger,
             Some("abc123"),
             Some("proj:1"),
@@ -1077,7 +1078,7 @@ async fn a_success_keeps_the_live_and_the_rollback_bundle() {
 /// uploaded instead; `put` never tries it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_server_side_copy_falls_back_to_uploading() {
-    for mode in [deploy::UploadMode::Auto, deploy::UploadMode::Put] {
+    for mode in [deployment::UploadMode::Auto, deployment::UploadMode::Put] {
         let (tmp, mut cfg) = setup();
         let noise: Vec<u8> = (0..7u32 << 20)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -1143,7 +1144,7 @@ async fn a_refused_server_side_copy_falls_back_to_uploading() {
         let outcome = run(&c, &cfg).await.unwrap();
         assert_eq!(outcome.status, Outcome::Succeeded);
         assert_eq!(outcome.bytes_copied_in_s3, 0);
-        let tried = if mode == deploy::UploadMode::Auto {
+        let tried = if mode == deployment::UploadMode::Auto {
             1
         } else {
             0

@@ -41,7 +41,7 @@ fn buildspec_runs_the_checked_binary_and_exports_its_results() {
         ["DEPLOYMENT_ID", "BUNDLE_LOCATION", "BUNDLE_SHA256"]
     );
     // Every exported variable is one the binary writes to its export file.
-    let src = std::fs::read_to_string(format!("{ROOT}/src/deploy.rs")).unwrap();
+    let src = std::fs::read_to_string(format!("{ROOT}/src/commands/deploy.rs")).unwrap();
     for var in exported {
         assert!(
             src.contains(&format!("{var}=")),

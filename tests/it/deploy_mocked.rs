@@ -32,9 +32,10 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use invisible_pipeline::aws::calls::Listed;
 use invisible_pipeline::aws::{self, Clients};
-use invisible_pipeline::deploy::{self, ArchiveSource, DeployConfig, IfBusy, Outcome};
-use invisible_pipeline::error::{exit, Error};
-use invisible_pipeline::shutdown::Shutdown;
+use invisible_pipeline::base::error::{exit, Error};
+use invisible_pipeline::base::shutdown::Shutdown;
+use invisible_pipeline::commands::deploy;
+use invisible_pipeline::deployment::{self, ArchiveSource, DeployConfig, IfBusy, Outcome};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -102,7 +103,7 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         trigger_time: DateTime::from_str(TRIGGER, Format::DateTime).unwrap(),
         mtime: 0,
         upload: aws::s3::UploadSettings::default(),
-        upload_mode: deploy::UploadMode::Auto,
+        upload_mode: deployment::UploadMode::Auto,
         export_file: None,
         work_dir: root.to_path_buf(),
     }

@@ -14,9 +14,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::DateTime;
-use invisible_pipeline::deploy;
-use invisible_pipeline::history::BundleState;
-use invisible_pipeline::shutdown::Shutdown;
+use invisible_pipeline::base::shutdown::Shutdown;
+use invisible_pipeline::deployment;
+use invisible_pipeline::deployment::record::BundleState;
 
 fn info(id: &str, created: i64, status: DeploymentStatus, description: &str) -> DeploymentInfo {
     DeploymentInfo::builder()
@@ -44,7 +44,7 @@ fn info(id: &str, created: i64, status: DeploymentStatus, description: &str) -> 
 #[tokio::test]
 async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
     let ours = |build: &str| {
-        deploy::description(
+        deployment::description(
             DateTime::from_secs(1_764_000_000),
             Some("c0ffee1234"),
             Some(build),
@@ -102,10 +102,16 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
         }
     });
     let c = clients(&[&head], &[&first, &second, &batch], &[]);
-    let entries =
-        invisible_pipeline::run::history_entries(&c, "app", "web", 3, None, &Shutdown::manual().1)
-            .await
-            .unwrap();
+    let entries = invisible_pipeline::commands::history::run(
+        &c,
+        "app",
+        "web",
+        3,
+        None,
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap();
     let ids: Vec<_> = entries.iter().map(|e| e.deployment_id.as_str()).collect();
     assert_eq!(ids, ["d-4", "d-3", "d-2"], "newest first, limited to 3");
     assert_eq!(entries[0].status, "in progress");
@@ -119,16 +125,22 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
         })
     );
 
-    let all =
-        invisible_pipeline::run::history_entries(&c, "app", "web", 10, None, &Shutdown::manual().1)
-            .await
-            .unwrap();
+    let all = invisible_pipeline::commands::history::run(
+        &c,
+        "app",
+        "web",
+        10,
+        None,
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap();
     assert_eq!(all.len(), 4, "both pages read");
     assert_eq!(
         all[3].bundle.as_ref().unwrap().state,
         Some(BundleState::Expired)
     );
-    let line = invisible_pipeline::history::line(&all[3]);
+    let line = invisible_pipeline::deployment::record::line(&all[3]);
     assert!(
         line.contains("(expired)") && line.contains("succeeded"),
         "{line}"
@@ -137,7 +149,8 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
 
 #[tokio::test]
 async fn status_shows_live_running_and_the_last_failure_with_its_instances() {
-    let ours = deploy::description(DateTime::from_secs(1_764_000_000), Some("abc"), Some("p:7"));
+    let ours =
+        deployment::description(DateTime::from_secs(1_764_000_000), Some("abc"), Some("p:7"));
     let by_status = move |status: DeploymentStatus| match status {
         DeploymentStatus::Succeeded => vec!["d-OLD", "d-LIVE"],
         DeploymentStatus::InProgress => vec!["d-RUN"],
@@ -196,7 +209,7 @@ async fn status_shows_live_running_and_the_last_failure_with_its_instances() {
             .build()
     });
     let c = clients(&[&head], &[&list, &batch, &targets], &[]);
-    let status = invisible_pipeline::run::group_status(&c, "app", "web", &Shutdown::manual().1)
+    let status = invisible_pipeline::commands::status::run(&c, "app", "web", &Shutdown::manual().1)
         .await
         .unwrap();
     assert_eq!(status.live.as_ref().unwrap().deployment_id, "d-LIVE");
@@ -210,7 +223,7 @@ async fn status_shows_live_running_and_the_last_failure_with_its_instances() {
         "{details}"
     );
     assert!(details.contains("no instance started"), "{details}");
-    let text = invisible_pipeline::history::status_text(&status);
+    let text = invisible_pipeline::deployment::record::status_text(&status);
     assert!(
         text.contains("live        d-LIVE") && text.contains("sha256 feed"),
         "{text}"

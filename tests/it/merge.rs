@@ -2,15 +2,15 @@
 //! be the inputs, file for file, byte for byte, mode for mode and owner for owner.
 
 use crate::fixtures::*;
-use invisible_pipeline::bundle::{BundleType, MergeMode};
+use invisible_pipeline::bundle::tarstream::{Next, TarReader};
+use invisible_pipeline::bundle::writer::{BundleType, MergeMode};
 use invisible_pipeline::revision::{self, BundleInfo};
-use invisible_pipeline::tarstream::{Next, TarReader};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
 fn build(cd: &Path, app: &Path, out: &Path) -> (BundleInfo, Vec<String>) {
-    let cancel = invisible_pipeline::cancel::Cancel::new();
+    let cancel = invisible_pipeline::base::cancel::Cancel::new();
     let checked = revision::check(cd, Some(app), &cancel).unwrap();
     assert!(!checked.diags.has_errors(), "{:?}", checked.diags);
     let warnings = checked.diags.warnings().map(ToString::to_string).collect();

@@ -19,10 +19,10 @@ use aws_sdk_s3::types::CopyObjectResult;
 use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
 use invisible_pipeline::aws::Clients;
-use invisible_pipeline::deploy::{self, DeployConfig, Outcome};
-use invisible_pipeline::error::{exit, Error};
-use invisible_pipeline::promote::{self, From};
-use invisible_pipeline::shutdown::Shutdown;
+use invisible_pipeline::base::error::{exit, Error};
+use invisible_pipeline::base::shutdown::Shutdown;
+use invisible_pipeline::commands::promote::{self, From};
+use invisible_pipeline::deployment::{self, DeployConfig, Outcome};
 
 /// sha256("hello world"), the bundle's recorded SHA-256.
 const SHA: &str = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
@@ -35,7 +35,7 @@ fn staging() -> Vec<Rule> {
         .deployment_group_name("staging")
         .status(DeploymentStatus::Succeeded)
         .create_time(DateTime::from_secs(100))
-        .description(deploy::description(
+        .description(deployment::description(
             DateTime::from_secs(1_764_000_000),
             Some("c0ffee"),
             Some("proj:7"),

@@ -17,9 +17,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::DateTime;
-use invisible_pipeline::deploy::{self, Outcome};
-use invisible_pipeline::error::{exit, Error};
-use invisible_pipeline::shutdown::Shutdown;
+use invisible_pipeline::base::error::{exit, Error};
+use invisible_pipeline::base::shutdown::Shutdown;
+use invisible_pipeline::deployment::{self, Outcome};
 
 fn deployed(
     id: &str,
@@ -56,7 +56,7 @@ fn deployed(
 }
 
 fn old_description() -> String {
-    deploy::description(
+    deployment::description(
         DateTime::from_secs(1_764_000_000),
         Some("0ld5ha"),
         Some("proj:41"),
@@ -120,7 +120,10 @@ fn head(etag: &'static str) -> Rule {
         .then_output(move || HeadObjectOutput::builder().e_tag(etag).build())
 }
 
-fn no_wait() -> (tempfile::TempDir, invisible_pipeline::deploy::DeployConfig) {
+fn no_wait() -> (
+    tempfile::TempDir,
+    invisible_pipeline::deployment::DeployConfig,
+) {
     let (tmp, mut cfg) = setup();
     cfg.wait_timeout = None;
     cfg.trigger_time = DateTime::from(std::time::SystemTime::now());
@@ -152,9 +155,10 @@ async fn rollback_redeploys_the_previous_success_s_object_version() {
     let head = head("\"etag-v1\"");
     // No rule for DeleteObject or PutObject: the bundle is only read.
     let c = clients(&[&head], &cd, &[]);
-    let outcome = invisible_pipeline::rollback::run(&c, &no_wait().1, None, &Shutdown::manual().1)
-        .await
-        .unwrap();
+    let outcome =
+        invisible_pipeline::commands::rollback::run(&c, &no_wait().1, None, &Shutdown::manual().1)
+            .await
+            .unwrap();
     assert_eq!(outcome.status, Outcome::Created);
     assert_eq!(outcome.deployment_id.as_deref(), Some("d-RB"));
     assert_eq!(outcome.rollback_of, "d-OLD");
@@ -186,9 +190,14 @@ async fn an_expired_or_overwritten_bundle_is_refused_before_anything_is_created(
         let mut cd: Vec<&Rule> = rules.iter().collect();
         cd.push(&create);
         let c = clients(&[head], &cd, &[]);
-        let err = invisible_pipeline::rollback::run(&c, &no_wait().1, None, &Shutdown::manual().1)
-            .await
-            .unwrap_err();
+        let err = invisible_pipeline::commands::rollback::run(
+            &c,
+            &no_wait().1,
+            None,
+            &Shutdown::manual().1,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, Error::Refused(_)), "{err}");
         assert_eq!(err.exit_code(), exit::REFUSED);
         assert!(
@@ -205,7 +214,7 @@ async fn a_newer_trigger_holding_the_group_supersedes_the_rollback() {
         "d-BUSY",
         DeploymentStatus::InProgress,
         "v3",
-        &deploy::description(
+        &deployment::description(
             DateTime::from_secs(4_102_444_800), // 2100: newer than the rollback's now
             Some("new"),
             Some("proj:99"),
@@ -221,9 +230,10 @@ async fn a_newer_trigger_holding_the_group_supersedes_the_rollback() {
     cd.push(&create);
     let head = head("\"etag-v1\"");
     let c = clients(&[&head], &cd, &[]);
-    let outcome = invisible_pipeline::rollback::run(&c, &no_wait().1, None, &Shutdown::manual().1)
-        .await
-        .unwrap();
+    let outcome =
+        invisible_pipeline::commands::rollback::run(&c, &no_wait().1, None, &Shutdown::manual().1)
+            .await
+            .unwrap();
     assert_eq!(outcome.status, Outcome::Superseded);
     assert_eq!(outcome.superseded_by.as_deref(), Some("d-BUSY"));
     assert_eq!(create.num_calls(), 0);
@@ -243,10 +253,14 @@ async fn to_names_a_deployment_of_another_group_is_a_usage_error() {
             .build()
     });
     let c = clients(&[], &[&other], &[]);
-    let err =
-        invisible_pipeline::rollback::run(&c, &no_wait().1, Some("d-ELSE"), &Shutdown::manual().1)
-            .await
-            .unwrap_err();
+    let err = invisible_pipeline::commands::rollback::run(
+        &c,
+        &no_wait().1,
+        Some("d-ELSE"),
+        &Shutdown::manual().1,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.exit_code(), exit::USAGE, "{err}");
     assert!(err.to_string().contains("app/prod"), "{err}");
 }
@@ -276,7 +290,7 @@ async fn a_failed_rollback_leaves_the_bundle_s_tags_alone_and_exits_5() {
     let c = clients(&[&head], &cd, &[]);
     let (_tmp, mut cfg) = no_wait();
     cfg.wait_timeout = Some(std::time::Duration::from_secs(30));
-    let err = invisible_pipeline::rollback::run(&c, &cfg, None, &Shutdown::manual().1)
+    let err = invisible_pipeline::commands::rollback::run(&c, &cfg, None, &Shutdown::manual().1)
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), exit::DEPLOYMENT_FAILED, "{err}");

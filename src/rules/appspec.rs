@@ -2,11 +2,11 @@
 //! CodeDeploy agent: everything the agent fails on, and everything it silently gets wrong
 //! (a misspelled hook name is never run), is an error here, before anything is deployed.
 
-use crate::diag::{Diagnostics, Severity};
-use crate::paths::BundlePath;
-use crate::scan::Kind;
-use crate::tree::BundleTree;
-use crate::yaml::{self, Yaml};
+use crate::base::diag::{Diagnostics, Severity};
+use crate::bundle::paths::BundlePath;
+use crate::bundle::scan::Kind;
+use crate::bundle::tree::BundleTree;
+use crate::rules::yaml::{self, Yaml};
 use std::collections::{BTreeMap, HashSet};
 
 pub const APPSPEC: &str = "appspec.yml";
@@ -769,7 +769,7 @@ fn check_hooks(c: &mut Checker<'_>, node: &Yaml) -> Vec<HookScript> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdfiles::{CdEntry, CodeDeployFiles};
+    use crate::bundle::cdfiles::{CdEntry, CodeDeployFiles};
     use std::path::PathBuf;
 
     const VALID: &str = "version: 0.0

@@ -6,7 +6,7 @@
 //! being touched: for a plain tar the bundle is a byte copy with the end cut off; for gzip,
 //! the compressed stream is kept byte for byte up to the deflate block that holds the
 //! end-of-archive blocks, and only that block and the CodeDeploy entries are compressed
-//! ([`crate::gzsplice`]). Directories the release has keep the release's entry (the
+//! ([`crate::bundle::gzsplice`]). Directories the release has keep the release's entry (the
 //! CodeDeploy folder's are not repeated), as tar would otherwise apply the later mode.
 //!
 //! One case needs the stream rewritten (re-encode, CodeDeploy entries first and the replaced
@@ -15,14 +15,14 @@
 //! the block to compress again is too large to hold. Every path puts the release's entries,
 //! headers untouched, in their order, so the instance gets the same files.
 
-use crate::cancel::Cancel;
-use crate::cdfiles::CodeDeployFiles;
-use crate::error::{Error, Result};
-use crate::gzsplice;
-use crate::paths::BundlePath;
-use crate::scan::{self, AppArchive, Kind};
-use crate::tarstream::{self, Compression, NewEntry, Next};
-use crate::tree::BundleTree;
+use crate::base::cancel::Cancel;
+use crate::base::error::{Error, Result};
+use crate::bundle::cdfiles::CodeDeployFiles;
+use crate::bundle::gzsplice;
+use crate::bundle::paths::BundlePath;
+use crate::bundle::scan::{self, AppArchive, Kind};
+use crate::bundle::tarstream::{self, Compression, NewEntry, Next};
+use crate::bundle::tree::BundleTree;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;

@@ -1,6 +1,7 @@
 //! The command line, as the user types it. Every option can also come from an environment
 //! variable (shown in `--help`), which is how CodeBuild passes its configuration.
 
+use crate::app::report::OutputFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -219,12 +220,6 @@ pub fn command() -> clap::Command {
     hide(<Cli as clap::CommandFactory>::command())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Folder with appspec.yml and the lifecycle hook scripts [default: CodeDeploy_Files, in
@@ -387,8 +382,8 @@ pub struct AwsDeployArgs {
     pub ignore_application_stop_failures: bool,
 
     /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
-    #[arg(help_heading = "Waiting", long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
-    pub if_busy: crate::deploy::IfBusy,
+    #[arg(help_heading = "Waiting", long, env = "IF_BUSY", value_enum, default_value_t = crate::deployment::IfBusy::Wait)]
+    pub if_busy: crate::deployment::IfBusy,
 
     /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
     #[arg(help_heading = "Waiting", long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
@@ -452,8 +447,8 @@ pub struct AwsDeployArgs {
 
     /// How the bundle goes up: copy the release's bytes inside S3 (UploadPartCopy, pinned to
     /// the downloaded version) and send only the rest, or send it all; auto copies when it can
-    #[arg(help_heading = "Upload", long, env = "UPLOAD_MODE", value_enum, default_value_t = crate::deploy::UploadMode::Auto)]
-    pub upload_mode: crate::deploy::UploadMode,
+    #[arg(help_heading = "Upload", long, env = "UPLOAD_MODE", value_enum, default_value_t = crate::deployment::UploadMode::Auto)]
+    pub upload_mode: crate::deployment::UploadMode,
 
     /// Parts uploaded at once
     #[arg(help_heading = "Upload", long, env = "UPLOAD_CONCURRENCY", default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
@@ -535,8 +530,8 @@ pub struct RegionArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
-    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deploy::IfBusy::Wait)]
-    pub if_busy: crate::deploy::IfBusy,
+    #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deployment::IfBusy::Wait)]
+    pub if_busy: crate::deployment::IfBusy,
 
     /// How long to follow the deployment (and to wait for a busy group): 90s, 45m, 2h
     #[arg(long, env = "WAIT_TIMEOUT", default_value = "60m", value_parser = parse_duration, value_name = "DURATION")]
@@ -719,19 +714,19 @@ impl Cli {
 
     /// How messages are written: `-q`, `-v`, `--color` (`auto` reads `NO_COLOR` and `TERM`);
     /// a progress bar only where stderr is a terminal.
-    pub fn output_settings(&self) -> crate::output::Settings {
+    pub fn output_settings(&self) -> crate::base::term::Settings {
         use std::io::IsTerminal;
         let terminal = std::io::stderr().is_terminal();
         let color = match self.color {
             ColorWhen::Always => true,
             ColorWhen::Never => false,
-            ColorWhen::Auto => crate::output::color_auto(
+            ColorWhen::Auto => crate::base::term::color_auto(
                 terminal,
                 std::env::var("NO_COLOR").ok().as_deref(),
                 std::env::var("TERM").ok().as_deref(),
             ),
         };
-        crate::output::Settings {
+        crate::base::term::Settings {
             quiet: self.quiet,
             verbose: self.verbose,
             color,
@@ -844,7 +839,7 @@ fn usage_error(err: clap::Error, argv: &[std::ffi::OsString]) -> ! {
         .trim_start_matches("error: ")
         .to_string();
     eprint!("{text}");
-    crate::output::print_failure_json(&command, 2, "command line", &message);
+    crate::app::report::print_failure_json(&command, 2, "command line", &message);
     std::process::exit(2)
 }
 
@@ -864,7 +859,7 @@ pub fn parse() -> Cli {
         let err = match parsed {
             Ok(cli) => {
                 for w in warnings {
-                    crate::output::log(format!("warning: {w}"));
+                    crate::base::term::log(format!("warning: {w}"));
                 }
                 return cli;
             }
@@ -892,7 +887,7 @@ pub fn parse() -> Cli {
             .replacen("':", "'):", 1),
             None => format!("{first} (from ${})", source.var),
         };
-        crate::output::log(format!("{line}\n\nFor more information, try '--help'."));
+        crate::base::term::log(format!("{line}\n\nFor more information, try '--help'."));
         std::process::exit(2);
     }
 }

@@ -9,10 +9,10 @@
 use crate::aws::codedeploy::{self as cdapi, NewDeployment};
 use crate::aws::s3::{self, CopySource};
 use crate::aws::Clients;
-use crate::deploy::{self, DeployConfig, Outcome};
-use crate::error::{Error, Result};
-use crate::rollback::{check_revision, drop_copy};
-use crate::shutdown::Shutdown;
+use crate::base::error::{Error, Result};
+use crate::base::shutdown::Shutdown;
+use crate::deployment::redeploy::{check_revision, drop_copy};
+use crate::deployment::{self, DeployConfig, Outcome};
 use aws_sdk_codedeploy::types::DeploymentStatus;
 use serde::Serialize;
 
@@ -89,7 +89,7 @@ pub async fn run(
                 ))
                 .await?;
             let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
-            crate::history::newest_first(infos, 1)
+            crate::deployment::record::newest_first(infos, 1)
                 .into_iter()
                 .next()
                 .ok_or_else(|| {
@@ -103,20 +103,20 @@ pub async fn run(
     let revision = check_revision(source, &chosen, shutdown).await?;
     let description = chosen.description().unwrap_or_default();
     let (commit, build) = (
-        deploy::field_of(description, "commit"),
-        deploy::field_of(description, "build"),
+        deployment::field_of(description, "commit"),
+        deployment::field_of(description, "build"),
     );
     // The SHA-256 recorded when the bundle was built: in the description (this tool's
     // deployments), else in the object's metadata (bundles of earlier versions).
     let recorded =
-        deploy::field_of(description, "sha256").or_else(|| revision.found.sha256.clone());
+        deployment::field_of(description, "sha256").or_else(|| revision.found.sha256.clone());
     let cfg = DeployConfig {
         commit: commit.clone(),
         build_id: build.clone(),
         ..cfg.clone()
     };
     let to_group = format!("{}/{}", cfg.application, cfg.group);
-    crate::output::log(format!(
+    crate::base::term::log(format!(
         "promoting {} from {from_group} (deployment {from_id}) to {to_group}",
         revision.location
     ));
@@ -138,7 +138,7 @@ pub async fn run(
             etag: revision.etag.clone(),
             len: revision.found.size,
         };
-        crate::output::log(format!(
+        crate::base::term::log(format!(
             "copying it to s3://{}/{} in {}",
             cfg.bucket, revision.key, target.deploy_region
         ));
@@ -189,7 +189,7 @@ pub async fn run(
                 "the copy {location} does not hold the bundle's bytes (SHA-256 {actual}, expected {expected}): nothing promoted"
             )));
         }
-        crate::output::log(format!("copy checked: SHA-256 {actual}"));
+        crate::base::term::log(format!("copy checked: SHA-256 {actual}"));
         let (bucket, version, etag) = (
             copy.bucket().to_string(),
             copy.version_id.clone(),
@@ -229,7 +229,7 @@ pub async fn run(
         application: cfg.application.clone(),
         group: cfg.group.clone(),
         config: cfg.deployment_config.clone(),
-        description: deploy::description_noting(
+        description: deployment::description_noting(
             cfg.trigger_time,
             cfg.commit.as_deref(),
             cfg.build_id.as_deref(),
@@ -246,7 +246,7 @@ pub async fn run(
         file_exists_behavior: cfg.file_exists_behavior.clone(),
         ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
-    let done = crate::rollback::redeploy(target, &cfg, &new, copy, shutdown).await?;
+    let done = crate::deployment::redeploy::redeploy(target, &cfg, &new, copy, shutdown).await?;
     outcome.status = done.status;
     outcome.deployment_id = done.deployment_id;
     outcome.final_status = done.final_status;

@@ -1,7 +1,7 @@
 //! Cancellation that synchronous code can notice: the archive scan and the bundle writer read
 //! and write through wrappers that check a [`Cancel`] token, so that a signal stops a
 //! multi-GB check or merge within one buffer, and the temporary bundle is dropped (removed)
-//! on the way out. The token is set by [`crate::shutdown`]; this module knows no signals.
+//! on the way out. The token is set by [`crate::base::shutdown`]; this module knows no signals.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -12,10 +12,12 @@
 //! Whatever ends the run before the upload completes (a failed download or check, a
 //! superseded run, a signal) aborts the multipart upload: no parts are left behind.
 
-use super::s3::{self, FileRange, PartSource, Upload, UploadSettings, MAX_PARTS, MIN_PART};
-use crate::error::Error;
-use crate::growing::Growing;
-use crate::shutdown::Shutdown;
+use crate::aws::s3::multipart::{
+    self as s3, FileRange, PartSource, Upload, UploadSettings, MAX_PARTS, MIN_PART,
+};
+use crate::base::error::Error;
+use crate::base::growing::Growing;
+use crate::base::shutdown::Shutdown;
 use aws_sdk_s3::types::CompletedPart;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,10 +96,10 @@ impl Ahead {
             .send()
             .await;
         if let Err(err) = aborted {
-            crate::output::log(format!(
+            crate::base::term::log(format!(
                 "warning: aborting multipart upload {} failed ({}): the bucket's lifecycle rule removes it within a day",
                 self.upload_id,
-                super::sdk_error("s3", "AbortMultipartUpload", "abort", err)
+                crate::aws::sdk_error("s3", "AbortMultipartUpload", "abort", err)
             ));
         }
     }
@@ -171,7 +173,7 @@ pub async fn send(
         Ok(id) => id,
         Err(err) => {
             if !matches!(err, Error::Interrupted(_)) {
-                crate::output::log(format!(
+                crate::base::term::log(format!(
                     "could not start the upload during the download ({err}): uploading once the bundle is built"
                 ));
             }
@@ -193,7 +195,7 @@ pub async fn send(
         Ok(()) => Some(ahead),
         Err(stopped) => {
             if let Stopped::Failed(err) = stopped {
-                crate::output::log(format!(
+                crate::base::term::log(format!(
                     "uploading during the download failed ({err}): uploading once the bundle is built"
                 ));
             }

@@ -1,15 +1,16 @@
 //! Runs one command: resolves the configuration the rest of the program sees (usage errors
 //! name the option and its variable), then checks, builds and deploys.
 
-use crate::aws;
-use crate::cli::{
+use crate::app::cli::{
     Command, DeployArgs, HistoryArgs, PromoteArgs, RollbackArgs, StatusArgs, ValidateArgs,
 };
-use crate::deploy::{self, ArchiveSource, DeployConfig};
-use crate::error::{Error, Result};
-use crate::output::Report;
+use crate::app::report::Report;
+use crate::aws;
+use crate::base::error::{Error, Result};
+use crate::base::shutdown::Shutdown;
+use crate::commands::deploy;
+use crate::deployment::{self, ArchiveSource, DeployConfig};
 use crate::revision;
-use crate::shutdown::Shutdown;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use std::path::{Path, PathBuf};
@@ -36,10 +37,10 @@ pub async fn run(command: Command) -> Result<Report> {
         Command::Rollback(args) => rollback(args, &shutdown).await,
         Command::Promote(args) => promote(args, &shutdown).await,
         Command::Completions(args) => {
-            crate::cli::write_completions(args.shell, &mut std::io::stdout().lock());
+            crate::app::cli::write_completions(args.shell, &mut std::io::stdout().lock());
             Ok(Report::Generated)
         }
-        Command::Man => crate::cli::write_man(&mut std::io::stdout().lock())
+        Command::Man => crate::app::cli::write_man(&mut std::io::stdout().lock())
             .map(|()| Report::Generated)
             .map_err(|e| Error::io("cannot write the man page to", Path::new("stdout"), e)),
     };
@@ -57,7 +58,7 @@ fn required<T>(value: Option<T>, option: &str, env: &str) -> Result<T> {
 /// A mistyped S3 location is a usage error with the location it most likely meant, before
 /// any AWS call or local open.
 fn check_location_typo(text: &str, option: &str, env: &str) -> Result<()> {
-    match crate::s3url::did_you_mean(text) {
+    match crate::aws::s3url::did_you_mean(text) {
         Some(meant) => Err(Error::Usage(format!(
             "{option} (${env}) '{text}' is not an S3 location nor a local file: did you mean {meant}?"
         ))),
@@ -140,12 +141,12 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
     let codedeploy_dir = args.common.codedeploy_dir();
     let target = bundle_out_target(&bundle_out, &app_archive, &codedeploy_dir)?;
-    crate::output::log(format!(
+    crate::base::term::log(format!(
         "checking {} with {}",
         app_archive.display(),
         codedeploy_dir.display()
     ));
-    let mut checked = crate::progress::while_reading(
+    let mut checked = crate::base::progress::while_reading(
         format!("checking {}", app_archive.display()),
         &app_archive,
         shutdown.cancel(),
@@ -157,8 +158,8 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let bundle_type = checked
         .app
         .as_ref()
-        .map(|a| crate::bundle::BundleType::of(a.compression))
-        .unwrap_or(crate::bundle::BundleType::Tgz);
+        .map(|a| crate::bundle::writer::BundleType::of(a.compression))
+        .unwrap_or(crate::bundle::writer::BundleType::Tgz);
     let bundle_out = if target.is_dir() {
         target.join(format!("bundle.{}", bundle_type.as_str()))
     } else {
@@ -166,8 +167,10 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     };
     let name = bundle_out.to_string_lossy().to_ascii_lowercase();
     let fits = match bundle_type {
-        crate::bundle::BundleType::Tgz => name.ends_with(".tgz") || name.ends_with(".tar.gz"),
-        crate::bundle::BundleType::Tar => name.ends_with(".tar"),
+        crate::bundle::writer::BundleType::Tgz => {
+            name.ends_with(".tgz") || name.ends_with(".tar.gz")
+        }
+        crate::bundle::writer::BundleType::Tar => name.ends_with(".tar"),
     };
     if !fits {
         checked.diags.warn(
@@ -179,7 +182,7 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
             ),
         );
     }
-    crate::output::log(format!("writing {}", bundle_out.display()));
+    crate::base::term::log(format!("writing {}", bundle_out.display()));
     let bundle = revision::write_bundle(
         &checked,
         &bundle_out,
@@ -341,7 +344,7 @@ fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
         )
     };
     let checked = match &args.app_archive {
-        Some(archive) => crate::progress::while_reading(
+        Some(archive) => crate::base::progress::while_reading(
             format!("checking {}", archive.display()),
             archive,
             shutdown.cancel(),
@@ -376,7 +379,7 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
         })
         .transpose()?;
     let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
-    let deployments = history_entries(
+    let deployments = crate::commands::history::run(
         &clients,
         &args.group.application,
         &args.group.deployment_group,
@@ -401,7 +404,7 @@ struct Redeploy {
     bucket: String,
     prefix: String,
     kms_key_id: Option<String>,
-    wait: crate::cli::WaitArgs,
+    wait: crate::app::cli::WaitArgs,
 }
 
 fn redeploy_config(r: Redeploy) -> DeployConfig {
@@ -425,7 +428,7 @@ fn redeploy_config(r: Redeploy) -> DeployConfig {
         trigger_time: DateTime::from(std::time::SystemTime::now()),
         mtime: 0,
         upload: aws::s3::UploadSettings::default(),
-        upload_mode: deploy::UploadMode::Put,
+        upload_mode: deployment::UploadMode::Put,
         export_file: None,
         work_dir: std::env::temp_dir(),
     }
@@ -445,7 +448,7 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
         }
         _ => source.clone(),
     };
-    let from = crate::promote::From {
+    let from = crate::commands::promote::From {
         application: args.application.clone(),
         group: args.from_group,
         deployment: args.deployment,
@@ -458,11 +461,11 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
         kms_key_id: args.to_kms_key_id,
         wait: args.wait,
     });
-    let outcome = crate::promote::run(&source, &target, &from, &config, shutdown).await?;
+    let outcome = crate::commands::promote::run(&source, &target, &from, &config, shutdown).await?;
     Ok(Report::Promote(Box::new(outcome)))
 }
 
-/// `rollback`: see [`crate::rollback`].
+/// `rollback`: see [`crate::commands::rollback`].
 async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
     let config = redeploy_config(Redeploy {
         application: args.group.application,
@@ -473,14 +476,15 @@ async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
         wait: args.wait,
     });
     let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
-    let outcome = crate::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
+    let outcome =
+        crate::commands::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
     Ok(Report::Rollback(Box::new(outcome)))
 }
 
 /// `status`: the newest successful, active and failed deployments of the group.
 async fn status(args: StatusArgs, shutdown: &Shutdown) -> Result<Report> {
     let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
-    let status = group_status(
+    let status = crate::commands::status::run(
         &clients,
         &args.group.application,
         &args.group.deployment_group,
@@ -493,158 +497,4 @@ async fn status(args: StatusArgs, shutdown: &Shutdown) -> Result<Report> {
         deployment_group: args.group.deployment_group,
         group: Box::new(status),
     })
-}
-
-/// The deployments of the group in `statuses`, newest first, with their bundles looked at.
-async fn deployments_in(
-    clients: &aws::Clients,
-    application: &str,
-    group: &str,
-    statuses: &[aws_sdk_codedeploy::types::DeploymentStatus],
-    limit: usize,
-    shutdown: &Shutdown,
-) -> Result<Vec<aws_sdk_codedeploy::types::DeploymentInfo>> {
-    let cd = &clients.codedeploy;
-    let ids = shutdown
-        .guard(aws::codedeploy::list(
-            cd,
-            application,
-            group,
-            statuses,
-            None,
-        ))
-        .await?;
-    let infos = shutdown.guard(aws::codedeploy::details(cd, &ids)).await?;
-    Ok(crate::history::newest_first(infos, limit))
-}
-
-async fn with_bundle(
-    clients: &aws::Clients,
-    info: &aws_sdk_codedeploy::types::DeploymentInfo,
-    shutdown: &Shutdown,
-) -> Result<crate::history::Entry> {
-    let mut entry = crate::history::entry(info);
-    if let Some(bundle) = entry.bundle.as_mut() {
-        let state = shutdown
-            .guard(async {
-                Ok(aws::s3::bundle_state(
-                    &clients.artifact_s3,
-                    &bundle.bucket,
-                    &bundle.key,
-                    bundle.version_id.as_deref(),
-                )
-                .await)
-            })
-            .await?;
-        // The SHA-256 recorded at build time: the description's (every deployment this tool
-        // makes), else the object's metadata (bundles of earlier versions).
-        let recorded = info
-            .description()
-            .and_then(|d| crate::deploy::field_of(d, "sha256"));
-        bundle.state = Some(match (state, recorded) {
-            (crate::history::BundleState::Present { .. }, Some(sha)) => {
-                crate::history::BundleState::Present { sha256: Some(sha) }
-            }
-            (state, _) => state,
-        });
-    }
-    Ok(entry)
-}
-
-/// What `status` shows, from ListDeployments filtered by status (live: the newest success;
-/// running: the active ones; the newest failure with its instances' details).
-pub async fn group_status(
-    clients: &aws::Clients,
-    application: &str,
-    group: &str,
-    shutdown: &Shutdown,
-) -> Result<crate::history::GroupStatus> {
-    use aws_sdk_codedeploy::types::DeploymentStatus;
-    let live = deployments_in(
-        clients,
-        application,
-        group,
-        &[DeploymentStatus::Succeeded],
-        1,
-        shutdown,
-    )
-    .await?;
-    let live = match live.first() {
-        Some(info) => Some(with_bundle(clients, info, shutdown).await?),
-        None => None,
-    };
-    let active = deployments_in(
-        clients,
-        application,
-        group,
-        &aws::codedeploy::ACTIVE,
-        usize::MAX,
-        shutdown,
-    )
-    .await?;
-    let mut running = Vec::new();
-    for info in &active {
-        running.push(crate::history::Running {
-            entry: with_bundle(clients, info, shutdown).await?,
-            instances: crate::history::progress(info),
-        });
-    }
-    let failed = deployments_in(
-        clients,
-        application,
-        group,
-        &[DeploymentStatus::Failed],
-        1,
-        shutdown,
-    )
-    .await?;
-    let last_failure = match failed.first() {
-        Some(info) => {
-            let mut details = aws::codedeploy::deployment_summary(info);
-            let id = info.deployment_id().unwrap_or_default();
-            details.extend(
-                shutdown
-                    .guard(async {
-                        Ok(aws::codedeploy::failure_details(&clients.codedeploy, id).await)
-                    })
-                    .await?,
-            );
-            Some(crate::history::Failure {
-                entry: with_bundle(clients, info, shutdown).await?,
-                details,
-            })
-        }
-        None => None,
-    };
-    Ok(crate::history::GroupStatus {
-        live,
-        running,
-        last_failure,
-    })
-}
-
-/// The history's entries: every page of ListDeployments, their details, newest first, and the
-/// state of each shown bundle.
-pub async fn history_entries(
-    clients: &aws::Clients,
-    application: &str,
-    group: &str,
-    limit: usize,
-    since: Option<DateTime>,
-    shutdown: &Shutdown,
-) -> Result<Vec<crate::history::Entry>> {
-    let cd = &clients.codedeploy;
-    let ids = shutdown
-        .guard(aws::codedeploy::list(cd, application, group, &[], since))
-        .await?;
-    let infos = crate::history::newest_first(
-        shutdown.guard(aws::codedeploy::details(cd, &ids)).await?,
-        usize::MAX,
-    );
-    let mut entries = Vec::new();
-    for info in infos.iter().take(limit) {
-        entries.push(with_bundle(clients, info, shutdown).await?);
-    }
-    crate::history::mark_superseded(&mut entries, &infos);
-    Ok(entries)
 }

@@ -1,6 +1,6 @@
 //! The library's error type and the exit codes it maps to.
 
-use crate::diag::Diagnostics;
+use crate::base::diag::Diagnostics;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,7 @@ pub enum Error {
 impl Error {
     /// A failed read or write of `path`; one that a signal cut off is [`Error::Interrupted`].
     pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
-        if let Some(signal) = crate::cancel::cancelled_in(&source) {
+        if let Some(signal) = crate::base::cancel::cancelled_in(&source) {
             return Error::Interrupted(signal);
         }
         Error::Io {

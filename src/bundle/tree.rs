@@ -5,10 +5,10 @@
 //! fail on or silently get wrong (a file and a directory of one name, entries under a file or
 //! symlink, links leading out of the bundle).
 
-use crate::cdfiles::CodeDeployFiles;
-use crate::diag::Diagnostics;
-use crate::paths::BundlePath;
-use crate::scan::{AppArchive, Kind};
+use crate::base::diag::Diagnostics;
+use crate::bundle::cdfiles::CodeDeployFiles;
+use crate::bundle::paths::BundlePath;
+use crate::bundle::scan::{AppArchive, Kind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 

@@ -1,13 +1,13 @@
 //! Reads an application archive through once and checks every entry, without extracting it
 //! or holding it in memory. The same stream setup serves the re-encoding writer.
 
-use crate::cancel::{cancelled_in, Cancel, CancelRead};
-use crate::diag::Diagnostics;
-use crate::error::{Error, Result};
-use crate::growing::{Follow, Growing};
-use crate::gzsplice::{self, Splice};
-use crate::paths::BundlePath;
-use crate::tarstream::{self, Compression, Next, RawEntry, Stray, TarError, TarReader};
+use crate::base::cancel::{cancelled_in, Cancel, CancelRead};
+use crate::base::diag::Diagnostics;
+use crate::base::error::{Error, Result};
+use crate::base::growing::{Follow, Growing};
+use crate::bundle::gzsplice::{self, Splice};
+use crate::bundle::paths::BundlePath;
+use crate::bundle::tarstream::{self, Compression, Next, RawEntry, Stray, TarError, TarReader};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -93,7 +93,7 @@ impl std::error::Error for FileError {
 
 pub struct TaggedFile(CancelRead<Raw>);
 
-/// The archive file: complete, or still arriving ([`crate::growing`]).
+/// The archive file: complete, or still arriving ([`crate::base::growing`]).
 pub enum Raw {
     Complete(File),
     Arriving(Follow),

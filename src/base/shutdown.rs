@@ -3,8 +3,8 @@
 //! their cleanup); synchronous work checks the [`Cancel`] token through its readers and
 //! writers. A second signal ends the process at once.
 
-use crate::cancel::Cancel;
-use crate::error::{Error, Result};
+use crate::base::cancel::Cancel;
+use crate::base::error::{Error, Result};
 use std::future::Future;
 use tokio::sync::watch;
 
@@ -53,13 +53,15 @@ impl Shutdown {
                     _ = term.recv() => "SIGTERM",
                 };
                 if first {
-                    crate::output::log(format!(
+                    crate::base::term::log(format!(
                         "{name}: cleaning up (send it again to exit at once)"
                     ));
                     trigger.fire(name);
                     first = false;
                 } else {
-                    crate::output::log(format!("{name} again: exiting now, without cleaning up"));
+                    crate::base::term::log(format!(
+                        "{name} again: exiting now, without cleaning up"
+                    ));
                     std::process::exit(exit_code(name));
                 }
             }

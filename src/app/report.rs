@@ -1,14 +1,21 @@
 //! What the user reads: the summary on stdout (text or JSON), problems on stderr.
 
-// The module that writes: the summary on stdout, problems and progress on stderr.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+// The module that writes the summary on stdout (problems go through base::term).
+#![allow(clippy::print_stdout)]
 
-use crate::cli::OutputFormat;
-use crate::diag::Diagnostics;
-use crate::error::Error;
+use crate::base::diag::Diagnostics;
+use crate::base::error::Error;
+use crate::base::term::{say_line, settings, warnings_shown};
 use crate::revision::{BundleInfo, EntryCounts};
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// How the summary is written (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
 
 /// The result of a successful command.
 #[derive(Debug, Serialize)]
@@ -20,7 +27,7 @@ pub enum Report {
         warnings: Diagnostics,
     },
     #[serde(rename = "deploy")]
-    Deployment(Box<crate::deploy::DeployOutcome>),
+    Deployment(Box<crate::commands::deploy::DeployOutcome>),
     Validate {
         status: &'static str,
         codedeploy_dir: PathBuf,
@@ -32,16 +39,16 @@ pub enum Report {
         status: &'static str,
         application: String,
         deployment_group: String,
-        deployments: Vec<crate::history::Entry>,
+        deployments: Vec<crate::deployment::record::Entry>,
     },
-    Rollback(Box<crate::rollback::RollbackOutcome>),
-    Promote(Box<crate::promote::PromoteOutcome>),
+    Rollback(Box<crate::commands::rollback::RollbackOutcome>),
+    Promote(Box<crate::commands::promote::PromoteOutcome>),
     Status {
         status: &'static str,
         application: String,
         deployment_group: String,
         #[serde(flatten)]
-        group: Box<crate::history::GroupStatus>,
+        group: Box<crate::deployment::record::GroupStatus>,
     },
     /// `completions`, `man`: already written to stdout; no summary.
     Generated,
@@ -98,104 +105,10 @@ fn envelope(report: &Report) -> Envelope {
     }
 }
 
-/// How the tool's own messages are written: set once from the command line (`-q`, `-v`,
-/// `--color`, `NO_COLOR`); library callers (tests) get the defaults.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Settings {
-    /// Only warnings, errors and the summary: no progress.
-    pub quiet: bool,
-    /// Details too (each part, each poll), and the full chain of an AWS error.
-    pub verbose: bool,
-    /// `error:` and `warning:` in color.
-    pub color: bool,
-    /// Progress as a bar that redraws itself (stderr is a terminal), not as lines.
-    pub bar: bool,
-}
-
-static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
-
-/// Sets how messages are written; only the first call counts.
-pub fn configure(settings: Settings) {
-    let _ = SETTINGS.set(settings);
-}
-
-pub fn settings() -> Settings {
-    SETTINGS.get().copied().unwrap_or_default()
-}
-
-/// Whether `--color auto` colors: stderr is a terminal, `NO_COLOR` is unset or empty
-/// (<https://no-color.org>) and `TERM` is not `dumb`.
-pub fn color_auto(stderr_is_terminal: bool, no_color: Option<&str>, term: Option<&str>) -> bool {
-    stderr_is_terminal && no_color.is_none_or(str::is_empty) && term != Some("dumb")
-}
-
-/// `line` with its first `error:` or `warning:` label in bold red or yellow, when colors are
-/// on; the text itself never changes.
-pub fn painted(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
-    if !color {
-        return line.into();
-    }
-    let found = ["error:", "warning:"]
-        .iter()
-        .filter_map(|label| {
-            line.match_indices(label)
-                .find(|(i, _)| *i == 0 || line.as_bytes()[i - 1] == b' ')
-        })
-        .min();
-    match found {
-        Some((i, label)) => {
-            let code = if label == "error:" { "1;31" } else { "1;33" };
-            format!(
-                "{}\x1b[{code}m{label}\x1b[0m{}",
-                &line[..i],
-                &line[i + label.len()..]
-            )
-            .into()
-        }
-        None => line.into(),
-    }
-}
-
-/// Writes one line to stderr, its label painted.
-fn say(line: &str) {
-    eprintln!("{}", painted(line, settings().color));
-}
-
-/// One line of what a run is doing, on stderr (stdout carries only the summary): the single
-/// place besides the summary, progress and error printers where the program writes. With
-/// `-q` only warnings are said.
-pub fn log(line: impl AsRef<str>) {
-    let line = line.as_ref();
-    if settings().quiet && !line.starts_with("warning:") {
-        return;
-    }
-    crate::progress::suspend(|| say(line));
-}
-
-/// A detail, said only with `-v`.
-pub fn detail(line: impl AsRef<str>) {
-    if settings().verbose {
-        crate::progress::suspend(|| say(line.as_ref()));
-    }
-}
-
-/// Whether the run's warnings were already said as they were found ([`show_warnings`]).
-static WARNINGS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Says the warnings of a check as soon as it ends, before the long steps (upload, waiting
-/// for the deployment) that follow in a deploy; the summary does not repeat them on stderr
-/// (the JSON envelope still lists them).
-pub fn show_warnings(diags: &Diagnostics) {
-    for w in diags.warnings() {
-        say(&w.for_terminal());
-    }
-    WARNINGS_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
 pub fn print_report(report: &Report, format: OutputFormat) {
-    if !WARNINGS_SHOWN.load(std::sync::atomic::Ordering::Relaxed) {
+    if !warnings_shown() {
         for w in report.warnings().iter() {
-            say(&w.for_terminal());
+            say_line(&w.for_terminal());
         }
     }
     match format {
@@ -221,9 +134,9 @@ fn text(report: &Report) -> String {
             bundle.entries.codedeploy,
             bundle.entries.overridden,
             match bundle.merge {
-                crate::bundle::MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)",
-                crate::bundle::MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)",
-                crate::bundle::MergeMode::ReEncode => "re-encode (a hard link to a replaced path: the stream rewritten, CodeDeploy files replace release entries)",
+                crate::bundle::writer::MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)",
+                crate::bundle::writer::MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)",
+                crate::bundle::writer::MergeMode::ReEncode => "re-encode (a hard link to a replaced path: the stream rewritten, CodeDeploy files replace release entries)",
             },
         ),
         Report::Deployment(o) => {
@@ -277,12 +190,12 @@ fn text(report: &Report) -> String {
             }
             let mut text = String::new();
             for entry in deployments {
-                text.push_str(&crate::history::line(entry));
+                text.push_str(&crate::deployment::record::line(entry));
                 text.push('\n');
             }
             text
         }
-        Report::Status { group, .. } => crate::history::status_text(group),
+        Report::Status { group, .. } => crate::deployment::record::status_text(group),
         Report::Promote(o) => {
             let mut text = format!(
                 "status      {}\npromoted    {} -> {}/{}\nrevision    {}{}{}\nsha256      {}\ncommit      {}\nbuild       {}\n",
@@ -339,9 +252,9 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
     let problems = match error {
         Error::Invalid(diags) => {
             for d in diags.iter() {
-                say(&d.for_terminal());
+                say_line(&d.for_terminal());
             }
-            say(&format!("invisible-pipeline: {error}; nothing was written"));
+            say_line(&format!("invisible-pipeline: {error}; nothing was written"));
             Some(diags)
         }
         _ => {
@@ -356,7 +269,7 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
                 message.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            say(&message);
+            say_line(&message);
             None
         }
     };
@@ -428,39 +341,5 @@ fn error_location(error: &Error) -> String {
         Error::Refused(_) => "revision".to_string(),
         Error::Interrupted(signal) => (*signal).to_string(),
         Error::Invalid(_) => "input".to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_first_label_is_painted_and_only_when_asked() {
-        let line =
-            "CodeDeploy_Files/appspec.yml:5: error: hooks.AfterInstal: unknown (error: twice)";
-        assert_eq!(painted(line, false), line);
-        assert_eq!(
-            painted(line, true),
-            "CodeDeploy_Files/appspec.yml:5: \x1b[1;31merror:\x1b[0m hooks.AfterInstal: unknown (error: twice)"
-        );
-        assert_eq!(
-            painted("warning: ignoring $WAIT_TIMEOUT=5m", true),
-            "\x1b[1;33mwarning:\x1b[0m ignoring $WAIT_TIMEOUT=5m"
-        );
-        // A label inside a word is no label.
-        assert_eq!(painted("no-error: here", true), "no-error: here");
-    }
-
-    #[test]
-    fn auto_colors_a_terminal_unless_no_color_or_a_dumb_terminal() {
-        assert!(color_auto(true, None, Some("xterm")));
-        assert!(
-            color_auto(true, Some(""), None),
-            "an empty NO_COLOR does not count"
-        );
-        assert!(!color_auto(true, Some("1"), Some("xterm")));
-        assert!(!color_auto(true, None, Some("dumb")));
-        assert!(!color_auto(false, None, Some("xterm")));
     }
 }

@@ -1,10 +1,10 @@
 //! The CodeDeploy folder of a checkout: walked in sorted order without following symlinks,
 //! turned into normalised bundle entries.
 
-use crate::diag::Diagnostics;
-use crate::error::{Error, Result};
-use crate::paths::BundlePath;
-use crate::scan::Kind;
+use crate::base::diag::Diagnostics;
+use crate::base::error::{Error, Result};
+use crate::bundle::paths::BundlePath;
+use crate::bundle::scan::Kind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ pub struct CodeDeployFiles {
 impl CodeDeployFiles {
     /// How diagnostics name the folder: its own name, as the user knows it.
     pub fn label(&self) -> String {
-        crate::scan::label(&self.dir)
+        crate::bundle::scan::label(&self.dir)
     }
 
     pub fn get(&self, path: &str) -> Option<&CdEntry> {
@@ -48,7 +48,7 @@ pub fn collect(dir: &Path, diags: &mut Diagnostics) -> Result<CodeDeployFiles> {
             dir.display()
         )));
     }
-    let label = crate::scan::label(dir);
+    let label = crate::bundle::scan::label(dir);
     let mut entries = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(false)

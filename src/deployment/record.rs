@@ -1,8 +1,12 @@
-//! `history`: the group's deployments, newest first, as people read them: what each one
-//! deployed (commit, build, bundle), how it ended, and whether this tool made it. Pure: the
-//! AWS answers come in, lines and JSON go out.
+//! The group's deployments as this tool reads them back (`history`, `status`, `rollback`,
+//! `promote`): what each one deployed (commit, build, bundle and what became of it in S3), how
+//! it ended, and whether this tool made it; and their lines as people read them. Everything
+//! but the three lookups at the end is pure: AWS answers in, entries, lines and JSON out.
 
-use crate::deploy;
+use crate::aws::{self, s3};
+use crate::base::error::{Error, Result};
+use crate::base::shutdown::Shutdown;
+use crate::deployment;
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, RevisionLocationType};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -75,7 +79,7 @@ fn time(t: Option<&DateTime>) -> Option<String> {
 /// The entry of one deployment; its bundle's state is filled in by the caller.
 pub fn entry(info: &DeploymentInfo) -> Entry {
     let description = info.description().unwrap_or_default();
-    let key = deploy::run_key(description);
+    let key = deployment::run_key(description);
     let bundle = info
         .revision()
         .filter(|r| r.revision_type() == Some(&RevisionLocationType::S3))
@@ -96,9 +100,9 @@ pub fn entry(info: &DeploymentInfo) -> Entry {
         by_invisible_pipeline: key.is_some(),
         trigger_time: key.as_ref().and_then(|k| time(Some(&k.trigger))),
         created: time(info.create_time()),
-        commit: deploy::field_of(description, "commit"),
-        build: deploy::field_of(description, "build"),
-        rollback_of: deploy::field_of(description, "rollback-of"),
+        commit: deployment::field_of(description, "commit"),
+        build: deployment::field_of(description, "build"),
+        rollback_of: deployment::field_of(description, "rollback-of"),
         bundle,
         duration_seconds: match (info.create_time(), info.complete_time()) {
             (Some(start), Some(end)) => Some(end.secs() - start.secs()),
@@ -117,7 +121,12 @@ pub fn mark_superseded(entries: &mut [Entry], infos: &[DeploymentInfo]) {
         infos
             .iter()
             .find(|i| i.deployment_id() == Some(id))
-            .and_then(|i| Some((deploy::run_key(i.description()?)?, i.create_time().cloned())))
+            .and_then(|i| {
+                Some((
+                    deployment::run_key(i.description()?)?,
+                    i.create_time().cloned(),
+                ))
+            })
     };
     let keys: Vec<_> = entries.iter().map(|e| key_of(&e.deployment_id)).collect();
     for (i, entry) in entries.iter_mut().enumerate() {
@@ -210,7 +219,7 @@ pub fn line(e: &Entry) -> String {
 
 /// Instances of a deployment by their state (CodeDeploy's deployment overview).
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Progress {
+pub struct InstanceCounts {
     pub pending: i64,
     pub in_progress: i64,
     pub succeeded: i64,
@@ -218,9 +227,9 @@ pub struct Progress {
     pub skipped: i64,
 }
 
-pub fn progress(info: &DeploymentInfo) -> Progress {
+pub fn instance_counts(info: &DeploymentInfo) -> InstanceCounts {
     info.deployment_overview()
-        .map(|o| Progress {
+        .map(|o| InstanceCounts {
             pending: o.pending(),
             in_progress: o.in_progress(),
             succeeded: o.succeeded(),
@@ -235,7 +244,7 @@ pub fn progress(info: &DeploymentInfo) -> Progress {
 pub struct Running {
     #[serde(flatten)]
     pub entry: Entry,
-    pub instances: Progress,
+    pub instances: InstanceCounts,
 }
 
 /// The newest failure, as `deploy` reports it.
@@ -291,6 +300,84 @@ pub fn status_text(status: &GroupStatus) -> String {
     text
 }
 
+/// What became of a deployment's bundle: [`s3::head_version`] on its version, gone when S3 says
+/// so; other failures are reported, not raised, so that one unreadable bundle does not hide
+/// the history.
+pub(crate) async fn bundle_state(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> BundleState {
+    match s3::head_version(s3, bucket, key, version_id).await {
+        Ok(Some(found)) => BundleState::Present {
+            sha256: found.sha256,
+        },
+        Ok(None) => BundleState::Expired,
+        Err(err) => BundleState::Unknown {
+            reason: match err {
+                Error::Aws { message, .. } => message,
+                other => other.to_string(),
+            },
+        },
+    }
+}
+
+/// The deployments of the group in `statuses`, newest first, with their bundles looked at.
+pub(crate) async fn deployments_in(
+    clients: &aws::Clients,
+    application: &str,
+    group: &str,
+    statuses: &[aws_sdk_codedeploy::types::DeploymentStatus],
+    limit: usize,
+    shutdown: &Shutdown,
+) -> Result<Vec<aws_sdk_codedeploy::types::DeploymentInfo>> {
+    let cd = &clients.codedeploy;
+    let ids = shutdown
+        .guard(aws::codedeploy::list(
+            cd,
+            application,
+            group,
+            statuses,
+            None,
+        ))
+        .await?;
+    let infos = shutdown.guard(aws::codedeploy::details(cd, &ids)).await?;
+    Ok(newest_first(infos, limit))
+}
+
+/// The entry of a deployment, with the state of its bundle in S3 looked at.
+pub(crate) async fn with_bundle(
+    clients: &aws::Clients,
+    info: &aws_sdk_codedeploy::types::DeploymentInfo,
+    shutdown: &Shutdown,
+) -> Result<Entry> {
+    let mut entry = entry(info);
+    if let Some(bundle) = entry.bundle.as_mut() {
+        let state = shutdown
+            .guard(async {
+                Ok(bundle_state(
+                    &clients.artifact_s3,
+                    &bundle.bucket,
+                    &bundle.key,
+                    bundle.version_id.as_deref(),
+                )
+                .await)
+            })
+            .await?;
+        // The SHA-256 recorded at build time: the description's (every deployment this tool
+        // makes), else the object's metadata (bundles of earlier versions).
+        let recorded = info
+            .description()
+            .and_then(|d| crate::deployment::field_of(d, "sha256"));
+        bundle.state = Some(match (state, recorded) {
+            (BundleState::Present { .. }, Some(sha)) => BundleState::Present { sha256: Some(sha) },
+            (state, _) => state,
+        });
+    }
+    Ok(entry)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,7 +408,7 @@ mod tests {
 
     #[test]
     fn a_deployment_of_this_tool_shows_commit_build_and_bundle() {
-        let d = deploy::description(
+        let d = deployment::description(
             DateTime::from_secs(1_764_000_000),
             Some("1a2b3c4d5e6f7a8b9c0d"),
             Some("app-deploy:1234"),
@@ -359,16 +446,17 @@ mod tests {
 
     #[test]
     fn status_says_what_is_live_running_and_failed() {
-        let d = deploy::description(DateTime::from_secs(1_764_000_000), Some("abc"), Some("p:1"));
+        let d =
+            deployment::description(DateTime::from_secs(1_764_000_000), Some("abc"), Some("p:1"));
         let status = GroupStatus {
             live: Some(entry(&info("d-LIVE", 100, &d))),
             running: vec![Running {
                 entry: entry(&info("d-RUN", 200, &d)),
-                instances: Progress {
+                instances: InstanceCounts {
                     pending: 1,
                     in_progress: 2,
                     succeeded: 3,
-                    ..Progress::default()
+                    ..InstanceCounts::default()
                 },
             }],
             last_failure: Some(Failure {
@@ -395,8 +483,8 @@ mod tests {
 
     #[test]
     fn a_stopped_run_followed_by_a_newer_trigger_reads_superseded() {
-        let older = deploy::description(DateTime::from_secs(1_000), Some("a"), Some("p:1"));
-        let newer = deploy::description(DateTime::from_secs(2_000), Some("b"), Some("p:2"));
+        let older = deployment::description(DateTime::from_secs(1_000), Some("a"), Some("p:1"));
+        let newer = deployment::description(DateTime::from_secs(2_000), Some("b"), Some("p:2"));
         let mut stopped = info("d-OLD", 100, &older);
         stopped.status = Some(DeploymentStatus::Stopped);
         let mut by_hand = info("d-HAND", 50, "stopped by hand");

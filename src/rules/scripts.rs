@@ -1,7 +1,7 @@
 //! Checks on lifecycle hook scripts and their helpers: what makes a hook fail on the
 //! instance (CRLF line endings) or hang it (a background process holding stdout open).
 
-use crate::diag::Diagnostics;
+use crate::base::diag::Diagnostics;
 
 /// Checks the text of a hook script.
 pub fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostics) {

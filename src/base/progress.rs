@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 /// How often a plain progress line is written; a transfer shorter than this writes none.
 pub const LINE_EVERY: Duration = Duration::from_secs(5);
 
-/// The bar on screen, if any: other messages are written above it, not through it.
-static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
-
-/// Runs `write` with the bar hidden, so that a message and the bar do not mix.
-pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
-    let bar = ACTIVE.lock().ok().and_then(|active| active.clone());
-    match bar {
-        Some(bar) => bar.suspend(write),
-        None => write(),
-    }
-}
-
 /// `n` bytes for people: `512 B`, `3.0 KiB`, `120.5 MiB`, `1.20 GiB`.
 pub fn bytes(n: u64) -> String {
     const KIB: f64 = 1024.0;
@@ -58,7 +46,7 @@ pub fn line(what: &str, done: u64, total: Option<u64>, elapsed: Duration) -> Str
 pub fn while_reading<T>(
     what: impl Into<String>,
     path: &std::path::Path,
-    cancel: &crate::cancel::Cancel,
+    cancel: &crate::base::cancel::Cancel,
     work: impl FnOnce() -> T,
 ) -> T {
     let total = std::fs::metadata(path).ok().map(|m| m.len());
@@ -103,7 +91,7 @@ pub struct Progress {
 impl Progress {
     /// Starts showing `what` (`downloading s3://…`), by the output settings.
     pub fn start(what: impl Into<String>, total: Option<u64>) -> Self {
-        let settings = crate::output::settings();
+        let settings = crate::base::term::settings();
         let what = what.into();
         let bar = (settings.bar && !settings.quiet).then(|| {
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
@@ -115,9 +103,7 @@ impl Progress {
                 .progress_chars("=> "),
             );
             bar.set_message(what.clone());
-            if let Ok(mut active) = ACTIVE.lock() {
-                *active = Some(bar.clone());
-            }
+            crate::base::term::set_bar(Some(bar.clone()));
             bar
         });
         let started = Instant::now();
@@ -168,7 +154,7 @@ impl Progress {
         state.next_line = now + LINE_EVERY;
         let text = line(&self.what, state.done, state.total, now - self.started);
         drop(state);
-        crate::output::log(text);
+        crate::base::term::log(text);
     }
 }
 
@@ -176,9 +162,7 @@ impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
-            if let Ok(mut active) = ACTIVE.lock() {
-                *active = None;
-            }
+            crate::base::term::set_bar(None);
         }
     }
 }

@@ -10,7 +10,7 @@
 //! `inflate` with `Z_BLOCK` stops at each one and reports in `data_type` how many bits of the
 //! last byte it took belong to the next block.
 
-use crate::cancel::{Cancel, CancelRead};
+use crate::base::cancel::{Cancel, CancelRead};
 use libz_rs_sys as z;
 use std::io::{self, Read, Write};
 use std::os::raw::c_int;

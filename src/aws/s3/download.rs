@@ -1,0 +1,181 @@
+//! The application archive's download, resumed where a connection broke, written to a file
+//! that the archive check follows as it grows.
+
+use crate::aws::s3::region::{in_region, BUCKET_REGION_HEADER};
+use crate::aws::s3url::S3Url;
+use crate::aws::sdk_error;
+use crate::base::error::{Error, Result};
+use crate::base::growing::Growing;
+use crate::base::shutdown::Shutdown;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// What S3 says of an object we read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub bytes: u64,
+}
+
+/// How much more a download writes before it tells a reader of the file ([`Growing`]).
+const ANNOUNCE: u64 = 1 << 20;
+
+/// How often a broken download is resumed before the run gives up.
+pub const DOWNLOAD_RESUMES: u32 = 5;
+
+/// Streams an object to `dest`, never holding it whole in memory. A connection that breaks
+/// mid-body is resumed from the byte reached (Range, pinned to the first answer's ETag with
+/// If-Match, and to its version), up to [`DOWNLOAD_RESUMES`] times. A bucket in another
+/// region is read there. `label` names the archive in messages (a SecureString parameter's
+/// value is never shown).
+pub async fn download(
+    s3: &aws_sdk_s3::Client,
+    url: &S3Url,
+    label: &str,
+    dest: &Path,
+    growing: Option<&Growing>,
+    shutdown: &Shutdown,
+) -> Result<ObjectInfo> {
+    let action = || format!("cannot download application archive {label}");
+    let mut client = s3.clone();
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .map_err(|e| Error::io("cannot create", dest, e))?;
+    let mut info = ObjectInfo::default();
+    let mut total: Option<u64> = None;
+    let mut resumes = 0u32;
+    let mut redirected = false;
+    let mut announced = 0u64;
+    let progress = crate::base::progress::Progress::start(format!("downloading {label}"), None);
+    loop {
+        let request = client
+            .get_object()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .set_version_id(url.version_id.clone().or(info.version_id.clone()))
+            .set_range((info.bytes > 0).then(|| format!("bytes={}-", info.bytes)))
+            .set_if_match(info.etag.clone().filter(|_| info.bytes > 0));
+        let answer = shutdown.guard(async { Ok(request.send().await) }).await?;
+        let out = match answer {
+            Ok(out) => out,
+            Err(err) => {
+                let region = crate::aws::header(&err, BUCKET_REGION_HEADER).map(str::to_string);
+                match (crate::aws::status(&err), region) {
+                    (Some(301 | 400), Some(region)) if !redirected => {
+                        crate::base::term::log(format!(
+                            "the release bucket {} is in {region}, not in the step's region: reading it there",
+                            url.bucket
+                        ));
+                        client = in_region(s3, &region);
+                        redirected = true;
+                        continue;
+                    }
+                    _ => return Err(download_error(err, &action())),
+                }
+            }
+        };
+        if info.bytes == 0 {
+            info.etag = out.e_tag().map(str::to_string);
+            info.version_id = out.version_id().map(str::to_string);
+            total = out.content_length().and_then(|n| u64::try_from(n).ok());
+            if let Some(total) = total {
+                progress.set_total(total);
+                if let Some(growing) = growing {
+                    growing.expect(total);
+                }
+            }
+        }
+        let mut body = out.body;
+        let broke = loop {
+            let chunk = shutdown.guard(async { Ok(body.try_next().await) }).await?;
+            match chunk {
+                Ok(Some(bytes)) => {
+                    file.write_all(&bytes)
+                        .await
+                        .map_err(|e| Error::io("cannot write", dest, e))?;
+                    info.bytes += bytes.len() as u64;
+                    progress.set(info.bytes);
+                    if let Some(growing) = growing.filter(|_| info.bytes >= announced + ANNOUNCE) {
+                        // Written, not only handed to tokio's writer, before a reader sees it.
+                        file.flush()
+                            .await
+                            .map_err(|e| Error::io("cannot write", dest, e))?;
+                        growing.advance(info.bytes);
+                        announced = info.bytes;
+                    }
+                }
+                Ok(None) if total.is_some_and(|t| info.bytes < t) => {
+                    break format!(
+                        "the answer ended at byte {} of {}",
+                        info.bytes,
+                        total.unwrap_or(0)
+                    )
+                }
+                Ok(None) => break String::new(),
+                Err(err) => break err.to_string(),
+            }
+        };
+        if broke.is_empty() {
+            break;
+        }
+        if resumes == DOWNLOAD_RESUMES {
+            return Err(Error::Aws {
+                operation: "GetObject",
+                action: action(),
+                message: format!(
+                    "download broke off {} times, last at byte {}: {broke}",
+                    resumes + 1,
+                    info.bytes
+                ),
+                transient: true,
+                source: None,
+            });
+        }
+        resumes += 1;
+        crate::base::term::log(format!(
+            "download of {label} broke off at byte {} ({broke}); resuming ({resumes} of {DOWNLOAD_RESUMES})",
+            info.bytes
+        ));
+        shutdown
+            .sleep(Duration::from_millis(200 * u64::from(resumes)))
+            .await?;
+    }
+    // flush first: tokio's sync_all does not report a failed last write (ENOSPC).
+    file.flush()
+        .await
+        .map_err(|e| Error::io("cannot write", dest, e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| Error::io("cannot write", dest, e))?;
+    if let Some(growing) = growing {
+        growing.advance(info.bytes);
+    }
+    Ok(info)
+}
+
+fn download_error(err: SdkError<GetObjectError, crate::aws::HttpResponse>, action: &str) -> Error {
+    let region = crate::aws::header(&err, BUCKET_REGION_HEADER).map(str::to_string);
+    match (err.as_service_error(), crate::aws::status(&err), region) {
+        (Some(GetObjectError::NoSuchKey(_)), _, _) => Error::aws(
+            "GetObject",
+            action,
+            "no such object: check the key in the SSM parameter or --app-archive",
+        ),
+        (_, Some(301 | 400), Some(region)) => Error::aws(
+            "GetObject",
+            action,
+            format!("the bucket is in {region} and did not answer there either"),
+        ),
+        (_, Some(404), _) => Error::aws("GetObject", action, "not found (no such bucket, key or version)"),
+        (_, Some(412), _) => Error::aws(
+            "GetObject",
+            action,
+            "the object changed while it was being downloaded (its ETag no longer matches): run again",
+        ),
+        _ => sdk_error("s3", "GetObject", action, err),
+    }
+}

@@ -1,0 +1,11 @@
+//! The revision bundle as bytes: safe paths, tar and gzip streams read and written the way the
+//! agent's GNU tar sees them, the one-pass archive scan, the CodeDeploy folder, the merged
+//! tree an instance gets, and the writer that splices them into one bundle.
+
+pub mod cdfiles;
+pub mod gzsplice;
+pub mod paths;
+pub mod scan;
+pub mod tarstream;
+pub mod tree;
+pub mod writer;

@@ -1,0 +1,142 @@
+//! What one run of the engine is told: where the release comes from, the group it deploys to,
+//! how long it waits and how it uploads, and how a run that did not fail ended.
+
+use crate::aws::s3::UploadSettings;
+use crate::aws::s3url::S3Url;
+use crate::deployment::description::{description_word, RunKey};
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the application archive comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveSource {
+    Parameter(String),
+    S3(S3Url),
+    Local(PathBuf),
+}
+
+/// How the bundle goes up to S3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UploadMode {
+    /// Copy the release's bytes inside S3 when it can, else upload the whole bundle.
+    Auto,
+    /// Copy the release's bytes inside S3 (UploadPartCopy); fail when it cannot.
+    Copy,
+    /// Upload the whole bundle.
+    Put,
+}
+
+/// What to do when another deployment holds the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IfBusy {
+    /// Wait for it to end, then deploy (unless a newer run superseded this one).
+    Wait,
+    /// Stop it, then deploy.
+    StopActive,
+    /// Fail with exit code 6, naming the active deployment.
+    Fail,
+}
+
+/// The resolved configuration of one deploy run.
+#[derive(Debug, Clone)]
+pub struct DeployConfig {
+    pub archive: ArchiveSource,
+    pub codedeploy_dir: PathBuf,
+    pub bucket: String,
+    pub prefix: String,
+    pub kms_key_id: Option<String>,
+    pub application: String,
+    pub group: String,
+    pub deployment_config: Option<String>,
+    pub file_exists_behavior: Option<String>,
+    pub ignore_application_stop_failures: bool,
+    pub if_busy: IfBusy,
+    /// None: do not follow the deployment (`--no-wait`).
+    pub wait_timeout: Option<Duration>,
+    /// How long to wait for a busy group (and through transient failures), with or without
+    /// `--no-wait`: `--wait-timeout`.
+    pub busy_timeout: Duration,
+    pub poll_interval: Duration,
+    pub commit: Option<String>,
+    pub build_id: Option<String>,
+    pub trigger_time: DateTime,
+    pub mtime: u64,
+    pub upload: UploadSettings,
+    pub upload_mode: UploadMode,
+    pub export_file: Option<PathBuf>,
+    /// Where bundles and downloads are written while the run lasts.
+    pub work_dir: PathBuf,
+}
+
+impl DeployConfig {
+    pub(crate) fn run_key(&self) -> RunKey {
+        RunKey {
+            trigger: self.trigger_time,
+            build: description_word(self.build_id.as_deref()),
+        }
+    }
+
+    pub(crate) fn group_name(&self) -> String {
+        format!("{}/{}", self.application, self.group)
+    }
+
+    /// How long waiting (for the group, for the deployment) may last.
+    pub(crate) fn budget(&self) -> Duration {
+        self.busy_timeout
+    }
+}
+
+/// Time taken by one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTime {
+    pub step: &'static str,
+    pub seconds: f64,
+}
+
+/// How a run that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The deployment succeeded.
+    Succeeded,
+    /// The deployment was created and not followed (`--no-wait`).
+    Created,
+    /// A newer trigger's deployment made this run's moot; nothing of it is deployed.
+    Superseded,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Created => "created",
+            Outcome::Superseded => "superseded",
+        }
+    }
+}
+
+/// The bundle's object key: `<prefix>/<application>/<commit or local>/<build id or time>.<ext>`.
+pub fn bundle_key(cfg: &DeployConfig, ext: &str, now: DateTime) -> String {
+    let build = cfg.build_id.clone().unwrap_or_else(|| {
+        now.fmt(Format::DateTime)
+            .unwrap_or_default()
+            .replace(':', "")
+    });
+    let build = build.replace([':', '/'], "-");
+    let prefix = cfg.prefix.trim_matches('/');
+    let tail = format!(
+        "{}/{}/{build}.{ext}",
+        cfg.application,
+        cfg.commit.as_deref().unwrap_or("local")
+    );
+    if prefix.is_empty() {
+        tail
+    } else {
+        format!("{prefix}/{tail}")
+    }
+}

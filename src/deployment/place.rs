@@ -1,0 +1,155 @@
+//! Placing the deployment: CreateDeployment exactly once, even when its answer is lost.
+
+use crate::aws::codedeploy::{self as cdapi, Created, NewDeployment};
+use crate::aws::Clients;
+use crate::base::error::Error;
+use crate::base::shutdown::Shutdown;
+use crate::base::term::log;
+use crate::deployment::config::{DeployConfig, IfBusy};
+use crate::deployment::group::{newer_deployment, persist, take_group, Group};
+use aws_smithy_types::DateTime;
+use std::time::{Duration, Instant};
+
+/// What became of an uploaded bundle.
+pub(crate) enum Placed {
+    Created(String),
+    /// CreateDeployment's answer was lost, but the deployment exists: it is this run's.
+    Adopted(String),
+    /// A newer trigger's deployment: the id.
+    Superseded(String),
+}
+
+/// How often CreateDeployment is sent again after an answer that said nothing was created.
+const CREATE_ATTEMPTS: usize = 5;
+
+/// Why no deployment was placed, and whether one of this bundle may exist all the same (a
+/// look after an unanswered CreateDeployment failed): then its bundle must stay.
+pub(crate) struct NotPlaced {
+    pub(crate) error: Error,
+    pub(crate) maybe_created: bool,
+}
+
+/// Step: create the deployment, exactly once. CreateDeployment is sent without the SDK's
+/// retries and without racing a signal (one bounded call: its answer must be known); after
+/// any failure the group is searched for a deployment of exactly this bundle and description
+/// (a lost answer) before anything else is decided. When another deployment takes the group
+/// between the look and the call, waits again by `--if-busy`, never for this run's own.
+pub(crate) async fn place(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    new: &NewDeployment,
+    shutdown: &Shutdown,
+) -> Result<Placed, NotPlaced> {
+    // Just before the first call, less a margin for the clock of the machine.
+    let since = DateTime::from(std::time::SystemTime::now() - Duration::from_secs(300));
+    let fail = |error: Error, maybe_created: bool| NotPlaced {
+        error,
+        maybe_created,
+    };
+    // A newer run may have deployed while this one uploaded.
+    let deadline = Instant::now() + cfg.budget();
+    let newer = persist(
+        "looking for newer runs",
+        deadline,
+        cfg.poll_interval,
+        shutdown,
+        || newer_deployment(clients, cfg),
+    )
+    .await
+    .map_err(|e| fail(e, false))?;
+    if let Some(newer) = newer {
+        return Ok(Placed::Superseded(
+            newer.deployment_id().unwrap_or("?").to_string(),
+        ));
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Some(signal) = shutdown.fired() {
+            return Err(fail(Error::Interrupted(signal), false));
+        }
+        let err = match cdapi::create(&clients.codedeploy, new).await {
+            Ok(Created::Id(id)) => return Ok(Placed::Created(id)),
+            Ok(Created::GroupBusy) => {
+                if cfg.if_busy == IfBusy::Fail {
+                    return Err(fail(
+                        Error::Busy {
+                            group: cfg.group_name(),
+                            deployment_id: "started by someone else just now".into(),
+                        },
+                        false,
+                    ));
+                }
+                // Maybe ours, from an earlier attempt whose answer was lost.
+                match cdapi::find_created(&clients.codedeploy, new, since).await {
+                    Ok(Some(id)) => return Ok(Placed::Adopted(id)),
+                    Ok(None) => {}
+                    Err(e) => return Err(fail(e, false)),
+                }
+                log("another deployment holds the group; looking at it");
+                match take_group(clients, cfg, Some(new), shutdown).await {
+                    Ok(Group::Ours(id)) => return Ok(Placed::Adopted(id)),
+                    Ok(Group::Superseded(newer)) => return Ok(Placed::Superseded(newer)),
+                    Ok(Group::Free) if Instant::now() < deadline => {
+                        // Busy, yet no deployment shows: CodeDeploy's lists lag; look again.
+                        if let Err(e) = shutdown.sleep(cfg.poll_interval).await {
+                            return Err(fail(e, false));
+                        }
+                        continue;
+                    }
+                    Ok(Group::Free) => {
+                        return Err(fail(
+                            Error::BusyTimeout {
+                                group: cfg.group_name(),
+                                deployment_id: "one that never showed in ListDeployments".into(),
+                                waited_secs: cfg.budget().as_secs(),
+                            },
+                            false,
+                        ))
+                    }
+                    Err(e) => return Err(fail(e, false)),
+                }
+            }
+            Err(err) => err,
+        };
+        // The call may have created the deployment all the same. ListDeployments may lag
+        // behind a deployment just created: after an ambiguous failure, look twice.
+        let mut pause = cfg
+            .poll_interval
+            .clamp(Duration::from_millis(1), Duration::from_secs(2));
+        let ambiguous = err.is_transient();
+        let looks = if ambiguous { 2 } else { 1 };
+        for look in 1..=looks {
+            match cdapi::find_created(&clients.codedeploy, new, since).await {
+                Ok(Some(id)) => {
+                    log(format!(
+                        "CreateDeployment failed ({err}), but deployment {id} of this bundle exists: following it"
+                    ));
+                    return Ok(Placed::Adopted(id));
+                }
+                Ok(None) if look < looks => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Ok(None) => {}
+                Err(look_err) => {
+                    log(format!(
+                        "cannot tell whether CreateDeployment created a deployment: {look_err}"
+                    ));
+                    return Err(fail(err, true));
+                }
+            }
+        }
+        if ambiguous && attempt < CREATE_ATTEMPTS {
+            log(format!(
+                "CreateDeployment failed ({err}) and no deployment of it shows; sending it again"
+            ));
+            if let Err(e) = shutdown.sleep(pause).await {
+                return Err(fail(e, false));
+            }
+            continue;
+        }
+        // Every look came back without it: taken as not created.
+        return Err(fail(err, false));
+    }
+}
