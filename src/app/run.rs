@@ -222,62 +222,13 @@ fn trigger_time(given: Option<&str>, checkout: &Path) -> Result<DateTime> {
 }
 
 async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
+    let archive = archive_source(&args)?;
     let a = args.aws;
-    if let Some(text) = &args.app_archive {
-        check_location_typo(text, "--app-archive", "APP_ARCHIVE")?;
-    }
-    // Every missing option at once, each with its variable: one run to learn them all.
-    let mut missing = Vec::new();
-    if args.app_archive.is_none() && args.app_archive_parameter.is_none() {
-        missing.push(
-            "--app-archive-parameter ($APP_ARCHIVE_PARAMETER) or --app-archive ($APP_ARCHIVE)",
-        );
-    }
-    for (value, what) in [
-        (&a.artifact_bucket, "--artifact-bucket ($ARTIFACT_BUCKET)"),
-        (&a.application, "--application ($CODEDEPLOY_APPLICATION)"),
-        (
-            &a.deployment_group,
-            "--deployment-group ($CODEDEPLOY_DEPLOYMENT_GROUP)",
-        ),
-    ] {
-        if value.is_none() {
-            missing.push(what);
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "a deploy needs {}: {} (or --no-deploy for a local dry run)",
-            if missing.len() == 1 {
-                "this option"
-            } else {
-                "these options"
-            },
-            missing.join(", ")
-        )));
-    }
-    let archive = match (args.app_archive, args.app_archive_parameter) {
-        (Some(url), _) if url.starts_with("s3://") => ArchiveSource::S3(
-            url.parse()
-                .map_err(|e| Error::Usage(format!("--app-archive ($APP_ARCHIVE): {e}")))?,
-        ),
-        (Some(path), _) => ArchiveSource::Local(PathBuf::from(path)),
-        (None, Some(name)) => ArchiveSource::Parameter(name),
-        (None, None) => unreachable!("reported as missing above"),
+    let (Some(bucket), Some(application), Some(group)) =
+        (a.artifact_bucket, a.application, a.deployment_group)
+    else {
+        unreachable!("reported as missing by archive_source")
     };
-    let (bucket, application, group) = (
-        a.artifact_bucket.expect("checked above"),
-        a.application.expect("checked above"),
-        a.deployment_group.expect("checked above"),
-    );
-    if let ArchiveSource::Local(path) = &archive {
-        local_archive(
-            &path.to_string_lossy(),
-            "--app-archive",
-            "APP_ARCHIVE",
-            "a local path",
-        )?;
-    }
     let codedeploy_dir = args.common.codedeploy_dir();
     let trigger_time = trigger_time(a.trigger_time.as_deref(), &codedeploy_dir)?;
     // No default: a file in the checkout could be one a branch committed (the buildspec
@@ -324,6 +275,68 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let clients = aws::clients(a.region, a.deploy_region).await?;
     let outcome = deploy::run(&clients, &config, shutdown).await?;
     Ok(Report::Deployment(Box::new(outcome)))
+}
+
+/// Where the release comes from; every missing option of a deploy reported at once, each
+/// with its variable: one run to learn them all.
+fn archive_source(args: &DeployArgs) -> Result<ArchiveSource> {
+    let a = &args.aws;
+    if let Some(text) = &args.app_archive {
+        check_location_typo(text, "--app-archive", "APP_ARCHIVE")?;
+    }
+    let mut missing = Vec::new();
+    if args.app_archive.is_none() && args.app_archive_parameter.is_none() {
+        missing.push(
+            "--app-archive-parameter ($APP_ARCHIVE_PARAMETER) or --app-archive ($APP_ARCHIVE)",
+        );
+    }
+    for (absent, what) in [
+        (
+            a.artifact_bucket.is_none(),
+            "--artifact-bucket ($ARTIFACT_BUCKET)",
+        ),
+        (
+            a.application.is_none(),
+            "--application ($CODEDEPLOY_APPLICATION)",
+        ),
+        (
+            a.deployment_group.is_none(),
+            "--deployment-group ($CODEDEPLOY_DEPLOYMENT_GROUP)",
+        ),
+    ] {
+        if absent {
+            missing.push(what);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "a deploy needs {}: {} (or --no-deploy for a local dry run)",
+            if missing.len() == 1 {
+                "this option"
+            } else {
+                "these options"
+            },
+            missing.join(", ")
+        )));
+    }
+    let archive = match (&args.app_archive, &args.app_archive_parameter) {
+        (Some(url), _) if url.starts_with("s3://") => ArchiveSource::S3(
+            url.parse()
+                .map_err(|e| Error::Usage(format!("--app-archive ($APP_ARCHIVE): {e}")))?,
+        ),
+        (Some(path), _) => ArchiveSource::Local(PathBuf::from(path)),
+        (None, Some(name)) => ArchiveSource::Parameter(name.clone()),
+        (None, None) => unreachable!("reported as missing above"),
+    };
+    if let ArchiveSource::Local(path) = &archive {
+        local_archive(
+            &path.to_string_lossy(),
+            "--app-archive",
+            "APP_ARCHIVE",
+            "a local path",
+        )?;
+    }
+    Ok(archive)
 }
 
 fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
@@ -448,7 +461,7 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
         }
         _ => source.clone(),
     };
-    let from = crate::commands::promote::From {
+    let from = crate::commands::promote::Source {
         application: args.application.clone(),
         group: args.from_group,
         deployment: args.deployment,

@@ -18,6 +18,7 @@ use crate::base::growing::{FinishOnDrop, Growing};
 use crate::base::shutdown::Shutdown;
 use crate::bundle::writer::BundleType;
 use crate::deployment::conclude::{conclude, keep_rollback_targets, BundleRef};
+use crate::deployment::config::BundleObject;
 use crate::deployment::follow::follow;
 use crate::deployment::group::{take_group, Group};
 use crate::deployment::place::{place, NotPlaced, Placed};
@@ -191,13 +192,6 @@ async fn fetch_and_build(
     std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
     log(format!("downloading {label}"));
     let growing = Growing::new();
-    let mut scan = {
-        let (cfg, path, label) = (cfg.clone(), path.clone(), label.clone());
-        let (growing, cancel) = (Arc::clone(&growing), shutdown.cancel().clone());
-        tokio::task::spawn_blocking(move || {
-            build_bundle(&cfg, &path, &label, Some(&growing), &cancel)
-        })
-    };
     // With `--upload-mode put`, the bundle's leading parts (the release's own bytes) go to
     // S3 as they arrive.
     let (limit, limit_seen) = tokio::sync::watch::channel(ahead::Limit::Unknown);
@@ -212,57 +206,15 @@ async fn fetch_and_build(
             shutdown.clone(),
         ))
     });
-    let outcome: Result<(ObjectInfo, Built)> = async {
-        let download = async {
-            let unfinished = FinishOnDrop(Arc::clone(&growing));
-            let result =
-                s3::download(&clients.s3, &url, &label, &path, Some(&growing), shutdown).await;
-            growing.finish(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-            drop(unfinished);
-            result
-        };
-        tokio::pin!(download);
-        let joined = |r: std::result::Result<Result<Built>, tokio::task::JoinError>| {
-            r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-        };
-        tokio::select! {
-            biased;
-            object = &mut download => {
-                timer.lap("download");
-                // After a failed download the scan stops at once (its reads fail).
-                let built = joined(scan.await);
-                Ok((object?, built?))
-            }
-            built = &mut scan => {
-                // The scan reads to the end of the file, so it ends first only on an error: the
-                // download is dropped (cancelled) with it.
-                let built = joined(built)?;
-                let object = download.await?;
-                timer.lap("download");
-                Ok((object, built))
-            }
-        }
-    }
-    .await;
-    let sent = match sending {
-        None => None,
-        Some(sending) => {
-            let kept = outcome.as_ref().ok().map(|(_, b)| b.1.release_bytes_kept);
-            // The receiver may be gone (nothing was started): nothing to tell then.
-            let _ = limit.send(kept.map_or(ahead::Limit::Stop, ahead::Limit::UpTo));
-            let sent = sending
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            match (sent, kept) {
-                (Some(sent), Some(kept)) => Some(sent.keeping(kept)),
-                (Some(sent), None) => {
-                    sent.abort(&clients.artifact_s3).await;
-                    None
-                }
-                (None, _) => None,
-            }
-        }
+    let arrival = Arrival {
+        url: &url,
+        label: &label,
+        path: &path,
+        growing: &growing,
     };
+    let outcome = download_and_build(clients, cfg, arrival, shutdown, timer).await;
+    let kept = outcome.as_ref().ok().map(|(_, b)| b.1.release_bytes_kept);
+    let sent = settle_ahead(clients, sending, limit, kept).await;
     let (object, built) = outcome?;
     let fetched = Fetched {
         path,
@@ -271,6 +223,90 @@ async fn fetch_and_build(
         url: Some(url),
     };
     Ok((fetched, built, sent))
+}
+
+/// A release arriving from S3: where from, how messages name it, the file it is written to.
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    url: &'a S3Url,
+    label: &'a str,
+    path: &'a Path,
+    growing: &'a Arc<Growing>,
+}
+
+/// The download, and the check and build that follow it as it arrives.
+async fn download_and_build(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    arrival: Arrival<'_>,
+    shutdown: &Shutdown,
+    timer: &mut Timer,
+) -> Result<(ObjectInfo, Built)> {
+    let Arrival {
+        url,
+        label,
+        path,
+        growing,
+    } = arrival;
+    let mut scan = {
+        let (cfg, path, label) = (cfg.clone(), path.to_path_buf(), label.to_string());
+        let (growing, cancel) = (Arc::clone(growing), shutdown.cancel().clone());
+        tokio::task::spawn_blocking(move || {
+            build_bundle(&cfg, &path, &label, Some(&growing), &cancel)
+        })
+    };
+    let download = async {
+        let unfinished = FinishOnDrop(Arc::clone(growing));
+        let result = s3::download(&clients.s3, url, label, path, Some(growing), shutdown).await;
+        growing.finish(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        drop(unfinished);
+        result
+    };
+    tokio::pin!(download);
+    let joined = |r: std::result::Result<Result<Built>, tokio::task::JoinError>| {
+        r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    };
+    tokio::select! {
+        biased;
+        object = &mut download => {
+            timer.lap("download");
+            // After a failed download the scan stops at once (its reads fail).
+            let built = joined(scan.await);
+            Ok((object?, built?))
+        }
+        built = &mut scan => {
+            // The scan reads to the end of the file, so it ends first only on an error: the
+            // download is dropped (cancelled) with it.
+            let built = joined(built)?;
+            let object = download.await?;
+            timer.lap("download");
+            Ok((object, built))
+        }
+    }
+}
+
+/// Tells the upload started ahead where the bundle's own bytes end (`kept`; none: the run
+/// failed, stop), and waits for it; it goes on only when the bundle was built.
+async fn settle_ahead(
+    clients: &Clients,
+    sending: Option<tokio::task::JoinHandle<Option<ahead::Ahead>>>,
+    limit: tokio::sync::watch::Sender<ahead::Limit>,
+    kept: Option<u64>,
+) -> Option<ahead::Ahead> {
+    let sending = sending?;
+    // The receiver may be gone (nothing was started): nothing to tell then.
+    let _ = limit.send(kept.map_or(ahead::Limit::Stop, ahead::Limit::UpTo));
+    let sent = sending
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    match (sent, kept) {
+        (Some(sent), Some(kept)) => Some(sent.keeping(kept)),
+        (Some(sent), None) => {
+            sent.abort(&clients.artifact_s3).await;
+            None
+        }
+        (None, _) => None,
+    }
 }
 
 /// Step: check and build, exactly as the dry run does; nothing goes further on an error.
@@ -306,7 +342,35 @@ fn build_bundle(
     Ok((path, info, checked.diags))
 }
 
-/// Runs the whole step.
+/// An upload started during the download (`--upload-mode put`) until the bundle's upload
+/// takes it over: whatever ends the run before then aborts it, in one place ([`run`]).
+struct StartedAhead(Option<ahead::Ahead>);
+
+impl StartedAhead {
+    /// The upload started ahead, for the bundle's upload to go on with; none is left to abort.
+    fn take(&mut self) -> Option<ahead::Ahead> {
+        self.0.take()
+    }
+
+    /// Aborts the upload unless the bundle's upload took it over.
+    async fn abort(mut self, s3: &aws_sdk_s3::Client) {
+        if let Some(ahead) = self.0.take() {
+            ahead.abort(s3).await;
+        }
+    }
+}
+
+impl Drop for StartedAhead {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.0.is_none(),
+            "an upload started ahead was dropped without being aborted or taken over"
+        );
+    }
+}
+
+/// Runs the whole step: check the target, fetch the release and build the bundle, then
+/// [`deploy_built`]; an upload started during the download and not taken over is aborted.
 pub async fn run(
     clients: &Clients,
     cfg: &DeployConfig,
@@ -314,13 +378,35 @@ pub async fn run(
 ) -> Result<DeployOutcome> {
     let mut timer = Timer::new();
     check_target(clients, cfg, shutdown).await?;
+    let metadata = bundle_metadata(cfg);
+    let target = ahead_target(cfg, &metadata);
+    let (fetched, built, ahead) =
+        fetch_and_build(clients, cfg, target, shutdown, &mut timer).await?;
+    timer.lap("bundle");
+    let mut ahead = StartedAhead(ahead);
+    let deployed = deploy_built(
+        clients, cfg, &fetched, built, metadata, &mut ahead, &mut timer, shutdown,
+    )
+    .await;
+    ahead.abort(&clients.artifact_s3).await;
+    deployed
+}
+
+/// The metadata of the bundle's object: the upload token (which recognises a lost
+/// completion) and the commit.
+fn bundle_metadata(cfg: &DeployConfig) -> HashMap<String, String> {
     let mut metadata = HashMap::from([(s3::UPLOAD_TOKEN_METADATA.to_string(), s3::upload_token())]);
     if let Some(commit) = &cfg.commit {
         metadata.insert("source-commit".to_string(), commit.clone());
     }
-    // `put`: the upload starts during the download. (`auto` copies the release's bytes inside
-    // S3 instead; when that is refused, the bundle goes up after it is built.)
-    let ahead_target = (cfg.upload_mode == UploadMode::Put).then(|| {
+    metadata
+}
+
+/// `put`: the upload starts during the download, under both possible keys until the
+/// release's first bytes say which. (`auto` copies the release's bytes inside S3 instead;
+/// when that is refused, the bundle goes up after it is built.)
+fn ahead_target(cfg: &DeployConfig, metadata: &HashMap<String, String>) -> Option<ahead::Target> {
+    (cfg.upload_mode == UploadMode::Put).then(|| {
         let now = DateTime::from(std::time::SystemTime::now());
         ahead::Target {
             bucket: cfg.bucket.clone(),
@@ -329,39 +415,23 @@ pub async fn run(
             kms_key_id: cfg.kms_key_id.clone(),
             metadata: metadata.clone(),
         }
-    });
-    let (fetched, (bundle_path, bundle, warnings), ahead) =
-        fetch_and_build(clients, cfg, ahead_target, shutdown, &mut timer).await?;
-    timer.lap("bundle");
-    // Whatever ends the run before the upload aborts the one started ahead.
-    let abandon = |ahead: Option<ahead::Ahead>| async {
-        if let Some(ahead) = ahead {
-            ahead.abort(&clients.artifact_s3).await;
-        }
-    };
+    })
+}
 
-    let mut outcome = DeployOutcome {
-        status: Outcome::Superseded,
-        app_archive: fetched.label.clone(),
-        app_archive_etag: fetched.object.etag.clone(),
-        app_archive_version_id: fetched.object.version_id.clone(),
-        // The bundle file lives in the run's temporary folder, gone when the run ends: the
-        // summary gives its S3 location (`revision`) instead of a path.
-        bundle: BundleInfo {
-            path: PathBuf::new(),
-            ..bundle
-        },
-        revision: None,
-        revision_etag: None,
-        revision_version_id: None,
-        bytes_copied_in_s3: 0,
-        bytes_sent_during_download: 0,
-        deployment_id: None,
-        final_status: None,
-        superseded_by: None,
-        steps: Vec::new(),
-        warnings,
-    };
+/// Steps once the bundle is built: take the group, keep the rollback targets, upload,
+/// create the deployment, then follow it and conclude.
+#[allow(clippy::too_many_arguments)]
+async fn deploy_built(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    fetched: &Fetched,
+    (bundle_path, bundle, warnings): Built,
+    metadata: HashMap<String, String>,
+    ahead: &mut StartedAhead,
+    timer: &mut Timer,
+    shutdown: &Shutdown,
+) -> Result<DeployOutcome> {
+    let mut outcome = DeployOutcome::built(fetched, bundle, warnings);
     // Computed before the upload: nothing about it can fail after. It records the bundle's
     // SHA-256 (history, promote), which an upload started ahead cannot put in metadata.
     let description = description_noting(
@@ -370,39 +440,123 @@ pub async fn run(
         cfg.build_id.as_deref(),
         &[("sha256", &outcome.bundle.sha256)],
     );
-
     // One deployment at a time per group; the newest trigger wins.
-    let superseded = match take_group(clients, cfg, None, shutdown).await {
-        Ok(Group::Superseded(newer)) => Some(newer),
+    let group = take_group(clients, cfg, None, shutdown).await?;
+    timer.lap("wait-for-group");
+    if let Group::Superseded(newer) = group {
         // Without a deployment of its own yet, a run's group is free or another's.
-        Ok(Group::Free | Group::Ours(_)) => None,
-        Err(err) => {
-            abandon(ahead).await;
-            return Err(err);
+        return Ok(outcome.superseded(newer, timer));
+    }
+    keep_rollback_targets(clients, cfg, None, shutdown).await?;
+    let uploaded = upload_bundle(
+        clients,
+        cfg,
+        fetched,
+        bundle_path,
+        metadata,
+        ahead,
+        &mut outcome,
+        shutdown,
+    )
+    .await?;
+    // S3's own time to join the parts, apart from the time spent sending them.
+    let completing = uploaded
+        .completing
+        .map(|d| ("complete-multipart-upload", d));
+    timer.lap_split("upload", completing);
+    let bundle = BundleObject {
+        bucket: cfg.bucket.clone(),
+        key: uploaded.key().to_string(),
+        version_id: uploaded.version_id.clone(),
+        etag: uploaded.etag.clone(),
+        bundle_type: outcome.bundle.bundle_type,
+    };
+    let new = cfg.deployment_of(bundle, description);
+    let (id, uploaded) = match place_bundle(clients, cfg, &new, uploaded, shutdown).await? {
+        PlacedBundle::Deployed { id, uploaded } => (id, uploaded),
+        PlacedBundle::Superseded(newer) => {
+            outcome.revision = None;
+            return Ok(outcome.superseded(newer, timer));
         }
     };
-    timer.lap("wait-for-group");
-    if let Some(newer) = superseded {
-        abandon(ahead).await;
+    outcome.deployment_id = Some(id.clone());
+    timer.lap("create-deployment");
+    if let Some(path) = &cfg.export_file {
+        write_exports(path, &id, &uploaded.location(), &outcome.bundle.sha256)?;
+    }
+    let Some(timeout) = cfg.wait_timeout else {
+        outcome.status = Outcome::Created;
+        outcome.steps = std::mem::take(&mut timer.steps);
+        return Ok(outcome);
+    };
+    let info = follow(clients, cfg, &id, timeout, shutdown).await?;
+    timer.lap("deployment");
+    outcome.steps = timer.steps.clone();
+    let ended = conclude(clients, cfg, BundleRef::Own(&uploaded), info, shutdown).await?;
+    outcome.status = ended.status;
+    outcome.final_status = Some(ended.final_status);
+    outcome.superseded_by = ended.superseded_by;
+    Ok(outcome)
+}
+
+impl DeployOutcome {
+    /// The summary of a run whose bundle is built and nothing is deployed yet.
+    fn built(fetched: &Fetched, bundle: BundleInfo, warnings: Diagnostics) -> Self {
+        DeployOutcome {
+            status: Outcome::Superseded,
+            app_archive: fetched.label.clone(),
+            app_archive_etag: fetched.object.etag.clone(),
+            app_archive_version_id: fetched.object.version_id.clone(),
+            // The bundle file lives in the run's temporary folder, gone when the run ends:
+            // the summary gives its S3 location (`revision`) instead of a path.
+            bundle: BundleInfo {
+                path: PathBuf::new(),
+                ..bundle
+            },
+            revision: None,
+            revision_etag: None,
+            revision_version_id: None,
+            bytes_copied_in_s3: 0,
+            bytes_sent_during_download: 0,
+            deployment_id: None,
+            final_status: None,
+            superseded_by: None,
+            steps: Vec::new(),
+            warnings,
+        }
+    }
+
+    /// The run ends superseded by `newer`, a newer trigger's deployment.
+    fn superseded(mut self, newer: String, timer: &mut Timer) -> Self {
         log(format!(
             "superseded by deployment {newer} of a newer trigger; nothing deployed"
         ));
-        outcome.superseded_by = Some(newer);
-        outcome.steps = timer.steps;
-        return Ok(outcome);
+        self.status = Outcome::Superseded;
+        self.superseded_by = Some(newer);
+        self.steps = std::mem::take(&mut timer.steps);
+        self
     }
+}
 
-    if let Err(err) = keep_rollback_targets(clients, cfg, None, shutdown).await {
-        abandon(ahead).await;
-        return Err(err);
-    }
-    // The upload started ahead goes on when its key has the bundle's type (the release's
-    // first bytes chose it).
+/// Step: upload the bundle (going on with the upload started ahead when its key has the
+/// bundle's type, which the release's first bytes chose); with `--upload-mode auto`, a
+/// refused copy inside S3 falls back to sending the whole bundle.
+#[allow(clippy::too_many_arguments)]
+async fn upload_bundle(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    fetched: &Fetched,
+    bundle_path: PathBuf,
+    mut metadata: HashMap<String, String>,
+    ahead: &mut StartedAhead,
+    outcome: &mut DeployOutcome,
+    shutdown: &Shutdown,
+) -> Result<s3::Uploaded> {
     let ext = outcome.bundle.bundle_type.as_str();
-    let ahead = match ahead {
+    let ahead = match ahead.take() {
         Some(a) if a.key().ends_with(&format!(".{ext}")) => Some(a),
         other => {
-            abandon(other).await;
+            StartedAhead(other).abort(&clients.artifact_s3).await;
             None
         }
     };
@@ -412,68 +566,21 @@ pub async fn run(
     };
     if ahead.is_none() {
         // Known before this upload starts: the object carries it too.
-        metadata.insert(
-            s3::SHA256_METADATA.to_string(),
-            outcome.bundle.sha256.clone(),
-        );
+        let sha256 = outcome.bundle.sha256.clone();
+        metadata.insert(s3::SHA256_METADATA.to_string(), sha256);
     }
-    // The release's bytes that start the bundle can be copied inside S3, pinned to the
-    // version and ETag that were downloaded and checked.
-    let copy_from = match (&fetched.url, cfg.upload_mode) {
-        (_, UploadMode::Put) => None,
-        (Some(url), _) if outcome.bundle.release_bytes_kept >= s3::MIN_PART => {
-            Some(s3::CopySource {
-                bucket: url.bucket.clone(),
-                key: url.key.clone(),
-                version_id: fetched.object.version_id.clone(),
-                etag: fetched.object.etag.clone(),
-                len: outcome.bundle.release_bytes_kept,
-            })
-        }
-        (_, UploadMode::Copy) => {
-            return Err(Error::Usage(format!(
-                "--upload-mode copy: nothing to copy inside S3 ({}); use auto or put",
-                if fetched.url.is_none() {
-                    "the release is a local file".to_string()
-                } else {
-                    format!(
-                        "the bundle starts with {} bytes of the release, less than a 5 MiB part",
-                        outcome.bundle.release_bytes_kept
-                    )
-                }
-            )))
-        }
-        _ => None,
-    };
     let upload = Upload {
         bucket: cfg.bucket.clone(),
-        key: key.clone(),
+        key,
         path: bundle_path,
         size: outcome.bundle.size_bytes,
         kms_key_id: cfg.kms_key_id.clone(),
         metadata,
-        copy_from,
+        copy_from: copy_source(cfg, fetched, outcome.bundle.release_bytes_kept)?,
     };
     let copied = upload.copy_from.as_ref().map_or(0, |c| c.len);
     let sent_ahead = ahead.as_ref().map_or(0, ahead::Ahead::bytes);
-    if let Some(a) = &ahead {
-        log(format!(
-            "uploading {} bytes to s3://{}/{key}, {} of them sent during the download",
-            upload.size,
-            cfg.bucket,
-            a.bytes()
-        ));
-    } else if copied > 0 {
-        log(format!(
-            "uploading {} bytes to s3://{}/{key}, {copied} of them copied inside S3 from the release",
-            upload.size, cfg.bucket
-        ));
-    } else {
-        log(format!(
-            "uploading {} bytes to s3://{}/{key}",
-            upload.size, cfg.bucket
-        ));
-    }
+    announce_upload(&upload, copied, sent_ahead);
     let uploaded =
         match s3::upload(&clients.artifact_s3, &upload, cfg.upload, shutdown, ahead).await {
             Err(err)
@@ -500,41 +607,87 @@ pub async fn run(
     outcome.revision = Some(uploaded.location());
     outcome.revision_etag = uploaded.etag.clone();
     outcome.revision_version_id = uploaded.version_id.clone();
-    // S3's own time to join the parts, apart from the time spent sending them.
-    timer.lap_split(
-        "upload",
-        uploaded
-            .completing
-            .map(|d| ("complete-multipart-upload", d)),
-    );
+    Ok(uploaded)
+}
 
-    let new = NewDeployment {
-        application: cfg.application.clone(),
-        group: cfg.group.clone(),
-        config: cfg.deployment_config.clone(),
-        description,
-        bucket: cfg.bucket.clone(),
-        key: key.clone(),
-        bundle_type: outcome.bundle.bundle_type,
-        etag: uploaded.etag.clone(),
-        version_id: uploaded.version_id.clone(),
-        file_exists_behavior: cfg.file_exists_behavior.clone(),
-        ignore_application_stop_failures: cfg.ignore_application_stop_failures,
+/// The release's bytes that start the bundle, to be copied inside S3, pinned to the version
+/// and ETag that were downloaded and checked; `--upload-mode copy` fails when there are none.
+fn copy_source(cfg: &DeployConfig, fetched: &Fetched, kept: u64) -> Result<Option<s3::CopySource>> {
+    Ok(match (&fetched.url, cfg.upload_mode) {
+        (_, UploadMode::Put) => None,
+        (Some(url), _) if kept >= s3::MIN_PART => Some(s3::CopySource {
+            bucket: url.bucket.clone(),
+            key: url.key.clone(),
+            version_id: fetched.object.version_id.clone(),
+            etag: fetched.object.etag.clone(),
+            len: kept,
+        }),
+        (_, UploadMode::Copy) => {
+            return Err(Error::Usage(format!(
+                "--upload-mode copy: nothing to copy inside S3 ({}); use auto or put",
+                if fetched.url.is_none() {
+                    "the release is a local file".to_string()
+                } else {
+                    format!(
+                        "the bundle starts with {kept} bytes of the release, less than a 5 MiB part"
+                    )
+                }
+            )))
+        }
+        _ => None,
+    })
+}
+
+/// Says where the bundle goes and how much of it is not sent now.
+fn announce_upload(upload: &Upload, copied: u64, sent_ahead: u64) {
+    let to = format!(
+        "uploading {} bytes to s3://{}/{}",
+        upload.size, upload.bucket, upload.key
+    );
+    log(if sent_ahead > 0 {
+        format!("{to}, {sent_ahead} of them sent during the download")
+    } else if copied > 0 {
+        format!("{to}, {copied} of them copied inside S3 from the release")
+    } else {
+        to
+    });
+}
+
+/// What became of the uploaded bundle.
+enum PlacedBundle {
+    /// A deployment of it exists (created, or adopted after a lost answer).
+    Deployed { id: String, uploaded: s3::Uploaded },
+    /// A newer trigger's deployment superseded this run; the bundle is removed.
+    Superseded(String),
+}
+
+/// Step: create the deployment of the uploaded bundle, exactly once ([`place`]). A bundle that
+/// nothing will deploy (a newer trigger's deployment superseded this run, or none was
+/// created) is removed; one that a deployment may use all the same stays.
+async fn place_bundle(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    new: &NewDeployment,
+    uploaded: s3::Uploaded,
+    shutdown: &Shutdown,
+) -> Result<PlacedBundle> {
+    let discard = |uploaded: s3::Uploaded| async move {
+        log("removing the bundle, which nothing will deploy");
+        if let Err(err) = uploaded.discard(&clients.artifact_s3).await {
+            log(format!("warning: {err}"));
+        }
     };
-    let id = match place(clients, cfg, &new, shutdown).await {
-        Ok(Placed::Created(id) | Placed::Adopted(id)) => id,
-        Ok(Placed::Superseded(newer)) => {
-            log("removing the bundle, which nothing will deploy");
-            if let Err(err) = uploaded.discard(&clients.artifact_s3).await {
-                log(format!("warning: {err}"));
-            }
-            outcome.revision = None;
-            outcome.steps = timer.steps;
+    match place(clients, cfg, new, shutdown).await {
+        Ok(Placed::Created(id) | Placed::Adopted(id)) => {
             log(format!(
-                "superseded by deployment {newer} of a newer trigger; nothing deployed"
+                "created deployment {id} of {}",
+                uploaded.location()
             ));
-            outcome.superseded_by = Some(newer);
-            return Ok(outcome);
+            Ok(PlacedBundle::Deployed { id, uploaded })
+        }
+        Ok(Placed::Superseded(newer)) => {
+            discard(uploaded).await;
+            Ok(PlacedBundle::Superseded(newer))
         }
         Err(NotPlaced {
             error,
@@ -545,40 +698,14 @@ pub async fn run(
                 "keeping the bundle {}: a deployment of it may exist",
                 uploaded.location()
             ));
-            return Err(error);
+            Err(error)
         }
         Err(NotPlaced { error, .. }) => {
             // No deployment of it exists: leave no orphan behind.
-            log("removing the bundle, which nothing will deploy");
-            if let Err(err) = uploaded.discard(&clients.artifact_s3).await {
-                log(format!("warning: {err}"));
-            }
-            return Err(error);
+            discard(uploaded).await;
+            Err(error)
         }
-    };
-    log(format!(
-        "created deployment {id} of {}",
-        uploaded.location()
-    ));
-    outcome.deployment_id = Some(id.clone());
-    timer.lap("create-deployment");
-    if let Some(path) = &cfg.export_file {
-        write_exports(path, &id, &uploaded.location(), &outcome.bundle.sha256)?;
     }
-
-    let Some(timeout) = cfg.wait_timeout else {
-        outcome.status = Outcome::Created;
-        outcome.steps = timer.steps;
-        return Ok(outcome);
-    };
-    let info = follow(clients, cfg, &id, timeout, shutdown).await?;
-    timer.lap("deployment");
-    outcome.steps = timer.steps.clone();
-    let ended = conclude(clients, cfg, BundleRef::Own(&uploaded), info, shutdown).await?;
-    outcome.status = ended.status;
-    outcome.final_status = Some(ended.final_status);
-    outcome.superseded_by = ended.superseded_by;
-    Ok(outcome)
 }
 
 /// `KEY=value` lines for the buildspec to export.

@@ -6,19 +6,22 @@
 //! the source's own bytes hashed). Then `deploy`'s rules apply in the second group: one
 //! deployment at a time, the newest trigger wins (a promotion's trigger is now).
 
-use crate::aws::codedeploy::{self as cdapi, NewDeployment};
-use crate::aws::s3::{self, CopySource};
+use crate::aws::codedeploy::{self as cdapi};
+use crate::aws::s3::{self, CopySource, Uploaded};
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
-use crate::deployment::redeploy::{check_revision, drop_copy};
+use crate::base::term::log;
+use crate::deployment::config::BundleObject;
+use crate::deployment::record::newest_first;
+use crate::deployment::redeploy::{check_revision, drop_copy, redeploy, Revision};
 use crate::deployment::{self, DeployConfig, Outcome};
-use aws_sdk_codedeploy::types::DeploymentStatus;
+use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 use serde::Serialize;
 
 /// What to promote, and where from.
 #[derive(Debug, Clone)]
-pub struct From {
+pub struct Source {
     pub application: String,
     pub group: String,
     /// A deployment of that group; default: its newest success.
@@ -52,53 +55,11 @@ pub struct PromoteOutcome {
 pub async fn run(
     source: &Clients,
     target: &Clients,
-    from: &From,
+    from: &Source,
     cfg: &DeployConfig,
     shutdown: &Shutdown,
 ) -> Result<PromoteOutcome> {
-    let cd = &source.codedeploy;
-    let from_group = format!("{}/{}", from.application, from.group);
-    let chosen = match &from.deployment {
-        Some(id) => {
-            let info = shutdown.guard(cdapi::get(cd, id)).await?;
-            let (app, group) = (
-                info.application_name().unwrap_or_default(),
-                info.deployment_group_name().unwrap_or_default(),
-            );
-            if (app, group) != (from.application.as_str(), from.group.as_str()) {
-                return Err(Error::Usage(format!(
-                    "--deployment {id}: that deployment is of {app}/{group}, not of {from_group}"
-                )));
-            }
-            if info.status() != Some(&DeploymentStatus::Succeeded) {
-                return Err(Error::Refused(format!(
-                    "deployment {id} did not succeed in {from_group} ({}): only what succeeded is promoted",
-                    info.status().map_or("no status", |s| s.as_str())
-                )));
-            }
-            info
-        }
-        None => {
-            let ids = shutdown
-                .guard(cdapi::list(
-                    cd,
-                    &from.application,
-                    &from.group,
-                    &[DeploymentStatus::Succeeded],
-                    None,
-                ))
-                .await?;
-            let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
-            crate::deployment::record::newest_first(infos, 1)
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    Error::Refused(format!(
-                        "no deployment of {from_group} has succeeded: there is nothing to promote"
-                    ))
-                })?
-        }
-    };
+    let chosen = chosen_success(source, from, shutdown).await?;
     let from_id = chosen.deployment_id().unwrap_or("?").to_string();
     let revision = check_revision(source, &chosen, shutdown).await?;
     let description = chosen.description().unwrap_or_default();
@@ -115,98 +76,23 @@ pub async fn run(
         build_id: build.clone(),
         ..cfg.clone()
     };
-    let to_group = format!("{}/{}", cfg.application, cfg.group);
-    crate::base::term::log(format!(
-        "promoting {} from {from_group} (deployment {from_id}) to {to_group}",
-        revision.location
+    log(format!(
+        "promoting {} from {}/{} (deployment {from_id}) to {}/{}",
+        revision.location, from.application, from.group, cfg.application, cfg.group
     ));
-
-    // Another region: copy, then check the copy's bytes.
-    let cross_region = target.deploy_region != source.deploy_region;
-    let (copy, bucket, version, etag, sha256) = if cross_region {
-        s3::check_bucket_region(
-            &target.artifact_s3,
-            &cfg.bucket,
-            &target.deploy_region,
-            shutdown,
-        )
-        .await?;
-        let from_copy = CopySource {
-            bucket: revision.bucket.clone(),
-            key: revision.key.clone(),
-            version_id: revision.version.clone(),
-            etag: revision.etag.clone(),
-            len: revision.found.size,
-        };
-        crate::base::term::log(format!(
-            "copying it to s3://{}/{} in {}",
-            cfg.bucket, revision.key, target.deploy_region
-        ));
-        let copy = shutdown
-            .guard(s3::copy_bundle(
-                &target.artifact_s3,
-                &from_copy,
-                &cfg.bucket,
-                cfg.kms_key_id.clone(),
-            ))
-            .await?;
-        let expected = match &recorded {
-            Some(sha) => Ok(sha.clone()),
-            None => {
-                shutdown
-                    .guard(s3::sha256_of(
-                        &source.artifact_s3,
-                        &revision.bucket,
-                        &revision.key,
-                        revision.version.as_deref(),
-                    ))
-                    .await
-            }
-        };
-        let checked = match expected {
-            Ok(expected) => shutdown
-                .guard(s3::sha256_of(
-                    &target.artifact_s3,
-                    copy.bucket(),
-                    copy.key(),
-                    copy.version_id.as_deref(),
-                ))
-                .await
-                .map(|actual| (expected, actual)),
-            Err(err) => Err(err),
-        };
-        let (expected, actual) = match checked {
-            Ok(pair) => pair,
-            Err(err) => {
-                drop_copy(target, Some(copy)).await;
-                return Err(err);
-            }
-        };
-        if expected != actual {
-            let location = copy.location();
-            drop_copy(target, Some(copy)).await;
-            return Err(Error::Refused(format!(
-                "the copy {location} does not hold the bundle's bytes (SHA-256 {actual}, expected {expected}): nothing promoted"
-            )));
-        }
-        crate::base::term::log(format!("copy checked: SHA-256 {actual}"));
-        let (bucket, version, etag) = (
-            copy.bucket().to_string(),
-            copy.version_id.clone(),
-            copy.etag.clone(),
-        );
-        (Some(copy), bucket, version, etag, Some(actual))
+    let placed = if target.deploy_region != source.deploy_region {
+        copied_to_region(source, target, &cfg, &revision, recorded, shutdown).await?
     } else {
-        (
-            None,
-            revision.bucket.clone(),
-            revision.version.clone(),
-            revision.etag.clone(),
-            recorded,
-        )
+        InPlace {
+            copy: None,
+            bucket: revision.bucket.clone(),
+            version: revision.version.clone(),
+            etag: revision.etag.clone(),
+            sha256: recorded,
+        }
     };
     let cfg = DeployConfig {
-        bucket: bucket.clone(),
+        bucket: placed.bucket.clone(),
         ..cfg
     };
     let mut outcome = PromoteOutcome {
@@ -214,42 +100,186 @@ pub async fn run(
         promoted_from: format!("{}/{from_id}", from.group),
         to_application: cfg.application.clone(),
         to_group: cfg.group.clone(),
-        revision: format!("s3://{bucket}/{}", revision.key),
-        revision_version_id: version.clone(),
-        revision_etag: etag.clone(),
-        copied: copy.is_some(),
-        sha256,
+        revision: format!("s3://{}/{}", placed.bucket, revision.key),
+        revision_version_id: placed.version.clone(),
+        revision_etag: placed.etag.clone(),
+        copied: placed.copy.is_some(),
+        sha256: placed.sha256.clone(),
         commit,
         build,
         deployment_id: None,
         final_status: None,
         superseded_by: None,
     };
-    let new = NewDeployment {
-        application: cfg.application.clone(),
-        group: cfg.group.clone(),
-        config: cfg.deployment_config.clone(),
-        description: deployment::description_noting(
-            cfg.trigger_time,
-            cfg.commit.as_deref(),
-            cfg.build_id.as_deref(),
-            &[
-                ("sha256", outcome.sha256.as_deref().unwrap_or_default()),
-                ("promoted-from", &outcome.promoted_from),
-            ],
-        ),
-        bucket: bucket.clone(),
+    let description = deployment::description_noting(
+        cfg.trigger_time,
+        cfg.commit.as_deref(),
+        cfg.build_id.as_deref(),
+        &[
+            ("sha256", outcome.sha256.as_deref().unwrap_or_default()),
+            ("promoted-from", &outcome.promoted_from),
+        ],
+    );
+    let bundle = BundleObject {
+        bucket: placed.bucket,
         key: revision.key.clone(),
+        version_id: placed.version,
+        etag: placed.etag,
         bundle_type: revision.bundle_type,
-        etag,
-        version_id: version.clone(),
-        file_exists_behavior: cfg.file_exists_behavior.clone(),
-        ignore_application_stop_failures: cfg.ignore_application_stop_failures,
     };
-    let done = crate::deployment::redeploy::redeploy(target, &cfg, &new, copy, shutdown).await?;
+    let new = cfg.deployment_of(bundle, description);
+    let done = redeploy(target, &cfg, &new, placed.copy, shutdown).await?;
     outcome.status = done.status;
     outcome.deployment_id = done.deployment_id;
     outcome.final_status = done.final_status;
     outcome.superseded_by = done.superseded_by;
     Ok(outcome)
+}
+
+/// Step: the deployment to promote, `--deployment` (of the first group, and a success) or
+/// the group's newest success.
+async fn chosen_success(
+    source: &Clients,
+    from: &Source,
+    shutdown: &Shutdown,
+) -> Result<DeploymentInfo> {
+    let cd = &source.codedeploy;
+    let from_group = format!("{}/{}", from.application, from.group);
+    let Some(id) = &from.deployment else {
+        let ids = shutdown
+            .guard(cdapi::list(
+                cd,
+                &from.application,
+                &from.group,
+                &[DeploymentStatus::Succeeded],
+                None,
+            ))
+            .await?;
+        let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
+        return newest_first(infos, 1).into_iter().next().ok_or_else(|| {
+            Error::Refused(format!(
+                "no deployment of {from_group} has succeeded: there is nothing to promote"
+            ))
+        });
+    };
+    let info = shutdown.guard(cdapi::get(cd, id)).await?;
+    let (app, group) = (
+        info.application_name().unwrap_or_default(),
+        info.deployment_group_name().unwrap_or_default(),
+    );
+    if (app, group) != (from.application.as_str(), from.group.as_str()) {
+        return Err(Error::Usage(format!(
+            "--deployment {id}: that deployment is of {app}/{group}, not of {from_group}"
+        )));
+    }
+    if info.status() != Some(&DeploymentStatus::Succeeded) {
+        return Err(Error::Refused(format!(
+            "deployment {id} did not succeed in {from_group} ({}): only what succeeded is promoted",
+            info.status().map_or("no status", |s| s.as_str())
+        )));
+    }
+    Ok(info)
+}
+
+/// Where the second group's deployment finds the bundle: where it is, or a copy in the
+/// second region's bucket (removed again when nothing deploys it).
+struct InPlace {
+    copy: Option<Uploaded>,
+    bucket: String,
+    version: Option<String>,
+    etag: Option<String>,
+    sha256: Option<String>,
+}
+
+/// Step (another region): copy the bundle to the target region's bucket, then check the
+/// copy's bytes against the recorded SHA-256 (or, without one, the source's own bytes
+/// hashed); a copy that fails the check is removed and nothing is promoted.
+async fn copied_to_region(
+    source: &Clients,
+    target: &Clients,
+    cfg: &DeployConfig,
+    revision: &Revision,
+    recorded: Option<String>,
+    shutdown: &Shutdown,
+) -> Result<InPlace> {
+    s3::check_bucket_region(
+        &target.artifact_s3,
+        &cfg.bucket,
+        &target.deploy_region,
+        shutdown,
+    )
+    .await?;
+    let from_copy = CopySource {
+        bucket: revision.bucket.clone(),
+        key: revision.key.clone(),
+        version_id: revision.version.clone(),
+        etag: revision.etag.clone(),
+        len: revision.found.size,
+    };
+    log(format!(
+        "copying it to s3://{}/{} in {}",
+        cfg.bucket, revision.key, target.deploy_region
+    ));
+    let copy = shutdown
+        .guard(s3::copy_bundle(
+            &target.artifact_s3,
+            &from_copy,
+            &cfg.bucket,
+            cfg.kms_key_id.clone(),
+        ))
+        .await?;
+    let actual = match copy_checked(source, target, revision, recorded, &copy, shutdown).await {
+        Ok(actual) => actual,
+        Err(err) => {
+            drop_copy(target, Some(copy)).await;
+            return Err(err);
+        }
+    };
+    log(format!("copy checked: SHA-256 {actual}"));
+    Ok(InPlace {
+        bucket: copy.bucket().to_string(),
+        version: copy.version_id.clone(),
+        etag: copy.etag.clone(),
+        copy: Some(copy),
+        sha256: Some(actual),
+    })
+}
+
+/// The SHA-256 of the copy's bytes, when it is the bundle's.
+async fn copy_checked(
+    source: &Clients,
+    target: &Clients,
+    revision: &Revision,
+    recorded: Option<String>,
+    copy: &Uploaded,
+    shutdown: &Shutdown,
+) -> Result<String> {
+    let expected = match recorded {
+        Some(sha) => sha,
+        None => {
+            shutdown
+                .guard(s3::sha256_of(
+                    &source.artifact_s3,
+                    &revision.bucket,
+                    &revision.key,
+                    revision.version.as_deref(),
+                ))
+                .await?
+        }
+    };
+    let actual = shutdown
+        .guard(s3::sha256_of(
+            &target.artifact_s3,
+            copy.bucket(),
+            copy.key(),
+            copy.version_id.as_deref(),
+        ))
+        .await?;
+    if expected != actual {
+        return Err(Error::Refused(format!(
+            "the copy {} does not hold the bundle's bytes (SHA-256 {actual}, expected {expected}): nothing promoted",
+            copy.location()
+        )));
+    }
+    Ok(actual)
 }

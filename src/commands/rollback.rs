@@ -4,11 +4,13 @@
 //! reporting. The bundle is checked before anything is created: it must still exist, with the
 //! ETag the earlier deployment recorded.
 
-use crate::aws::codedeploy::{self as cdapi, NewDeployment};
+use crate::aws::codedeploy::{self as cdapi};
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
-use crate::deployment::redeploy::{check_revision, redeploy, revision_of, Revision};
+use crate::base::term::log;
+use crate::deployment::record::newest_first;
+use crate::deployment::redeploy::{check_revision, redeploy, revision_of};
 use crate::deployment::{self, DeployConfig, Outcome};
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 use serde::Serialize;
@@ -71,49 +73,15 @@ pub async fn run(
     to: Option<&str>,
     shutdown: &Shutdown,
 ) -> Result<RollbackOutcome> {
-    let cd = &clients.codedeploy;
     let wanted = match to {
-        Some(id) => {
-            let info = shutdown.guard(cdapi::get(cd, id)).await?;
-            let (app, group) = (
-                info.application_name().unwrap_or_default(),
-                info.deployment_group_name().unwrap_or_default(),
-            );
-            if (app, group) != (cfg.application.as_str(), cfg.group.as_str()) {
-                return Err(Error::Usage(format!(
-                    "--to {id}: that deployment is of {app}/{group}, not of {}/{}",
-                    cfg.application, cfg.group
-                )));
-            }
-            Some(info)
-        }
+        Some(id) => Some(named_deployment(clients, cfg, id, shutdown).await?),
         None => None,
     };
-    let ids = shutdown
-        .guard(cdapi::list(
-            cd,
-            &cfg.application,
-            &cfg.group,
-            &[DeploymentStatus::Succeeded],
-            None,
-        ))
-        .await?;
-    let successes = crate::deployment::record::newest_first(
-        shutdown.guard(cdapi::details(cd, &ids)).await?,
-        usize::MAX,
-    );
+    let successes = successes(clients, cfg, shutdown).await?;
     let group_name = format!("{}/{}", cfg.application, cfg.group);
     let (target, replaced) = choose(&successes, wanted, &group_name)?;
     let target_id = target.deployment_id().unwrap_or("?").to_string();
-    let Revision {
-        bucket,
-        key,
-        version,
-        etag,
-        bundle_type,
-        location,
-        ..
-    } = check_revision(clients, &target, shutdown).await?;
+    let revision = check_revision(clients, &target, shutdown).await?;
     let description = target.description().unwrap_or_default();
     let commit = deployment::field_of(description, "commit");
     let build = deployment::field_of(description, "build");
@@ -127,36 +95,26 @@ pub async fn run(
         status: Outcome::Superseded,
         rollback_of: target_id.clone(),
         replaced,
-        revision: format!("s3://{bucket}/{key}"),
-        revision_version_id: version.clone(),
-        revision_etag: etag.clone(),
+        revision: format!("s3://{}/{}", revision.bucket, revision.key),
+        revision_version_id: revision.version.clone(),
+        revision_etag: revision.etag.clone(),
         commit,
         build,
         deployment_id: None,
         final_status: None,
         superseded_by: None,
     };
-    crate::base::term::log(format!(
-        "rolling {group_name} back to the revision of deployment {target_id}: {location}"
+    log(format!(
+        "rolling {group_name} back to the revision of deployment {target_id}: {}",
+        revision.location
     ));
-    let new = NewDeployment {
-        application: cfg.application.clone(),
-        group: cfg.group.clone(),
-        config: cfg.deployment_config.clone(),
-        description: deployment::description_noting(
-            cfg.trigger_time,
-            cfg.commit.as_deref(),
-            cfg.build_id.as_deref(),
-            &[("sha256", &sha256), ("rollback-of", &target_id)],
-        ),
-        bucket: bucket.clone(),
-        key: key.clone(),
-        bundle_type,
-        etag,
-        version_id: version.clone(),
-        file_exists_behavior: cfg.file_exists_behavior.clone(),
-        ignore_application_stop_failures: cfg.ignore_application_stop_failures,
-    };
+    let description = deployment::description_noting(
+        cfg.trigger_time,
+        cfg.commit.as_deref(),
+        cfg.build_id.as_deref(),
+        &[("sha256", &sha256), ("rollback-of", &target_id)],
+    );
+    let new = cfg.deployment_of(revision.object(), description);
     // The bundle is not this run's: whatever happens, it is never deleted.
     let done = redeploy(clients, &cfg, &new, None, shutdown).await?;
     outcome.status = done.status;
@@ -164,6 +122,47 @@ pub async fn run(
     outcome.final_status = done.final_status;
     outcome.superseded_by = done.superseded_by;
     Ok(outcome)
+}
+
+/// `--to`: the deployment named, which must be of this group.
+async fn named_deployment(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    id: &str,
+    shutdown: &Shutdown,
+) -> Result<DeploymentInfo> {
+    let info = shutdown.guard(cdapi::get(&clients.codedeploy, id)).await?;
+    let (app, group) = (
+        info.application_name().unwrap_or_default(),
+        info.deployment_group_name().unwrap_or_default(),
+    );
+    if (app, group) != (cfg.application.as_str(), cfg.group.as_str()) {
+        return Err(Error::Usage(format!(
+            "--to {id}: that deployment is of {app}/{group}, not of {}/{}",
+            cfg.application, cfg.group
+        )));
+    }
+    Ok(info)
+}
+
+/// The group's successful deployments, newest first.
+async fn successes(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    shutdown: &Shutdown,
+) -> Result<Vec<DeploymentInfo>> {
+    let cd = &clients.codedeploy;
+    let ids = shutdown
+        .guard(cdapi::list(
+            cd,
+            &cfg.application,
+            &cfg.group,
+            &[DeploymentStatus::Succeeded],
+            None,
+        ))
+        .await?;
+    let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
+    Ok(newest_first(infos, usize::MAX))
 }
 
 #[cfg(test)]

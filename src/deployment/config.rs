@@ -1,8 +1,10 @@
 //! What one run of the engine is told: where the release comes from, the group it deploys to,
 //! how long it waits and how it uploads, and how a run that did not fail ended.
 
+use crate::aws::codedeploy::NewDeployment;
 use crate::aws::s3::UploadSettings;
 use crate::aws::s3url::S3Url;
+use crate::bundle::writer::BundleType;
 use crate::deployment::description::{description_word, RunKey};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -85,10 +87,37 @@ impl DeployConfig {
         format!("{}/{}", self.application, self.group)
     }
 
+    /// The deployment of a bundle in S3 to this run's group, as CreateDeployment is asked
+    /// for it.
+    pub(crate) fn deployment_of(&self, bundle: BundleObject, description: String) -> NewDeployment {
+        NewDeployment {
+            application: self.application.clone(),
+            group: self.group.clone(),
+            config: self.deployment_config.clone(),
+            description,
+            bucket: bundle.bucket,
+            key: bundle.key,
+            bundle_type: bundle.bundle_type,
+            etag: bundle.etag,
+            version_id: bundle.version_id,
+            file_exists_behavior: self.file_exists_behavior.clone(),
+            ignore_application_stop_failures: self.ignore_application_stop_failures,
+        }
+    }
+
     /// How long waiting (for the group, for the deployment) may last.
     pub(crate) fn budget(&self) -> Duration {
         self.busy_timeout
     }
+}
+
+/// A bundle's object in S3: what a deployment names.
+pub(crate) struct BundleObject {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    pub bundle_type: BundleType,
 }
 
 /// Time taken by one step.

@@ -7,7 +7,7 @@ use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
 use crate::bundle::writer::BundleType;
 use crate::deployment::conclude::{conclude, BundleRef};
-use crate::deployment::config::{DeployConfig, Outcome};
+use crate::deployment::config::{BundleObject, DeployConfig, Outcome};
 use crate::deployment::follow::follow;
 use crate::deployment::group::{take_group, Group};
 use crate::deployment::place::{place, NotPlaced, Placed};
@@ -33,6 +33,19 @@ pub(crate) struct Revision {
     pub found: crate::aws::s3::Found,
     /// `s3://bucket/key (version …)`, for messages.
     pub location: String,
+}
+
+impl Revision {
+    /// Its object, as a deployment names it.
+    pub(crate) fn object(&self) -> BundleObject {
+        BundleObject {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version_id: self.version.clone(),
+            etag: self.etag.clone(),
+            bundle_type: self.bundle_type,
+        }
+    }
 }
 
 /// The revision `info` deployed, refused (exit 8) when it is not a tar or tgz bundle in S3,

@@ -21,7 +21,7 @@ use aws_smithy_types::DateTime;
 use invisible_pipeline::aws::Clients;
 use invisible_pipeline::base::error::{exit, Error};
 use invisible_pipeline::base::shutdown::Shutdown;
-use invisible_pipeline::commands::promote::{self, From};
+use invisible_pipeline::commands::promote::{self, Source};
 use invisible_pipeline::deployment::{self, DeployConfig, Outcome};
 
 /// sha256("hello world"), the bundle's recorded SHA-256.
@@ -92,8 +92,8 @@ fn prod(cfg: &DeployConfig, bucket: &str) -> DeployConfig {
     }
 }
 
-fn from() -> From {
-    From {
+fn from() -> Source {
+    Source {
         application: "app".into(),
         group: "staging".into(),
         deployment: None,
