@@ -124,126 +124,164 @@ fn text(report: &Report) -> String {
     let warnings = report.warnings().warnings().count();
     match report {
         Report::Generated => String::new(),
-        Report::Deploy { status, bundle, .. } => format!(
-            "status      {status}\nbundle      {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\nwarnings    {warnings}\n",
-            bundle.path.display(),
-            bundle.bundle_type.as_str(),
-            bundle.size_bytes,
-            bundle.sha256,
-            bundle.entries.app,
-            bundle.entries.codedeploy,
-            bundle.entries.overridden,
-            match bundle.merge {
-                crate::bundle::writer::MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)",
-                crate::bundle::writer::MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)",
-                crate::bundle::writer::MergeMode::ReEncode => "re-encode (a hard link to a replaced path: the stream rewritten, CodeDeploy files replace release entries)",
-            },
-        ),
-        Report::Deployment(o) => {
-            let mut text = format!(
-                "status      {}\ndeployment  {}\nfinal       {}\nrevision    {}\napp archive {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\n",
-                o.status.as_str(),
-                o.deployment_id.as_deref().unwrap_or("-"),
-                o.final_status.as_deref().unwrap_or("-"),
-                o.revision.as_deref().unwrap_or("-"),
-                o.app_archive,
-                o.bundle.bundle_type.as_str(),
-                o.bundle.size_bytes,
-                o.bundle.sha256,
-                o.bundle.entries.app,
-                o.bundle.entries.codedeploy,
-                o.bundle.entries.overridden,
-                o.bundle.merge.as_str(),
-            );
-            if let Some(newer) = &o.superseded_by {
-                text.push_str(&format!("superseded  by deployment {newer}\n"));
-            }
-            let steps: Vec<String> = o.steps.iter().map(|s| format!("{} {:.1}s", s.step, s.seconds)).collect();
-            text.push_str(&format!("steps       {}\nwarnings    {warnings}\n", steps.join(", ")));
-            text
-        }
+        Report::Deploy { status, bundle, .. } => dry_run_text(status, bundle, warnings),
+        Report::Deployment(o) => deployment_text(o, warnings),
         Report::Validate {
             status,
             codedeploy_dir,
             app_archive,
             entries,
             ..
-        } => format!(
-            "status      {status}\ncodedeploy  {}\napp archive {}\nentries     {} app, {} CodeDeploy, {} overridden\nwarnings    {warnings}\n",
-            codedeploy_dir.display(),
-            app_archive
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "(not given)".into()),
-            entries.app,
-            entries.codedeploy,
-            entries.overridden,
+        } => validate_text(
+            status,
+            codedeploy_dir,
+            app_archive.as_deref(),
+            entries,
+            warnings,
         ),
         Report::History {
             application,
             deployment_group,
             deployments,
             ..
-        } => {
-            if deployments.is_empty() {
-                return format!("no deployments in {application}/{deployment_group}\n");
-            }
-            let mut text = String::new();
-            for entry in deployments {
-                text.push_str(&crate::deployment::record::line(entry));
-                text.push('\n');
-            }
-            text
-        }
+        } => history_text(application, deployment_group, deployments),
         Report::Status { group, .. } => crate::deployment::record::status_text(group),
-        Report::Promote(o) => {
-            let mut text = format!(
-                "status      {}\npromoted    {} -> {}/{}\nrevision    {}{}{}\nsha256      {}\ncommit      {}\nbuild       {}\n",
-                o.status.as_str(),
-                o.promoted_from,
-                o.to_application,
-                o.to_group,
-                o.revision,
-                o.revision_version_id
-                    .as_deref()
-                    .map(|v| format!(" (version {v})"))
-                    .unwrap_or_default(),
-                if o.copied { " (copied, checked)" } else { "" },
-                o.sha256.as_deref().unwrap_or("-"),
-                o.commit.as_deref().unwrap_or("-"),
-                o.build.as_deref().unwrap_or("-"),
-            );
-            if let Some(id) = &o.deployment_id {
-                text.push_str(&format!("deployment  {id}\n"));
-            }
-            if let Some(newer) = &o.superseded_by {
-                text.push_str(&format!("superseded  by deployment {newer}\n"));
-            }
-            text
-        }
-        Report::Rollback(o) => {
-            let mut text = format!(
-                "status      {}\nrollback of {}\nreplaced    {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",
-                o.status.as_str(),
-                o.rollback_of,
-                o.replaced.as_deref().unwrap_or("-"),
-                o.revision,
-                o.revision_version_id
-                    .as_deref()
-                    .map(|v| format!(" (version {v})"))
-                    .unwrap_or_default(),
-                o.commit.as_deref().unwrap_or("-"),
-                o.build.as_deref().unwrap_or("-"),
-            );
-            if let Some(id) = &o.deployment_id {
-                text.push_str(&format!("deployment  {id}\n"));
-            }
-            if let Some(newer) = &o.superseded_by {
-                text.push_str(&format!("superseded  by deployment {newer}\n"));
-            }
-            text
-        }
+        Report::Promote(o) => promote_text(o),
+        Report::Rollback(o) => rollback_text(o),
     }
+}
+
+fn dry_run_text(status: &str, bundle: &BundleInfo, warnings: usize) -> String {
+    format!(
+        "status      {status}\nbundle      {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\nwarnings    {warnings}\n",
+        bundle.path.display(),
+        bundle.bundle_type.as_str(),
+        bundle.size_bytes,
+        bundle.sha256,
+        bundle.entries.app,
+        bundle.entries.codedeploy,
+        bundle.entries.overridden,
+        match bundle.merge {
+            crate::bundle::writer::MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)",
+            crate::bundle::writer::MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)",
+            crate::bundle::writer::MergeMode::ReEncode => "re-encode (a hard link to a replaced path: the stream rewritten, CodeDeploy files replace release entries)",
+        },
+    )
+}
+
+fn deployment_text(o: &crate::commands::deploy::DeployOutcome, warnings: usize) -> String {
+    let mut text = format!(
+            "status      {}\ndeployment  {}\nfinal       {}\nrevision    {}\napp archive {}\ntype        {}\nsize        {} bytes\nsha256      {}\nentries     {} app, {} CodeDeploy, {} overridden\nmerge       {}\n",
+            o.status.as_str(),
+            o.deployment_id.as_deref().unwrap_or("-"),
+            o.final_status.as_deref().unwrap_or("-"),
+            o.revision.as_deref().unwrap_or("-"),
+            o.app_archive,
+            o.bundle.bundle_type.as_str(),
+            o.bundle.size_bytes,
+            o.bundle.sha256,
+            o.bundle.entries.app,
+            o.bundle.entries.codedeploy,
+            o.bundle.entries.overridden,
+            o.bundle.merge.as_str(),
+        );
+    if let Some(newer) = &o.superseded_by {
+        text.push_str(&format!("superseded  by deployment {newer}\n"));
+    }
+    let steps: Vec<String> = o
+        .steps
+        .iter()
+        .map(|s| format!("{} {:.1}s", s.step, s.seconds))
+        .collect();
+    text.push_str(&format!(
+        "steps       {}\nwarnings    {warnings}\n",
+        steps.join(", ")
+    ));
+    text
+}
+
+fn validate_text(
+    status: &str,
+    codedeploy_dir: &std::path::Path,
+    app_archive: Option<&std::path::Path>,
+    entries: &EntryCounts,
+    warnings: usize,
+) -> String {
+    format!(
+        "status      {status}\ncodedeploy  {}\napp archive {}\nentries     {} app, {} CodeDeploy, {} overridden\nwarnings    {warnings}\n",
+        codedeploy_dir.display(),
+        app_archive
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(not given)".into()),
+        entries.app,
+        entries.codedeploy,
+        entries.overridden,
+    )
+}
+
+fn history_text(
+    application: &str,
+    deployment_group: &str,
+    deployments: &[crate::deployment::record::Entry],
+) -> String {
+    if deployments.is_empty() {
+        return format!("no deployments in {application}/{deployment_group}\n");
+    }
+    let mut text = String::new();
+    for entry in deployments {
+        text.push_str(&crate::deployment::record::line(entry));
+        text.push('\n');
+    }
+    text
+}
+
+fn promote_text(o: &crate::commands::promote::PromoteOutcome) -> String {
+    let mut text = format!(
+            "status      {}\npromoted    {} -> {}/{}\nrevision    {}{}{}\nsha256      {}\ncommit      {}\nbuild       {}\n",
+            o.status.as_str(),
+            o.promoted_from,
+            o.to_application,
+            o.to_group,
+            o.revision,
+            o.revision_version_id
+                .as_deref()
+                .map(|v| format!(" (version {v})"))
+                .unwrap_or_default(),
+            if o.copied { " (copied, checked)" } else { "" },
+            o.sha256.as_deref().unwrap_or("-"),
+            o.commit.as_deref().unwrap_or("-"),
+            o.build.as_deref().unwrap_or("-"),
+        );
+    if let Some(id) = &o.deployment_id {
+        text.push_str(&format!("deployment  {id}\n"));
+    }
+    if let Some(newer) = &o.superseded_by {
+        text.push_str(&format!("superseded  by deployment {newer}\n"));
+    }
+    text
+}
+
+fn rollback_text(o: &crate::commands::rollback::RollbackOutcome) -> String {
+    let mut text = format!(
+            "status      {}\nrollback of {}\nreplaced    {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",
+            o.status.as_str(),
+            o.rollback_of,
+            o.replaced.as_deref().unwrap_or("-"),
+            o.revision,
+            o.revision_version_id
+                .as_deref()
+                .map(|v| format!(" (version {v})"))
+                .unwrap_or_default(),
+            o.commit.as_deref().unwrap_or("-"),
+            o.build.as_deref().unwrap_or("-"),
+        );
+    if let Some(id) = &o.deployment_id {
+        text.push_str(&format!("deployment  {id}\n"));
+    }
+    if let Some(newer) = &o.superseded_by {
+        text.push_str(&format!("superseded  by deployment {newer}\n"));
+    }
+    text
 }
 
 /// Prints a failure: every problem on stderr, one per line; with JSON output, also a
