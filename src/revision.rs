@@ -128,7 +128,6 @@ pub fn check_arriving(
 ) -> Result<Checked> {
     let mut diags = Diagnostics::default();
     let cd = cdfiles::collect(codedeploy_dir, &mut diags)?;
-    let cd_label = cd.label();
     let cd_appspec = match cd.get(APPSPEC) {
         Some(entry) if entry.kind == Kind::File => Some(read_capped(&entry.source)?),
         _ => None,
@@ -149,29 +148,8 @@ pub fn check_arriving(
         None => None,
     };
     let tree = BundleTree::build(&cd, app.as_ref(), &mut diags);
-
-    let appspec_bytes = match (&cd_appspec, &app) {
-        (Some(bytes), _) => Some((format!("{cd_label}/{APPSPEC}"), bytes.clone())),
-        (None, Some(app)) => app
-            .captured
-            .get(APPSPEC)
-            .map(|bytes| (format!("{}: {APPSPEC}", app.label()), bytes.clone())),
-        _ => None,
-    };
-    let Some((label, bytes)) = appspec_bytes else {
-        let message = match tree.find_ignoring_case(APPSPEC) {
-            _ if tree.kind_of("appspec.yaml").is_some() => {
-                "missing; only appspec.yaml was found, but the agent's hooks read appspec.yml: rename it".to_string()
-            }
-            Some(other) => format!(
-                "missing; {other} was found, but names are case-sensitive and the agent reads appspec.yml: rename it"
-            ),
-            None => format!(
-                "missing at the bundle root: add {}",
-                codedeploy_dir.join(APPSPEC).display()
-            ),
-        };
-        diags.error(format!("{cd_label}/{APPSPEC}"), message);
+    let Some((label, bytes)) = appspec_of(&cd, cd_appspec.as_deref(), app.as_ref()) else {
+        missing_appspec(&cd, &tree, codedeploy_dir, &mut diags);
         return Ok(Checked {
             cd,
             app,
@@ -180,56 +158,130 @@ pub fn check_arriving(
         });
     };
     let spec = appspec::check(&label, &bytes, &tree, app.is_some(), &mut diags);
-
     // The appspec came from the archive: read it again for the hook scripts it names.
     if let (None, Some(archive)) = (&cd_appspec, &mut app) {
-        let locations: BTreeSet<String> =
-            spec.hooks.iter().map(|h| h.location.to_string()).collect();
-        let mut ignored = Diagnostics::default();
-        let again = scan::scan(
-            &archive.path,
-            growing,
-            &|p| locations.contains(p.as_str()),
-            &mut ignored,
-            cancel,
-        )?;
-        archive.captured.extend(again.captured);
+        capture_hooks(archive, &spec, growing, cancel)?;
     }
+    let hooks = check_hook_scripts(&spec, &tree, &cd, app.as_ref(), &mut diags)?;
+    check_helper_scripts(&cd, &hooks, &mut diags)?;
+    Ok(Checked {
+        cd,
+        app,
+        tree,
+        diags,
+    })
+}
 
-    let mut checked_scripts = BTreeSet::new();
+/// The appspec that counts, and how messages name it: the CodeDeploy folder's, else the
+/// archive's.
+fn appspec_of(
+    cd: &CodeDeployFiles,
+    cd_appspec: Option<&[u8]>,
+    app: Option<&AppArchive>,
+) -> Option<(String, Vec<u8>)> {
+    match (cd_appspec, app) {
+        (Some(bytes), _) => Some((format!("{}/{APPSPEC}", cd.label()), bytes.to_vec())),
+        (None, Some(app)) => app
+            .captured
+            .get(APPSPEC)
+            .map(|bytes| (format!("{}: {APPSPEC}", app.label()), bytes.clone())),
+        _ => None,
+    }
+}
+
+/// No appspec.yml at the bundle root: the error says what was found instead.
+fn missing_appspec(
+    cd: &CodeDeployFiles,
+    tree: &BundleTree,
+    codedeploy_dir: &Path,
+    diags: &mut Diagnostics,
+) {
+    let message = match tree.find_ignoring_case(APPSPEC) {
+        _ if tree.kind_of("appspec.yaml").is_some() => {
+            "missing; only appspec.yaml was found, but the agent's hooks read appspec.yml: rename it".to_string()
+        }
+        Some(other) => format!(
+            "missing; {other} was found, but names are case-sensitive and the agent reads appspec.yml: rename it"
+        ),
+        None => format!(
+            "missing at the bundle root: add {}",
+            codedeploy_dir.join(APPSPEC).display()
+        ),
+    };
+    diags.error(format!("{}/{APPSPEC}", cd.label()), message);
+}
+
+/// Reads the archive again for the hook scripts its own appspec names.
+fn capture_hooks(
+    archive: &mut AppArchive,
+    spec: &appspec::AppSpec,
+    growing: Option<&Arc<Growing>>,
+    cancel: &Cancel,
+) -> Result<()> {
+    let locations: BTreeSet<String> = spec.hooks.iter().map(|h| h.location.to_string()).collect();
+    let mut ignored = Diagnostics::default();
+    let again = scan::scan(
+        &archive.path,
+        growing,
+        &|p| locations.contains(p.as_str()),
+        &mut ignored,
+        cancel,
+    )?;
+    archive.captured.extend(again.captured);
+    Ok(())
+}
+
+/// Checks each hook script once, wherever it lands from; returns their locations.
+fn check_hook_scripts(
+    spec: &appspec::AppSpec,
+    tree: &BundleTree,
+    cd: &CodeDeployFiles,
+    app: Option<&AppArchive>,
+    diags: &mut Diagnostics,
+) -> Result<BTreeSet<String>> {
+    let mut checked = BTreeSet::new();
     for hook in &spec.hooks {
         let loc = hook.location.as_str();
-        if !checked_scripts.insert(loc.to_string()) {
+        if !checked.insert(loc.to_string()) {
             continue;
         }
         match tree.node(loc).map(|n| (n.origin, n.kind)) {
             Some((Origin::CodeDeploy, Kind::File)) => {
                 let entry = cd.get(loc).expect("tree node from the CodeDeploy folder");
                 let content = read_capped(&entry.source)?;
-                scripts::check_hook_script(&format!("{cd_label}/{loc}"), &content, &mut diags);
+                scripts::check_hook_script(&format!("{}/{loc}", cd.label()), &content, diags);
             }
             Some((Origin::App, Kind::File)) => {
-                if let Some(app) = &app {
-                    if let Some(content) = app.captured.get(loc) {
-                        let at = format!("{}: entry '{loc}'", app.label());
-                        scripts::check_hook_script(&at, content, &mut diags);
-                    }
+                let Some(app) = app else { continue };
+                if let Some(content) = app.captured.get(loc) {
+                    let at = format!("{}: entry '{loc}'", app.label());
+                    scripts::check_hook_script(&at, content, diags);
                 }
             }
             _ => {}
         }
     }
+    Ok(checked)
+}
+
+/// The CodeDeploy folder's other scripts (helpers the hooks call): the same checks, and they
+/// must be executable, since the agent makes only hook scripts so.
+fn check_helper_scripts(
+    cd: &CodeDeployFiles,
+    hooks: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Result<()> {
     for entry in &cd.entries {
         let loc = entry.path.as_str();
-        if entry.kind != Kind::File || loc == APPSPEC || checked_scripts.contains(loc) {
+        if entry.kind != Kind::File || loc == APPSPEC || hooks.contains(loc) {
             continue;
         }
         let content = read_capped(&entry.source)?;
         if !scripts::looks_like_script(entry.path.file_name(), &content) {
             continue;
         }
-        let at = format!("{cd_label}/{loc}");
-        scripts::check_hook_script(&at, &content, &mut diags);
+        let at = format!("{}/{loc}", cd.label());
+        scripts::check_hook_script(&at, &content, diags);
         if entry.mode & 0o111 == 0 {
             diags.warn(
                 at,
@@ -238,12 +290,7 @@ pub fn check_arriving(
             );
         }
     }
-    Ok(Checked {
-        cd,
-        app,
-        tree,
-        diags,
-    })
+    Ok(())
 }
 
 /// Whether a written bundle must be on disk before it is moved into place.

@@ -460,77 +460,13 @@ fn check_files(c: &mut Checker<'_>, node: &Yaml) {
     let mut clashes = 0;
     for (i, item) in items.iter().enumerate() {
         let path = format!("files[{i}]");
-        let Some(entries) = c.entries(&path, item) else {
+        let Some((rel, destination)) = file_mapping(c, &path, item) else {
             continue;
         };
-        let (mut source, mut destination) = (None, None);
-        for (key, value) in entries {
-            let at = format!("{path}.{key}");
-            match key {
-                "source" => source = c.string(&at, value).map(|s| (s, value)),
-                "destination" => destination = c.string(&at, value).map(|s| (s, value)),
-                other => c.warn(
-                    &at,
-                    Some(value),
-                    format!(
-                        "unknown key, ignored by the agent{}",
-                        suggestion(other, &["source", "destination"])
-                    ),
-                ),
-            }
-        }
-        let Some((source, source_node)) = source else {
-            c.error(&format!("{path}.source"), Some(item), "is required");
-            continue;
-        };
-        let Some((destination, dest_node)) = destination else {
-            c.error(&format!("{path}.destination"), Some(item), "is required");
-            continue;
-        };
-        if !destination.starts_with('/') {
-            c.error(
-                &format!("{path}.destination"),
-                Some(dest_node),
-                format!("'{destination}' must be an absolute path on the instance"),
-            );
-            continue;
-        }
-        let rel = match bundle_relative(source) {
-            Ok(rel) => rel,
-            Err(e) => {
-                c.error(
-                    &format!("{path}.source"),
-                    Some(source_node),
-                    format!("'{source}': {e}"),
-                );
-                continue;
-            }
-        };
-        c.require_in_bundle(&format!("{path}.source"), source_node, &rel, false);
         if !c.complete {
             continue;
         }
-        let dest = destination.trim_end_matches('/');
-        let fed: Vec<String> = match c.tree.kind_of(&rel) {
-            Some(Kind::Dir) => c
-                .tree
-                .files_under(&rel)
-                .map(|(p, _)| {
-                    let sub = if rel.is_empty() {
-                        p.as_str()
-                    } else {
-                        &p[rel.len() + 1..]
-                    };
-                    format!("{dest}/{sub}")
-                })
-                .collect(),
-            Some(_) => {
-                let name = rel.rsplit('/').next().unwrap_or(&rel);
-                vec![format!("{dest}/{name}")]
-            }
-            None => Vec::new(),
-        };
-        for target in fed {
+        for target in fed_files(c.tree, &rel, destination) {
             if let Some(first) = targets.insert(target.clone(), i) {
                 if first != i && clashes < 10 {
                     clashes += 1;
@@ -544,6 +480,81 @@ fn check_files(c: &mut Checker<'_>, node: &Yaml) {
                 }
             }
         }
+    }
+}
+
+/// One `files` entry: its source as a bundle path (which must be in the bundle) and its
+/// destination on the instance (absolute); `None` after an error.
+fn file_mapping<'y>(c: &mut Checker<'_>, path: &str, item: &'y Yaml) -> Option<(String, &'y str)> {
+    let entries = c.entries(path, item)?;
+    let (mut source, mut destination) = (None, None);
+    for (key, value) in entries {
+        let at = format!("{path}.{key}");
+        match key {
+            "source" => source = c.string(&at, value).map(|s| (s, value)),
+            "destination" => destination = c.string(&at, value).map(|s| (s, value)),
+            other => c.warn(
+                &at,
+                Some(value),
+                format!(
+                    "unknown key, ignored by the agent{}",
+                    suggestion(other, &["source", "destination"])
+                ),
+            ),
+        }
+    }
+    let Some((source, source_node)) = source else {
+        c.error(&format!("{path}.source"), Some(item), "is required");
+        return None;
+    };
+    let Some((destination, dest_node)) = destination else {
+        c.error(&format!("{path}.destination"), Some(item), "is required");
+        return None;
+    };
+    if !destination.starts_with('/') {
+        c.error(
+            &format!("{path}.destination"),
+            Some(dest_node),
+            format!("'{destination}' must be an absolute path on the instance"),
+        );
+        return None;
+    }
+    let rel = match bundle_relative(source) {
+        Ok(rel) => rel,
+        Err(e) => {
+            c.error(
+                &format!("{path}.source"),
+                Some(source_node),
+                format!("'{source}': {e}"),
+            );
+            return None;
+        }
+    };
+    c.require_in_bundle(&format!("{path}.source"), source_node, &rel, false);
+    Some((rel, destination))
+}
+
+/// The files on the instance that copying `rel` (a file, or a folder's files) to
+/// `destination` writes.
+fn fed_files(tree: &BundleTree, rel: &str, destination: &str) -> Vec<String> {
+    let dest = destination.trim_end_matches('/');
+    match tree.kind_of(rel) {
+        Some(Kind::Dir) => tree
+            .files_under(rel)
+            .map(|(p, _)| {
+                let sub = if rel.is_empty() {
+                    p.as_str()
+                } else {
+                    &p[rel.len() + 1..]
+                };
+                format!("{dest}/{sub}")
+            })
+            .collect(),
+        Some(_) => {
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            vec![format!("{dest}/{name}")]
+        }
+        None => Vec::new(),
     }
 }
 
@@ -642,128 +653,146 @@ fn check_hooks(c: &mut Checker<'_>, node: &Yaml) -> Vec<HookScript> {
         return scripts;
     };
     for (event, value) in events {
-        let path = format!("hooks.{event}");
-        if !LIFECYCLE_EVENTS.contains(&event) {
-            let message = if matches!(event, "Install" | "DownloadBundle" | "Start" | "End") {
-                "is run by the agent itself and cannot have scripts".to_string()
-            } else {
-                format!(
-                    "unknown lifecycle event{}; the agent silently skips it",
-                    suggestion(event, &LIFECYCLE_EVENTS)
-                )
-            };
-            c.error(&path, Some(value), message);
-            continue;
-        }
-        let Some(items) = c.list(&path, value) else {
+        check_event(c, event, value, &mut scripts);
+    }
+    scripts
+}
+
+/// One lifecycle event: a known name, a list of scripts, timeouts within the event's limit.
+fn check_event(c: &mut Checker<'_>, event: &str, value: &Yaml, scripts: &mut Vec<HookScript>) {
+    let path = format!("hooks.{event}");
+    if !LIFECYCLE_EVENTS.contains(&event) {
+        let message = if matches!(event, "Install" | "DownloadBundle" | "Start" | "End") {
+            "is run by the agent itself and cannot have scripts".to_string()
+        } else {
+            format!(
+                "unknown lifecycle event{}; the agent silently skips it",
+                suggestion(event, &LIFECYCLE_EVENTS)
+            )
+        };
+        c.error(&path, Some(value), message);
+        return;
+    }
+    let Some(items) = c.list(&path, value) else {
+        return;
+    };
+    let mut total: u64 = 0;
+    let mut without_timeout = 0;
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Some(entries) = c.entries(&at, item) else {
             continue;
         };
-        let mut total: u64 = 0;
-        let mut without_timeout = 0;
-        for (i, item) in items.iter().enumerate() {
-            let at = format!("{path}[{i}]");
-            let Some(entries) = c.entries(&at, item) else {
-                continue;
-            };
-            let mut location = None;
-            let mut timeout = None;
-            for (key, value) in entries {
-                let key_at = format!("{at}.{key}");
-                match key {
-                    "location" => location = c.string(&key_at, value).map(|s| (s, value)),
-                    "timeout" => {
-                        let parsed = value.as_str().and_then(|v| v.parse::<u64>().ok());
-                        match parsed {
-                            Some(t) if t > 0 => timeout = Some(t),
-                            _ => c.error(
-                                &key_at,
-                                Some(value),
-                                "must be a whole number of seconds greater than 0",
-                            ),
-                        }
-                    }
-                    "runas" => {
-                        if let Some(user) = c.string(&key_at, value) {
-                            if NOLOGIN_ACCOUNTS.contains(&user) {
-                                c.warn(
-                                    &key_at,
-                                    Some(value),
-                                    format!(
-                                        "'{user}' has no login shell on Amazon Linux; the agent runs the script with `su {user} -c …`, which fails with \"This account is currently not available\": use a service account with a shell, or run as root and switch inside the script (su -s /bin/bash {user} -c …)"
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                    other => c.warn(
+        let (location, timeout) = hook_keys(c, &at, entries);
+        match timeout {
+            Some(t) => total += t,
+            None => without_timeout += 1,
+        }
+        let Some((location, loc_node)) = location else {
+            c.error(&format!("{at}.location"), Some(item), "is required");
+            continue;
+        };
+        if let Some(location) = hook_location(c, &format!("{at}.location"), location, loc_node) {
+            scripts.push(HookScript {
+                event: event.to_string(),
+                location,
+            });
+        }
+    }
+    if total > MAX_EVENT_SECONDS {
+        c.error(
+            &path,
+            Some(value),
+            format!("timeouts add up to {total} s; one lifecycle event may take at most {MAX_EVENT_SECONDS} s"),
+        );
+    } else if without_timeout > 0 && items.len() > 1 {
+        c.warn(
+            &path,
+            Some(value),
+            format!("{without_timeout} script(s) without a timeout default to {MAX_EVENT_SECONDS} s each, but the whole event is capped at {MAX_EVENT_SECONDS} s: set explicit timeouts"),
+        );
+    }
+}
+
+/// One script's keys: its location (with its node, for the line) and its timeout; `runas`
+/// and unknown keys are checked here too.
+fn hook_keys<'y>(
+    c: &mut Checker<'_>,
+    at: &str,
+    entries: Vec<(&'y str, &'y Yaml)>,
+) -> (Option<(&'y str, &'y Yaml)>, Option<u64>) {
+    let mut location = None;
+    let mut timeout = None;
+    for (key, value) in entries {
+        let key_at = format!("{at}.{key}");
+        match key {
+            "location" => location = c.string(&key_at, value).map(|s| (s, value)),
+            "timeout" => {
+                let parsed = value.as_str().and_then(|v| v.parse::<u64>().ok());
+                match parsed {
+                    Some(t) if t > 0 => timeout = Some(t),
+                    _ => c.error(
                         &key_at,
                         Some(value),
-                        format!(
-                            "unknown key, ignored by the agent{}",
-                            suggestion(other, &["location", "timeout", "runas"])
-                        ),
+                        "must be a whole number of seconds greater than 0",
                     ),
                 }
             }
-            match timeout {
-                Some(t) => total += t,
-                None => without_timeout += 1,
-            }
-            let Some((location, loc_node)) = location else {
-                c.error(&format!("{at}.location"), Some(item), "is required");
-                continue;
-            };
-            if location.chars().any(char::is_whitespace) {
-                c.error(
-                    &format!("{at}.location"),
-                    Some(loc_node),
-                    format!("'{location}' contains whitespace; the agent cannot run it"),
-                );
-                continue;
-            }
-            let rel = match bundle_relative(location) {
-                Ok(rel) if !rel.is_empty() => rel,
-                Ok(_) => {
-                    c.error(
-                        &format!("{at}.location"),
-                        Some(loc_node),
-                        "names the bundle root, not a script",
-                    );
-                    continue;
+            "runas" => {
+                if let Some(user) = c.string(&key_at, value) {
+                    if NOLOGIN_ACCOUNTS.contains(&user) {
+                        c.warn(
+                            &key_at,
+                            Some(value),
+                            format!(
+                                "'{user}' has no login shell on Amazon Linux; the agent runs the script with `su {user} -c …`, which fails with \"This account is currently not available\": use a service account with a shell, or run as root and switch inside the script (su -s /bin/bash {user} -c …)"
+                            ),
+                        );
+                    }
                 }
-                Err(e) => {
-                    c.error(
-                        &format!("{at}.location"),
-                        Some(loc_node),
-                        format!("'{location}': {e}"),
-                    );
-                    continue;
-                }
-            };
-            c.require_in_bundle(&format!("{at}.location"), loc_node, &rel, true);
-            scripts.push(HookScript {
-                event: event.to_string(),
-                location: BundlePath::parse(rel.as_bytes())
-                    .ok()
-                    .flatten()
-                    .expect("normalised above"),
-            });
-        }
-        if total > MAX_EVENT_SECONDS {
-            c.error(
-                &path,
+            }
+            other => c.warn(
+                &key_at,
                 Some(value),
-                format!("timeouts add up to {total} s; one lifecycle event may take at most {MAX_EVENT_SECONDS} s"),
-            );
-        } else if without_timeout > 0 && items.len() > 1 {
-            c.warn(
-                &path,
-                Some(value),
-                format!("{without_timeout} script(s) without a timeout default to {MAX_EVENT_SECONDS} s each, but the whole event is capped at {MAX_EVENT_SECONDS} s: set explicit timeouts"),
-            );
+                format!(
+                    "unknown key, ignored by the agent{}",
+                    suggestion(other, &["location", "timeout", "runas"])
+                ),
+            ),
         }
     }
-    scripts
+    (location, timeout)
+}
+
+/// A script's location, as the bundle path it names; an error (and `None`) when the agent
+/// could not run it or it is not in the bundle.
+fn hook_location(c: &mut Checker<'_>, at: &str, location: &str, node: &Yaml) -> Option<BundlePath> {
+    if location.chars().any(char::is_whitespace) {
+        c.error(
+            at,
+            Some(node),
+            format!("'{location}' contains whitespace; the agent cannot run it"),
+        );
+        return None;
+    }
+    let rel = match bundle_relative(location) {
+        Ok(rel) if !rel.is_empty() => rel,
+        Ok(_) => {
+            c.error(at, Some(node), "names the bundle root, not a script");
+            return None;
+        }
+        Err(e) => {
+            c.error(at, Some(node), format!("'{location}': {e}"));
+            return None;
+        }
+    };
+    c.require_in_bundle(at, node, &rel, true);
+    Some(
+        BundlePath::parse(rel.as_bytes())
+            .ok()
+            .flatten()
+            .expect("normalised above"),
+    )
 }
 
 #[cfg(test)]
