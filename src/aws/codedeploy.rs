@@ -299,46 +299,10 @@ pub fn deployment_summary(info: &DeploymentInfo) -> Vec<String> {
 /// For each failed instance: the lifecycle event that failed, its error code, script and the
 /// log tail CodeDeploy returns. Best effort: what cannot be read is said so.
 pub async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<String> {
-    let unavailable =
-        |err: &dyn std::fmt::Display| format!("(instance details unavailable: {err})");
-    let mut targets = Vec::new();
-    let mut token = None;
-    loop {
-        let answer = cd
-            .list_deployment_targets()
-            .deployment_id(id)
-            .target_filters(TargetFilterName::TargetStatus, vec!["Failed".to_string()])
-            .set_next_token(token)
-            .send()
-            .await;
-        match answer {
-            Ok(out) => {
-                targets.extend(out.target_ids().iter().cloned());
-                token = out.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
-            }
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(ListDeploymentTargetsError::DeploymentNotStartedException(_))
-                ) =>
-            {
-                return vec![
-                    "no instance started: the deployment failed before reaching any".into(),
-                ]
-            }
-            Err(err) => {
-                return vec![unavailable(&sdk_error(
-                    "codedeploy",
-                    "ListDeploymentTargets",
-                    "cannot list failed instances",
-                    err,
-                ))]
-            }
-        }
-    }
+    let targets = match failed_targets(cd, id).await {
+        Ok(targets) => targets,
+        Err(lines) => return lines,
+    };
     let mut lines = Vec::new();
     for chunk in targets.chunks(25) {
         let out = match cd
@@ -360,39 +324,92 @@ pub async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<S
             }
         };
         for target in out.deployment_targets() {
-            let Some(instance) = target.instance_target() else {
-                continue;
-            };
-            let name = instance.target_id().unwrap_or("?");
-            let failed = instance
-                .lifecycle_events()
-                .iter()
-                .find(|e| e.status().map(|s| s.as_str()) == Some("Failed"));
-            match failed {
-                Some(event) => {
-                    let diag = event.diagnostics();
-                    lines.push(format!(
-                        "instance {name}: {} failed: {} {}{}",
-                        event.lifecycle_event_name().unwrap_or("?"),
-                        diag.and_then(|d| d.error_code())
-                            .map(|c| c.as_str())
-                            .unwrap_or("?"),
-                        diag.and_then(|d| d.script_name())
-                            .map(|s| format!("in {s}: "))
-                            .unwrap_or_default(),
-                        diag.and_then(|d| d.message()).unwrap_or(""),
-                    ));
-                    if let Some(tail) = diag
-                        .and_then(|d| d.log_tail())
-                        .filter(|t| !t.trim().is_empty())
-                    {
-                        for line in tail.trim_end().lines() {
-                            lines.push(format!("    | {line}"));
-                        }
-                    }
-                }
-                None => lines.push(format!("instance {name}: failed")),
+            if let Some(instance) = target.instance_target() {
+                lines.extend(instance_failure(instance));
             }
+        }
+    }
+    lines
+}
+
+fn unavailable(err: &dyn std::fmt::Display) -> String {
+    format!("(instance details unavailable: {err})")
+}
+
+/// The ids of the deployment's failed instances, every page; `Err`: the line that says why
+/// there are none to show.
+async fn failed_targets(
+    cd: &aws_sdk_codedeploy::Client,
+    id: &str,
+) -> std::result::Result<Vec<String>, Vec<String>> {
+    let mut targets = Vec::new();
+    let mut token = None;
+    loop {
+        let answer = cd
+            .list_deployment_targets()
+            .deployment_id(id)
+            .target_filters(TargetFilterName::TargetStatus, vec!["Failed".to_string()])
+            .set_next_token(token)
+            .send()
+            .await;
+        match answer {
+            Ok(out) => {
+                targets.extend(out.target_ids().iter().cloned());
+                token = out.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(targets);
+                }
+            }
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(ListDeploymentTargetsError::DeploymentNotStartedException(_))
+                ) =>
+            {
+                return Err(vec![
+                    "no instance started: the deployment failed before reaching any".into(),
+                ])
+            }
+            Err(err) => {
+                return Err(vec![unavailable(&sdk_error(
+                    "codedeploy",
+                    "ListDeploymentTargets",
+                    "cannot list failed instances",
+                    err,
+                ))])
+            }
+        }
+    }
+}
+
+/// One failed instance: the event that failed, with its diagnostics and log tail.
+fn instance_failure(instance: &aws_sdk_codedeploy::types::InstanceTarget) -> Vec<String> {
+    let name = instance.target_id().unwrap_or("?");
+    let failed = instance
+        .lifecycle_events()
+        .iter()
+        .find(|e| e.status().map(|s| s.as_str()) == Some("Failed"));
+    let Some(event) = failed else {
+        return vec![format!("instance {name}: failed")];
+    };
+    let diag = event.diagnostics();
+    let mut lines = vec![format!(
+        "instance {name}: {} failed: {} {}{}",
+        event.lifecycle_event_name().unwrap_or("?"),
+        diag.and_then(|d| d.error_code())
+            .map(|c| c.as_str())
+            .unwrap_or("?"),
+        diag.and_then(|d| d.script_name())
+            .map(|s| format!("in {s}: "))
+            .unwrap_or_default(),
+        diag.and_then(|d| d.message()).unwrap_or(""),
+    )];
+    if let Some(tail) = diag
+        .and_then(|d| d.log_tail())
+        .filter(|t| !t.trim().is_empty())
+    {
+        for line in tail.trim_end().lines() {
+            lines.push(format!("    | {line}"));
         }
     }
     lines

@@ -6,9 +6,11 @@ use crate::aws::s3url::S3Url;
 use crate::aws::sdk_error;
 use crate::base::error::{Error, Result};
 use crate::base::growing::Growing;
+use crate::base::progress::Progress;
 use crate::base::shutdown::Shutdown;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::primitives::ByteStream;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -42,15 +44,19 @@ pub async fn download(
 ) -> Result<ObjectInfo> {
     let action = || format!("cannot download application archive {label}");
     let mut client = s3.clone();
-    let mut file = tokio::fs::File::create(dest)
-        .await
-        .map_err(|e| Error::io("cannot create", dest, e))?;
+    let mut sink = Sink {
+        file: tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| Error::io("cannot create", dest, e))?,
+        dest,
+        growing,
+        announced: 0,
+        progress: Progress::start(format!("downloading {label}"), None),
+    };
     let mut info = ObjectInfo::default();
     let mut total: Option<u64> = None;
     let mut resumes = 0u32;
     let mut redirected = false;
-    let mut announced = 0u64;
-    let progress = crate::base::progress::Progress::start(format!("downloading {label}"), None);
     loop {
         let request = client
             .get_object()
@@ -83,42 +89,10 @@ pub async fn download(
             info.version_id = out.version_id().map(str::to_string);
             total = out.content_length().and_then(|n| u64::try_from(n).ok());
             if let Some(total) = total {
-                progress.set_total(total);
-                if let Some(growing) = growing {
-                    growing.expect(total);
-                }
+                sink.expect(total);
             }
         }
-        let mut body = out.body;
-        let broke = loop {
-            let chunk = shutdown.guard(async { Ok(body.try_next().await) }).await?;
-            match chunk {
-                Ok(Some(bytes)) => {
-                    file.write_all(&bytes)
-                        .await
-                        .map_err(|e| Error::io("cannot write", dest, e))?;
-                    info.bytes += bytes.len() as u64;
-                    progress.set(info.bytes);
-                    if let Some(growing) = growing.filter(|_| info.bytes >= announced + ANNOUNCE) {
-                        // Written, not only handed to tokio's writer, before a reader sees it.
-                        file.flush()
-                            .await
-                            .map_err(|e| Error::io("cannot write", dest, e))?;
-                        growing.advance(info.bytes);
-                        announced = info.bytes;
-                    }
-                }
-                Ok(None) if total.is_some_and(|t| info.bytes < t) => {
-                    break format!(
-                        "the answer ended at byte {} of {}",
-                        info.bytes,
-                        total.unwrap_or(0)
-                    )
-                }
-                Ok(None) => break String::new(),
-                Err(err) => break err.to_string(),
-            }
-        };
+        let broke = sink.body(out.body, &mut info, total, shutdown).await?;
         if broke.is_empty() {
             break;
         }
@@ -144,17 +118,96 @@ pub async fn download(
             .sleep(Duration::from_millis(200 * u64::from(resumes)))
             .await?;
     }
-    // flush first: tokio's sync_all does not report a failed last write (ENOSPC).
-    file.flush()
-        .await
-        .map_err(|e| Error::io("cannot write", dest, e))?;
-    file.sync_all()
-        .await
-        .map_err(|e| Error::io("cannot write", dest, e))?;
-    if let Some(growing) = growing {
-        growing.advance(info.bytes);
-    }
+    sink.finish(info.bytes).await?;
     Ok(info)
+}
+
+/// Where the download's bytes go: the file, the progress shown, and the reader that follows
+/// the file as it grows.
+struct Sink<'a> {
+    file: tokio::fs::File,
+    dest: &'a Path,
+    growing: Option<&'a Growing>,
+    /// Bytes the reader was last told of.
+    announced: u64,
+    progress: Progress,
+}
+
+impl Sink<'_> {
+    /// The object's size, once an answer says it.
+    fn expect(&self, total: u64) {
+        self.progress.set_total(total);
+        if let Some(growing) = self.growing {
+            growing.expect(total);
+        }
+    }
+
+    /// Writes one answer's body, from `info.bytes` on; returns why it broke off, or nothing
+    /// when it ended complete.
+    async fn body(
+        &mut self,
+        mut body: ByteStream,
+        info: &mut ObjectInfo,
+        total: Option<u64>,
+        shutdown: &Shutdown,
+    ) -> Result<String> {
+        loop {
+            let chunk = shutdown.guard(async { Ok(body.try_next().await) }).await?;
+            match chunk {
+                Ok(Some(bytes)) => {
+                    self.write(&bytes).await?;
+                    info.bytes += bytes.len() as u64;
+                    self.progress.set(info.bytes);
+                    if let Some(growing) = self
+                        .growing
+                        .filter(|_| info.bytes >= self.announced + ANNOUNCE)
+                    {
+                        // Written, not only handed to tokio's writer, before a reader sees it.
+                        self.flush().await?;
+                        growing.advance(info.bytes);
+                        self.announced = info.bytes;
+                    }
+                }
+                Ok(None) if total.is_some_and(|t| info.bytes < t) => {
+                    return Ok(format!(
+                        "the answer ended at byte {} of {}",
+                        info.bytes,
+                        total.unwrap_or(0)
+                    ))
+                }
+                Ok(None) => return Ok(String::new()),
+                Err(err) => return Ok(err.to_string()),
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| Error::io("cannot write", self.dest, e))
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.file
+            .flush()
+            .await
+            .map_err(|e| Error::io("cannot write", self.dest, e))
+    }
+
+    /// The download is whole: on disk, and the reader told of its last bytes.
+    async fn finish(mut self, bytes: u64) -> Result<()> {
+        // flush first: tokio's sync_all does not report a failed last write (ENOSPC).
+        self.flush().await?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(|e| Error::io("cannot write", self.dest, e))?;
+        if let Some(growing) = self.growing {
+            growing.advance(bytes);
+        }
+        Ok(())
+    }
 }
 
 fn download_error(err: SdkError<GetObjectError, crate::aws::HttpResponse>, action: &str) -> Error {

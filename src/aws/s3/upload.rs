@@ -15,6 +15,7 @@ use crate::base::shutdown::Shutdown;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 /// The object an upload whose answer was lost wrote, when it is this upload's.
 async fn completed_after_all(s3: &aws_sdk_s3::Client, up: &Upload) -> Option<Uploaded> {
@@ -83,13 +84,7 @@ pub async fn upload(
         ),
     };
     let copy = up.copy_from.as_ref().map_or(0, |c| c.len);
-    // The copy/file split can add a part: grow the parts a MiB at a time to stay in 10,000
-    // (parts sent ahead fix the size: the plan keeps them only where it did not grow).
-    let mut parts = plan_parts(up.size, part, copy);
-    while parts.len() as u64 > MAX_PARTS && part < MAX_PART {
-        part += 1 << 20;
-        parts = plan_parts(up.size, part, copy);
-    }
+    let parts = fitting_plan(up.size, &mut part, copy);
     // Parts sent ahead that the plan does not list (a bundle smaller than the release) are
     // left out of CompleteMultipartUpload: "only after you either complete or abort multipart
     // upload, Amazon S3 frees up the parts storage" (S3 API reference, UploadPart), so they
@@ -105,56 +100,78 @@ pub async fn upload(
             &upload_id,
         ))
         .await;
-    let err = match outcome {
-        Ok(done) => return Ok(done),
-        Err(err) => err,
-    };
+    match outcome {
+        Ok(done) => Ok(done),
+        Err(err) => abort_multipart(s3, up, &upload_id, err).await,
+    }
+}
+
+/// The part plan within S3's 10,000 parts: the copy/file split can add a part, so the parts
+/// grow a MiB at a time until they fit (parts sent ahead fix the size: the plan keeps them
+/// only where it did not grow).
+fn fitting_plan(size: u64, part: &mut u64, copy: u64) -> Vec<PartSource> {
+    let mut parts = plan_parts(size, *part, copy);
+    while parts.len() as u64 > MAX_PARTS && *part < MAX_PART {
+        *part += 1 << 20;
+        parts = plan_parts(size, *part, copy);
+    }
+    parts
+}
+
+/// After a failed multipart upload: aborts it (no orphan parts) and gives back the error to
+/// report. `Ok`: CompleteMultipartUpload went through after all (its answer was lost), and
+/// the object is this upload's: the upload's result.
+async fn abort_multipart(
+    s3: &aws_sdk_s3::Client,
+    up: &Upload,
+    upload_id: &str,
+    err: Error,
+) -> Result<Uploaded> {
     let aborted = s3
         .abort_multipart_upload()
         .bucket(&up.bucket)
         .key(&up.key)
-        .upload_id(&upload_id)
+        .upload_id(upload_id)
         .send()
         .await;
-    match aborted {
-        Ok(_) => Err(err),
-        // The upload is gone: CompleteMultipartUpload went through after all and its answer
-        // was lost. The object exists: if it is ours (its upload token), it is the
-        // upload's result; after a signal it is removed, by its version.
-        Err(abort_err)
-            if abort_err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_upload()) =>
-        {
-            if !matches!(err, Error::Interrupted(_)) {
-                if let Some(done) = completed_after_all(s3, up).await {
-                    crate::base::term::log(format!(
-                        "CompleteMultipartUpload failed ({err}), but the bundle is complete in S3: going on"
-                    ));
-                    return Ok(done);
-                }
+    let abort_err = match aborted {
+        Ok(_) => return Err(err),
+        Err(abort_err) => abort_err,
+    };
+    // The upload is gone: CompleteMultipartUpload went through after all and its answer was
+    // lost. The object exists: if it is ours (its upload token), it is the upload's result;
+    // after a signal it is removed, by its version.
+    if abort_err
+        .as_service_error()
+        .is_some_and(|e| e.is_no_such_upload())
+    {
+        if !matches!(err, Error::Interrupted(_)) {
+            if let Some(done) = completed_after_all(s3, up).await {
+                crate::base::term::log(format!(
+                    "CompleteMultipartUpload failed ({err}), but the bundle is complete in S3: going on"
+                ));
+                return Ok(done);
             }
-            if let Err(cleanup) = remove_if_ours(s3, up).await {
-                crate::base::term::log(format!("warning: {cleanup}"));
-            }
-            Err(err)
         }
-        Err(abort_err) if matches!(err, Error::Interrupted(_)) => {
-            crate::base::term::log(format!(
-                "warning: aborting multipart upload {upload_id} failed ({}): the bucket's lifecycle rule removes it within a day",
-                sdk_error("s3", "AbortMultipartUpload", "abort", abort_err)
-            ));
-            Err(err)
+        if let Err(cleanup) = remove_if_ours(s3, up).await {
+            crate::base::term::log(format!("warning: {cleanup}"));
         }
-        Err(abort_err) => Err(Error::aws(
-            "AbortMultipartUpload",
-            up.failure(),
-            format!(
-                "{err}; and aborting multipart upload {upload_id} failed too ({}): the bucket's lifecycle rule removes it within a day",
-                sdk_error("s3", "AbortMultipartUpload", "abort", abort_err)
-            ),
-        )),
+        return Err(err);
     }
+    let abort_err = sdk_error("s3", "AbortMultipartUpload", "abort", abort_err);
+    if matches!(err, Error::Interrupted(_)) {
+        crate::base::term::log(format!(
+            "warning: aborting multipart upload {upload_id} failed ({abort_err}): the bucket's lifecycle rule removes it within a day"
+        ));
+        return Err(err);
+    }
+    Err(Error::aws(
+        "AbortMultipartUpload",
+        up.failure(),
+        format!(
+            "{err}; and aborting multipart upload {upload_id} failed too ({abort_err}): the bucket's lifecycle rule removes it within a day"
+        ),
+    ))
 }
 
 async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
@@ -216,82 +233,106 @@ async fn upload_parts(
                 next += 1;
                 continue;
             }
-            let (s3, bucket, key, path, upload_id, source) = (
-                s3.clone(),
-                up.bucket.clone(),
-                up.key.clone(),
-                up.path.clone(),
-                upload_id.to_string(),
-                up.copy_from.clone(),
-            );
             let number = i32::try_from(next + 1).expect("at most 10000 parts");
-            let what = plan[next];
-            tasks.spawn(async move {
-                let action = format!("cannot upload part {number} of bundle s3://{bucket}/{key}");
-                let part = match what {
-                    PartSource::Copy { first, last } => {
-                        let source = source.expect("copy parts have a source");
-                        let out = s3
-                            .upload_part_copy()
-                            .bucket(&bucket)
-                            .key(&key)
-                            .upload_id(&upload_id)
-                            .part_number(number)
-                            .copy_source(source.header())
-                            .copy_source_range(format!("bytes={first}-{last}"))
-                            .set_copy_source_if_match(source.etag.clone())
-                            .send()
-                            .await
-                            .map_err(|err| {
-                                sdk_error("s3", "UploadPartCopy", action.clone(), err)
-                            })?;
-                        // S3 computes the CRC-32 of a copied part of a CRC32 upload and
-                        // returns it (API reference, CopyPartResult).
-                        let result = out.copy_part_result();
-                        CompletedPart::builder()
-                            .part_number(number)
-                            .set_e_tag(result.and_then(|r| r.e_tag()).map(str::to_string))
-                            .set_checksum_crc32(
-                                result.and_then(|r| r.checksum_crc32()).map(str::to_string),
-                            )
-                            .build()
-                    }
-                    PartSource::File { offset, length } => {
-                        let file = FileRange {
-                            path: &path,
-                            offset,
-                            length,
-                        };
-                        send_file_part(&s3, &bucket, &key, &upload_id, number, file, &action)
-                            .await?
-                    }
-                };
-                Ok::<_, Error>(part)
-            });
+            tasks.spawn(PartJob::new(s3, up, upload_id).send(number, plan[next]));
             next += 1;
         }
-        match tasks.join_next().await {
-            Some(joined) => {
-                let part = joined.map_err(|e| {
-                    Error::aws(
-                        "UploadPart",
-                        up.failure(),
-                        format!("upload task failed: {e}"),
-                    )
-                })??;
-                let sent = length(part.part_number());
-                progress.advance(sent);
-                crate::base::term::detail(format!(
-                    "part {} of s3://{}/{} done ({sent} bytes)",
-                    part.part_number().unwrap_or_default(),
-                    up.bucket,
-                    up.key
-                ));
-                parts.push(part);
-            }
-            None => break,
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let part = joined.map_err(|e| {
+            Error::aws(
+                "UploadPart",
+                up.failure(),
+                format!("upload task failed: {e}"),
+            )
+        })??;
+        let sent = length(part.part_number());
+        progress.advance(sent);
+        crate::base::term::detail(format!(
+            "part {} of s3://{}/{} done ({sent} bytes)",
+            part.part_number().unwrap_or_default(),
+            up.bucket,
+            up.key
+        ));
+        parts.push(part);
+    }
+    complete_multipart(s3, up, upload_id, parts).await
+}
+
+/// One part to send, with what its task owns.
+struct PartJob {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    path: PathBuf,
+    upload_id: String,
+    source: Option<CopySource>,
+}
+
+impl PartJob {
+    fn new(s3: &aws_sdk_s3::Client, up: &Upload, upload_id: &str) -> Self {
+        PartJob {
+            s3: s3.clone(),
+            bucket: up.bucket.clone(),
+            key: up.key.clone(),
+            path: up.path.clone(),
+            upload_id: upload_id.to_string(),
+            source: up.copy_from.clone(),
         }
     }
+
+    /// Sends part `number`: copied inside S3 from the release, or read from the bundle file.
+    async fn send(self, number: i32, what: PartSource) -> Result<CompletedPart> {
+        let action = format!(
+            "cannot upload part {number} of bundle s3://{}/{}",
+            self.bucket, self.key
+        );
+        match what {
+            PartSource::Copy { first, last } => {
+                let source = self.source.as_ref().expect("copy parts have a source");
+                let out = self
+                    .s3
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .upload_id(&self.upload_id)
+                    .part_number(number)
+                    .copy_source(source.header())
+                    .copy_source_range(format!("bytes={first}-{last}"))
+                    .set_copy_source_if_match(source.etag.clone())
+                    .send()
+                    .await
+                    .map_err(|err| sdk_error("s3", "UploadPartCopy", action.clone(), err))?;
+                // S3 computes the CRC-32 of a copied part of a CRC32 upload and returns it
+                // (API reference, CopyPartResult).
+                let result = out.copy_part_result();
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(result.and_then(|r| r.e_tag()).map(str::to_string))
+                    .set_checksum_crc32(result.and_then(|r| r.checksum_crc32()).map(str::to_string))
+                    .build())
+            }
+            PartSource::File { offset, length } => {
+                let file = FileRange {
+                    path: &self.path,
+                    offset,
+                    length,
+                };
+                let (s3, bucket, key, id) = (&self.s3, &self.bucket, &self.key, &self.upload_id);
+                send_file_part(s3, bucket, key, id, number, file, &action).await
+            }
+        }
+    }
+}
+
+/// CompleteMultipartUpload of the parts, in order; S3's time to answer is measured apart.
+async fn complete_multipart(
+    s3: &aws_sdk_s3::Client,
+    up: &Upload,
+    upload_id: &str,
+    mut parts: Vec<CompletedPart>,
+) -> Result<Uploaded> {
     parts.sort_by_key(|p| p.part_number());
     let completing = std::time::Instant::now();
     let out = s3
