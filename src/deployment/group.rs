@@ -140,31 +140,7 @@ pub(crate) async fn take_group(
             }
         }
         let elapsed = started.elapsed().as_secs();
-        match cfg.if_busy {
-            IfBusy::Fail => {
-                return Err(Error::Busy {
-                    group: cfg.group_name(),
-                    deployment_id: first.clone(),
-                })
-            }
-            IfBusy::StopActive => {
-                for id in &active {
-                    if !stopped.contains(id) {
-                        log(format!(
-                            "stopping active deployment {id} (--if-busy stop-active)"
-                        ));
-                        shutdown
-                            .guard(cdapi::stop(&clients.codedeploy, id))
-                            .await?;
-                        stopped.push(id.clone());
-                    }
-                }
-            }
-            IfBusy::Wait => log(format!(
-                "deployment group {} is busy with {first}; waiting for it to end ({elapsed} s so far)",
-                cfg.group_name()
-            )),
-        }
+        give_way(clients, cfg, &active, &mut stopped, elapsed, shutdown).await?;
         if Instant::now() >= deadline {
             return Err(Error::BusyTimeout {
                 group: cfg.group_name(),
@@ -174,4 +150,41 @@ pub(crate) async fn take_group(
         }
         shutdown.sleep(cfg.poll_interval).await?;
     }
+}
+
+/// What `--if-busy` does while `active` hold the group: fail (exit 6), stop them (each once),
+/// or say that the run waits.
+async fn give_way(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    active: &[String],
+    stopped: &mut Vec<String>,
+    elapsed: u64,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let first = &active[0];
+    match cfg.if_busy {
+        IfBusy::Fail => {
+            return Err(Error::Busy {
+                group: cfg.group_name(),
+                deployment_id: first.clone(),
+            })
+        }
+        IfBusy::StopActive => {
+            for id in active {
+                if !stopped.contains(id) {
+                    log(format!(
+                        "stopping active deployment {id} (--if-busy stop-active)"
+                    ));
+                    shutdown.guard(cdapi::stop(&clients.codedeploy, id)).await?;
+                    stopped.push(id.clone());
+                }
+            }
+        }
+        IfBusy::Wait => log(format!(
+            "deployment group {} is busy with {first}; waiting for it to end ({elapsed} s so far)",
+            cfg.group_name()
+        )),
+    }
+    Ok(())
 }

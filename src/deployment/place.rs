@@ -42,10 +42,6 @@ pub(crate) async fn place(
 ) -> Result<Placed, NotPlaced> {
     // Just before the first call, less a margin for the clock of the machine.
     let since = DateTime::from(std::time::SystemTime::now() - Duration::from_secs(300));
-    let fail = |error: Error, maybe_created: bool| NotPlaced {
-        error,
-        maybe_created,
-    };
     // A newer run may have deployed while this one uploaded.
     let deadline = Instant::now() + cfg.budget();
     let newer = persist(
@@ -71,80 +67,26 @@ pub(crate) async fn place(
         let err = match cdapi::create(&clients.codedeploy, new).await {
             Ok(Created::Id(id)) => return Ok(Placed::Created(id)),
             Ok(Created::GroupBusy) => {
-                if cfg.if_busy == IfBusy::Fail {
-                    return Err(fail(
-                        Error::Busy {
-                            group: cfg.group_name(),
-                            deployment_id: "started by someone else just now".into(),
-                        },
-                        false,
-                    ));
-                }
-                // Maybe ours, from an earlier attempt whose answer was lost.
-                match cdapi::find_created(&clients.codedeploy, new, since).await {
-                    Ok(Some(id)) => return Ok(Placed::Adopted(id)),
-                    Ok(None) => {}
-                    Err(e) => return Err(fail(e, false)),
-                }
-                log("another deployment holds the group; looking at it");
-                match take_group(clients, cfg, Some(new), shutdown).await {
-                    Ok(Group::Ours(id)) => return Ok(Placed::Adopted(id)),
-                    Ok(Group::Superseded(newer)) => return Ok(Placed::Superseded(newer)),
-                    Ok(Group::Free) if Instant::now() < deadline => {
-                        // Busy, yet no deployment shows: CodeDeploy's lists lag; look again.
-                        if let Err(e) = shutdown.sleep(cfg.poll_interval).await {
-                            return Err(fail(e, false));
-                        }
-                        continue;
-                    }
-                    Ok(Group::Free) => {
-                        return Err(fail(
-                            Error::BusyTimeout {
-                                group: cfg.group_name(),
-                                deployment_id: "one that never showed in ListDeployments".into(),
-                                waited_secs: cfg.budget().as_secs(),
-                            },
-                            false,
-                        ))
-                    }
-                    Err(e) => return Err(fail(e, false)),
+                match when_busy(clients, cfg, new, since, deadline, shutdown).await? {
+                    Some(placed) => return Ok(placed),
+                    None => continue,
                 }
             }
             Err(err) => err,
         };
-        // The call may have created the deployment all the same. ListDeployments may lag
-        // behind a deployment just created: after an ambiguous failure, look twice.
-        let mut pause = cfg
+        let pause = cfg
             .poll_interval
             .clamp(Duration::from_millis(1), Duration::from_secs(2));
-        let ambiguous = err.is_transient();
-        let looks = if ambiguous { 2 } else { 1 };
-        for look in 1..=looks {
-            match cdapi::find_created(&clients.codedeploy, new, since).await {
-                Ok(Some(id)) => {
-                    log(format!(
-                        "CreateDeployment failed ({err}), but deployment {id} of this bundle exists: following it"
-                    ));
-                    return Ok(Placed::Adopted(id));
-                }
-                Ok(None) if look < looks => {
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                Ok(None) => {}
-                Err(look_err) => {
-                    log(format!(
-                        "cannot tell whether CreateDeployment created a deployment: {look_err}"
-                    ));
-                    return Err(fail(err, true));
-                }
-            }
+        match created_after_all(clients, new, since, &err, pause).await {
+            Ok(Some(id)) => return Ok(Placed::Adopted(id)),
+            Ok(None) => {}
+            Err(()) => return Err(fail(err, true)),
         }
-        if ambiguous && attempt < CREATE_ATTEMPTS {
+        if err.is_transient() && attempt < CREATE_ATTEMPTS {
             log(format!(
                 "CreateDeployment failed ({err}) and no deployment of it shows; sending it again"
             ));
-            if let Err(e) = shutdown.sleep(pause).await {
+            if let Err(e) = shutdown.sleep(pause * 2).await {
                 return Err(fail(e, false));
             }
             continue;
@@ -152,4 +94,95 @@ pub(crate) async fn place(
         // Every look came back without it: taken as not created.
         return Err(fail(err, false));
     }
+}
+
+fn fail(error: Error, maybe_created: bool) -> NotPlaced {
+    NotPlaced {
+        error,
+        maybe_created,
+    }
+}
+
+/// CreateDeployment found the group busy: fail by `--if-busy fail`, adopt this run's own
+/// deployment (an earlier attempt whose answer was lost), or wait for the group again by
+/// `--if-busy`. `None`: send CreateDeployment again.
+async fn when_busy(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    new: &NewDeployment,
+    since: DateTime,
+    deadline: Instant,
+    shutdown: &Shutdown,
+) -> Result<Option<Placed>, NotPlaced> {
+    if cfg.if_busy == IfBusy::Fail {
+        return Err(fail(
+            Error::Busy {
+                group: cfg.group_name(),
+                deployment_id: "started by someone else just now".into(),
+            },
+            false,
+        ));
+    }
+    // Maybe ours, from an earlier attempt whose answer was lost.
+    match cdapi::find_created(&clients.codedeploy, new, since).await {
+        Ok(Some(id)) => return Ok(Some(Placed::Adopted(id))),
+        Ok(None) => {}
+        Err(e) => return Err(fail(e, false)),
+    }
+    log("another deployment holds the group; looking at it");
+    match take_group(clients, cfg, Some(new), shutdown).await {
+        Ok(Group::Ours(id)) => Ok(Some(Placed::Adopted(id))),
+        Ok(Group::Superseded(newer)) => Ok(Some(Placed::Superseded(newer))),
+        Ok(Group::Free) if Instant::now() < deadline => {
+            // Busy, yet no deployment shows: CodeDeploy's lists lag; look again.
+            match shutdown.sleep(cfg.poll_interval).await {
+                Ok(()) => Ok(None),
+                Err(e) => Err(fail(e, false)),
+            }
+        }
+        Ok(Group::Free) => Err(fail(
+            Error::BusyTimeout {
+                group: cfg.group_name(),
+                deployment_id: "one that never showed in ListDeployments".into(),
+                waited_secs: cfg.budget().as_secs(),
+            },
+            false,
+        )),
+        Err(e) => Err(fail(e, false)),
+    }
+}
+
+/// After a failed CreateDeployment: whether it created the deployment all the same.
+/// ListDeployments may lag behind a deployment just created: after an ambiguous failure,
+/// look twice, `pause` apart. `Err`: cannot tell (said).
+async fn created_after_all(
+    clients: &Clients,
+    new: &NewDeployment,
+    since: DateTime,
+    err: &Error,
+    mut pause: Duration,
+) -> Result<Option<String>, ()> {
+    let looks = if err.is_transient() { 2 } else { 1 };
+    for look in 1..=looks {
+        match cdapi::find_created(&clients.codedeploy, new, since).await {
+            Ok(Some(id)) => {
+                log(format!(
+                    "CreateDeployment failed ({err}), but deployment {id} of this bundle exists: following it"
+                ));
+                return Ok(Some(id));
+            }
+            Ok(None) if look < looks => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Ok(None) => {}
+            Err(look_err) => {
+                log(format!(
+                    "cannot tell whether CreateDeployment created a deployment: {look_err}"
+                ));
+                return Err(());
+            }
+        }
+    }
+    Ok(None)
 }
