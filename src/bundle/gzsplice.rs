@@ -31,6 +31,28 @@ pub struct Splice {
     pub tail: Vec<u8>,
 }
 
+impl Splice {
+    /// The boundary reached after `consumed` input bytes, the last of them (`last_byte`)
+    /// holding `unused` bits of no block yet: those before them are kept, as `bits` of
+    /// `value`, for the new deflate data to start from.
+    fn at(consumed: u64, unused: u8, last_byte: u8, crc: u32, len: u64) -> Splice {
+        let (keep, bits, value) = if unused == 0 {
+            (consumed, 0, 0)
+        } else {
+            let bits = 8 - unused;
+            (consumed - 1, bits, last_byte & ((1u16 << bits) - 1) as u8)
+        };
+        Splice {
+            keep,
+            bits,
+            value,
+            crc,
+            len,
+            tail: Vec::new(),
+        }
+    }
+}
+
 /// A tail longer than this (a deflate block of many MiB, as some compressors write) is not
 /// held in memory: the caller re-encodes instead.
 pub const MAX_TAIL: usize = 32 << 20;
@@ -210,26 +232,11 @@ pub fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Option<Sp
         // after the member's final block (bit 64: nothing may follow a block marked final):
         // the stream can be continued from here.
         if inflate.data_type() & 128 != 0 && inflate.data_type() & 64 == 0 && out_pos <= cut {
+            let consumed = in_start + in_off as u64;
             let unused = (inflate.data_type() & 7) as u8;
-            let consumed_total = in_start + in_off as u64;
-            let (keep, bits, value) = if unused == 0 {
-                (consumed_total, 0, 0)
-            } else {
-                let bits = 8 - unused;
-                (
-                    consumed_total - 1,
-                    bits,
-                    last_byte & ((1u16 << bits) - 1) as u8,
-                )
-            };
-            best = Some(Splice {
-                keep,
-                bits,
-                value,
-                crc: member_crc,
-                len: member_len,
-                tail: Vec::new(),
-            });
+            best = Some(Splice::at(
+                consumed, unused, last_byte, member_crc, member_len,
+            ));
         }
         if ret == z::Z_BUF_ERROR && consumed == 0 && produced == 0 && in_off < in_len {
             return Err(zerr("inflate (no progress)", ret));

@@ -169,37 +169,12 @@ impl<R: Read> TarReader<R> {
     pub fn next_entry(&mut self) -> Result<Next, TarError> {
         let offset = self.offset;
         let mut raw = Vec::new();
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
-        let mut pax: Vec<PaxRecord> = Vec::new();
+        let mut ext = Extensions::default();
         let mut block = [0u8; BLOCK];
         loop {
             let header_offset = self.offset;
-            if !self.read_block(&mut block, "a header")? {
-                if raw.is_empty() {
-                    return Ok(Next::Eof);
-                }
-                return Err(TarError::Truncated {
-                    offset: header_offset,
-                    what: "an extension header",
-                });
-            }
-            if block.iter().all(|b| *b == 0) {
-                if raw.is_empty() {
-                    return Ok(Next::EndMarker {
-                        offset: header_offset,
-                    });
-                }
-                return Err(TarError::Corrupt {
-                    offset: header_offset,
-                    reason: "extension header not followed by an entry".into(),
-                });
-            }
-            if !checksum_ok(&block) {
-                return Err(TarError::Corrupt {
-                    offset: header_offset,
-                    reason: "header checksum mismatch".into(),
-                });
+            if let Some(end) = self.header_block(&mut block, raw.is_empty())? {
+                return Ok(end);
             }
             raw.extend_from_slice(&block);
             let header = tar::Header::from_byte_slice(&block).clone();
@@ -208,78 +183,87 @@ impl<R: Read> TarReader<R> {
                 offset: header_offset,
                 reason: e.to_string(),
             })?;
+            if !matches!(kind, b'L' | b'K' | b'x' | b'g') {
+                let (path, link, size) = ext.resolve(&header, size, header_offset)?;
+                return Ok(Next::Entry(Box::new(RawEntry {
+                    offset,
+                    raw_headers: raw,
+                    header,
+                    path,
+                    link,
+                    kind,
+                    size,
+                })));
+            }
+            if size > MAX_EXTENSION {
+                return Err(TarError::Corrupt {
+                    offset: header_offset,
+                    reason: format!("extension header of {size} bytes"),
+                });
+            }
+            let start = raw.len();
+            self.read_padded(size, &mut raw)?;
+            let data = raw[start..start + size as usize].to_vec();
             match kind {
-                b'L' | b'K' | b'x' | b'g' => {
-                    if size > MAX_EXTENSION {
-                        return Err(TarError::Corrupt {
-                            offset: header_offset,
-                            reason: format!("extension header of {size} bytes"),
-                        });
-                    }
-                    let start = raw.len();
-                    self.read_padded(size, &mut raw)?;
-                    let data = raw[start..start + size as usize].to_vec();
-                    match kind {
-                        b'L' => long_name = Some(trim_nul(&data).to_vec()),
-                        b'K' => long_link = Some(trim_nul(&data).to_vec()),
-                        b'x' => {
-                            pax = parse_pax(&data).map_err(|reason| TarError::Corrupt {
-                                offset: header_offset,
-                                reason,
-                            })?
-                        }
-                        _ => {
-                            // A PAX global header stands on its own; it is copied as is.
-                            return Ok(Next::Entry(Box::new(RawEntry {
-                                offset,
-                                raw_headers: raw,
-                                header,
-                                path: Vec::new(),
-                                link: Vec::new(),
-                                kind,
-                                size: 0,
-                            })));
-                        }
-                    }
+                b'L' => ext.long_name = Some(trim_nul(&data).to_vec()),
+                b'K' => ext.long_link = Some(trim_nul(&data).to_vec()),
+                b'x' => {
+                    ext.pax = parse_pax(&data).map_err(|reason| TarError::Corrupt {
+                        offset: header_offset,
+                        reason,
+                    })?
                 }
                 _ => {
-                    let pax_value = |key: &[u8]| {
-                        pax.iter()
-                            .rev()
-                            .find(|(k, _)| k == key)
-                            .map(|(_, v)| v.clone())
-                    };
-                    let path = pax_value(b"path")
-                        .or(long_name)
-                        .unwrap_or_else(|| header.path_bytes().into_owned());
-                    let link = pax_value(b"linkpath").or(long_link).unwrap_or_else(|| {
-                        header
-                            .link_name_bytes()
-                            .map(|l| l.into_owned())
-                            .unwrap_or_default()
-                    });
-                    let size = match pax_value(b"size") {
-                        Some(v) => std::str::from_utf8(&v)
-                            .ok()
-                            .and_then(|s| s.parse().ok())
-                            .ok_or_else(|| TarError::Corrupt {
-                                offset: header_offset,
-                                reason: "malformed PAX size".into(),
-                            })?,
-                        None => size,
-                    };
+                    // A PAX global header stands on its own; it is copied as is.
                     return Ok(Next::Entry(Box::new(RawEntry {
                         offset,
                         raw_headers: raw,
                         header,
-                        path,
-                        link,
+                        path: Vec::new(),
+                        link: Vec::new(),
                         kind,
-                        size,
+                        size: 0,
                     })));
                 }
             }
         }
+    }
+
+    /// Reads one header block, checked. `Some`: the stream ends here, at its end or at an
+    /// end-of-archive block, which only an entry's first header may do (`first`).
+    fn header_block(
+        &mut self,
+        block: &mut [u8; BLOCK],
+        first: bool,
+    ) -> Result<Option<Next>, TarError> {
+        let header_offset = self.offset;
+        if !self.read_block(block, "a header")? {
+            if first {
+                return Ok(Some(Next::Eof));
+            }
+            return Err(TarError::Truncated {
+                offset: header_offset,
+                what: "an extension header",
+            });
+        }
+        if block.iter().all(|b| *b == 0) {
+            if first {
+                return Ok(Some(Next::EndMarker {
+                    offset: header_offset,
+                }));
+            }
+            return Err(TarError::Corrupt {
+                offset: header_offset,
+                reason: "extension header not followed by an entry".into(),
+            });
+        }
+        if !checksum_ok(block) {
+            return Err(TarError::Corrupt {
+                offset: header_offset,
+                reason: "header checksum mismatch".into(),
+            });
+        }
+        Ok(None)
     }
 
     fn read_padded(&mut self, size: u64, out: &mut Vec<u8>) -> Result<(), TarError> {
@@ -355,6 +339,59 @@ impl<R: Read> TarReader<R> {
             });
             return Ok(Some(Stray { offset, name }));
         }
+    }
+}
+
+/// The extension headers read before an entry: GNU long names, PAX records.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Vec<PaxRecord>,
+}
+
+impl Extensions {
+    /// The last PAX record of `key`.
+    fn pax_value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.pax
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The entry's path, link target and size, as the extensions give them over its header
+    /// (PAX first, then GNU long names, then the header's own fields).
+    fn resolve(
+        self,
+        header: &tar::Header,
+        size: u64,
+        header_offset: u64,
+    ) -> Result<(Vec<u8>, Vec<u8>, u64), TarError> {
+        let path = self
+            .pax_value(b"path")
+            .or_else(|| self.long_name.clone())
+            .unwrap_or_else(|| header.path_bytes().into_owned());
+        let link = self
+            .pax_value(b"linkpath")
+            .or_else(|| self.long_link.clone())
+            .unwrap_or_else(|| {
+                header
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default()
+            });
+        let size = match self.pax_value(b"size") {
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| TarError::Corrupt {
+                    offset: header_offset,
+                    reason: "malformed PAX size".into(),
+                })?,
+            None => size,
+        };
+        Ok((path, link, size))
     }
 }
 

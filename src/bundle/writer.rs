@@ -153,37 +153,8 @@ pub fn write<W: Write>(
     cancel: &Cancel,
 ) -> Result<(W, Written)> {
     let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
-    // A release hard link to a replaced path keeps the old content under GNU tar when the
-    // path is replaced after it: only a rewrite gives both the CodeDeploy file.
-    let linked = app.entries.iter().any(|e| {
-        e.kind == Kind::HardLink
-            && e.link
-                .as_deref()
-                .and_then(|target| BundlePath::parse(target.as_bytes()).ok().flatten())
-                .is_some_and(|target| tree.overridden.contains(target.as_str()))
-    });
-    let mut merge = match (tree.overridden.is_empty(), linked) {
-        (true, _) => MergeMode::Append,
-        (false, false) => MergeMode::Override,
-        (false, true) => MergeMode::ReEncode,
-    };
-    let splice = match (app.compression, merge) {
-        (Compression::Gzip, MergeMode::Append | MergeMode::Override) if app.splice.is_some() => {
-            app.splice.clone()
-        }
-        (Compression::Gzip, MergeMode::Append | MergeMode::Override) => {
-            // The scan held no boundary before the cut (a very long block): look again.
-            let file = File::open(&app.path)
-                .map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
-            let found = gzsplice::find(io::BufReader::new(file), app.end, cancel)
-                .map_err(|e| Error::io("cannot read app archive", &app.path, e))?;
-            if found.is_none() {
-                merge = MergeMode::ReEncode;
-            }
-            found
-        }
-        _ => None,
-    };
+    let mut merge = merge_mode(app, tree);
+    let splice = splice_point(app, &mut merge, cancel)?;
     let app_dirs: HashSet<&str> = app
         .entries
         .iter()
@@ -235,6 +206,49 @@ pub fn write<W: Write>(
             release_prefix,
         },
     ))
+}
+
+/// How the bundle is laid out: the release kept and the CodeDeploy entries after it (append,
+/// override), unless a release hard link points to a replaced path: GNU tar keeps the old
+/// content under such a link when the path is replaced after it, so only a rewrite gives
+/// both the CodeDeploy file.
+fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
+    let linked = app.entries.iter().any(|e| {
+        e.kind == Kind::HardLink
+            && e.link
+                .as_deref()
+                .and_then(|target| BundlePath::parse(target.as_bytes()).ok().flatten())
+                .is_some_and(|target| tree.overridden.contains(target.as_str()))
+    });
+    match (tree.overridden.is_empty(), linked) {
+        (true, _) => MergeMode::Append,
+        (false, false) => MergeMode::Override,
+        (false, true) => MergeMode::ReEncode,
+    }
+}
+
+/// Where a gzip release is continued: the scan's boundary, or one found by reading the
+/// release again (the scan held none before the cut: a very long block); with none, the
+/// bundle is re-encoded (`merge` becomes `ReEncode`).
+fn splice_point(
+    app: &AppArchive,
+    merge: &mut MergeMode,
+    cancel: &Cancel,
+) -> Result<Option<gzsplice::Splice>> {
+    if app.compression != Compression::Gzip || *merge == MergeMode::ReEncode {
+        return Ok(None);
+    }
+    if app.splice.is_some() {
+        return Ok(app.splice.clone());
+    }
+    let file =
+        File::open(&app.path).map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
+    let found = gzsplice::find(io::BufReader::new(file), app.end, cancel)
+        .map_err(|e| Error::io("cannot read app archive", &app.path, e))?;
+    if found.is_none() {
+        *merge = MergeMode::ReEncode;
+    }
+    Ok(found)
 }
 
 /// Writes the CodeDeploy entries for which `keep` holds, normalised, without end-of-archive
