@@ -4,7 +4,7 @@
 use crate::base::diag::Diagnostics;
 use crate::base::error::{Error, Result};
 use crate::bundle::paths::BundlePath;
-use crate::bundle::scan::Kind;
+use crate::bundle::paths::Kind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ pub struct CodeDeployFiles {
 impl CodeDeployFiles {
     /// How diagnostics name the folder: its own name, as the user knows it.
     pub fn label(&self) -> String {
-        crate::bundle::scan::label(&self.dir)
+        crate::bundle::paths::label(&self.dir)
     }
 
     pub fn get(&self, path: &str) -> Option<&CdEntry> {
@@ -48,7 +48,7 @@ pub fn collect(dir: &Path, diags: &mut Diagnostics) -> Result<CodeDeployFiles> {
             dir.display()
         )));
     }
-    let label = crate::bundle::scan::label(dir);
+    let label = crate::bundle::paths::label(dir);
     let mut entries = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(false)
@@ -80,44 +80,57 @@ pub fn collect(dir: &Path, diags: &mut Diagnostics) -> Result<CodeDeployFiles> {
                 continue;
             }
         };
-        let meta = item
-            .path()
-            .symlink_metadata()
-            .map_err(|e| Error::io("cannot stat", item.path(), e))?;
-        let file_type = meta.file_type();
-        let (kind, mode, size, link) = if file_type.is_dir() {
-            (Kind::Dir, 0o755, 0, None)
-        } else if file_type.is_file() {
-            let exec = meta.permissions().mode() & 0o111 != 0;
-            (
-                Kind::File,
-                if exec { 0o755 } else { 0o644 },
-                meta.len(),
-                None,
-            )
-        } else if file_type.is_symlink() {
-            let target = std::fs::read_link(item.path())
-                .map_err(|e| Error::io("cannot read symlink", item.path(), e))?;
-            let Some(target) = target.to_str().map(str::to_string) else {
-                diags.error(at, "symlink target is not valid UTF-8");
-                continue;
-            };
-            (Kind::Symlink, 0o777, 0, Some(target))
-        } else {
-            diags.error(at, "not a regular file, directory or symlink");
-            continue;
-        };
-        entries.push(CdEntry {
-            path,
-            kind,
-            mode,
-            size,
-            source: item.path().to_path_buf(),
-            link,
-        });
+        if let Some(entry) = entry_of(item.path(), path, at, diags)? {
+            entries.push(entry);
+        }
     }
     Ok(CodeDeployFiles {
         dir: dir.to_path_buf(),
         entries,
     })
+}
+
+/// The entry of the file at `source`: a folder, a file (mode 0755 when executable in the
+/// checkout, else 0644) or a symlink; `None` (a problem said) for other file types and
+/// symlink targets that are not UTF-8.
+fn entry_of(
+    source: &Path,
+    path: BundlePath,
+    at: String,
+    diags: &mut Diagnostics,
+) -> Result<Option<CdEntry>> {
+    let meta = source
+        .symlink_metadata()
+        .map_err(|e| Error::io("cannot stat", source, e))?;
+    let file_type = meta.file_type();
+    let (kind, mode, size, link) = if file_type.is_dir() {
+        (Kind::Dir, 0o755, 0, None)
+    } else if file_type.is_file() {
+        let exec = meta.permissions().mode() & 0o111 != 0;
+        (
+            Kind::File,
+            if exec { 0o755 } else { 0o644 },
+            meta.len(),
+            None,
+        )
+    } else if file_type.is_symlink() {
+        let target =
+            std::fs::read_link(source).map_err(|e| Error::io("cannot read symlink", source, e))?;
+        let Some(target) = target.to_str().map(str::to_string) else {
+            diags.error(at, "symlink target is not valid UTF-8");
+            return Ok(None);
+        };
+        (Kind::Symlink, 0o777, 0, Some(target))
+    } else {
+        diags.error(at, "not a regular file, directory or symlink");
+        return Ok(None);
+    };
+    Ok(Some(CdEntry {
+        path,
+        kind,
+        mode,
+        size,
+        source: source.to_path_buf(),
+        link,
+    }))
 }

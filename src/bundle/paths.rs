@@ -1,4 +1,5 @@
-//! Safe, normalised paths inside a bundle.
+//! Safe, normalised paths inside a bundle, and the vocabulary every part of a bundle shares:
+//! what an entry is ([`Kind`]) and how messages name an input ([`label`]).
 //!
 //! Every path that enters a bundle, from the application archive or from the CodeDeploy
 //! folder, goes through [`BundlePath::parse`]. It is the one place where escaping paths are
@@ -6,6 +7,7 @@
 //! two sources are found however each tool spelled its entries.
 
 use std::fmt;
+use std::path::Path;
 
 /// A relative, normalised path inside a bundle: `/`-separated, no empty, `.` or `..`
 /// components, no leading or trailing slash.
@@ -117,6 +119,33 @@ impl fmt::Display for BundlePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// What an entry of a bundle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+}
+
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::HardLink => "hard link",
+        }
+    }
+}
+
+/// How messages name a file or folder given on the command line: its last component.
+pub fn label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::base::error::{Error, Result};
 use crate::base::growing::{Follow, Growing};
 use crate::bundle::gzsplice::{self, Splice};
 use crate::bundle::paths::BundlePath;
+use crate::bundle::paths::{label, Kind};
 use crate::bundle::tarstream::{self, Compression, Next, RawEntry, Stray, TarError, TarReader};
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,25 +17,6 @@ use std::sync::Arc;
 
 /// Scripts and the appspec are read into memory for checks, up to this size each.
 pub const MAX_CAPTURE: u64 = 1 << 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-    Symlink,
-    HardLink,
-}
-
-impl Kind {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::File => "file",
-            Kind::Dir => "directory",
-            Kind::Symlink => "symlink",
-            Kind::HardLink => "hard link",
-        }
-    }
-}
 
 /// One checked entry of the application archive.
 #[derive(Debug, Clone)]
@@ -65,14 +47,8 @@ pub struct AppArchive {
 impl AppArchive {
     /// How diagnostics name the archive: its file name.
     pub fn label(&self) -> String {
-        label(&self.path)
+        crate::bundle::paths::label(&self.path)
     }
-}
-
-pub fn label(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// Marks an error of the underlying file, as opposed to bad data in it.

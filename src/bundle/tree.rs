@@ -8,7 +8,8 @@
 use crate::base::diag::Diagnostics;
 use crate::bundle::cdfiles::CodeDeployFiles;
 use crate::bundle::paths::BundlePath;
-use crate::bundle::scan::{AppArchive, Kind};
+use crate::bundle::paths::Kind;
+use crate::bundle::scan::AppArchive;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 

@@ -4,7 +4,7 @@
 
 use crate::base::diag::{Diagnostics, Severity};
 use crate::bundle::paths::BundlePath;
-use crate::bundle::scan::Kind;
+use crate::bundle::paths::Kind;
 use crate::bundle::tree::BundleTree;
 use crate::rules::yaml::{self, Yaml};
 use std::collections::{BTreeMap, HashSet};
