@@ -232,30 +232,7 @@ async fn send_parts(
             && next + part <= reach
             && u64::try_from(number).is_ok_and(|n| n <= MAX_PARTS)
         {
-            let (s3, bucket, key, upload_id, path) = (
-                s3.clone(),
-                up.bucket.clone(),
-                up.key.clone(),
-                ahead.upload_id.clone(),
-                up.path.clone(),
-            );
-            let (offset, this) = (next, number);
-            tasks.spawn(async move {
-                let action = format!("cannot upload part {this} of bundle s3://{bucket}/{key}");
-                let file = FileRange {
-                    path: &path,
-                    offset,
-                    length: part,
-                };
-                let done =
-                    s3::send_file_part(&s3, &bucket, &key, &upload_id, this, file, &action).await?;
-                Ok::<_, Error>(Sent {
-                    number: this,
-                    offset,
-                    length: part,
-                    done,
-                })
-            });
+            tasks.spawn(send_part(s3, up, &ahead.upload_id, number, next, part));
             next += part;
             number += 1;
         }
@@ -289,6 +266,40 @@ async fn send_parts(
             // The download ends with the signal and says so.
             _ = shutdown.wait() => return Err(Stopped::Quietly),
         }
+    }
+}
+
+/// Sends part `number`: the `length` bytes of the file at `offset`.
+fn send_part(
+    s3: &aws_sdk_s3::Client,
+    up: &Upload,
+    upload_id: &str,
+    number: i32,
+    offset: u64,
+    length: u64,
+) -> impl std::future::Future<Output = Result<Sent, Error>> + Send + 'static {
+    let (s3, bucket, key, upload_id, path) = (
+        s3.clone(),
+        up.bucket.clone(),
+        up.key.clone(),
+        upload_id.to_string(),
+        up.path.clone(),
+    );
+    async move {
+        let action = format!("cannot upload part {number} of bundle s3://{bucket}/{key}");
+        let file = FileRange {
+            path: &path,
+            offset,
+            length,
+        };
+        let done =
+            s3::send_file_part(&s3, &bucket, &key, &upload_id, number, file, &action).await?;
+        Ok(Sent {
+            number,
+            offset,
+            length,
+            done,
+        })
     }
 }
 

@@ -96,30 +96,41 @@ pub async fn download(
         if broke.is_empty() {
             break;
         }
-        if resumes == DOWNLOAD_RESUMES {
-            return Err(Error::Aws {
-                operation: "GetObject",
-                action: action(),
-                message: format!(
-                    "download broke off {} times, last at byte {}: {broke}",
-                    resumes + 1,
-                    info.bytes
-                ),
-                transient: true,
-                source: None,
-            });
-        }
         resumes += 1;
-        crate::base::term::log(format!(
-            "download of {label} broke off at byte {} ({broke}); resuming ({resumes} of {DOWNLOAD_RESUMES})",
-            info.bytes
-        ));
-        shutdown
-            .sleep(Duration::from_millis(200 * u64::from(resumes)))
-            .await?;
+        resume_or_give_up(resumes, label, &info, &broke, shutdown).await?;
     }
     sink.finish(info.bytes).await?;
     Ok(info)
+}
+
+/// After the `resumes`th break (`broke`): waits a little before resuming, or gives up after
+/// [`DOWNLOAD_RESUMES`] resumes.
+async fn resume_or_give_up(
+    resumes: u32,
+    label: &str,
+    info: &ObjectInfo,
+    broke: &str,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    if resumes > DOWNLOAD_RESUMES {
+        return Err(Error::Aws {
+            operation: "GetObject",
+            action: format!("cannot download application archive {label}"),
+            message: format!(
+                "download broke off {resumes} times, last at byte {}: {broke}",
+                info.bytes
+            ),
+            transient: true,
+            source: None,
+        });
+    }
+    crate::base::term::log(format!(
+        "download of {label} broke off at byte {} ({broke}); resuming ({resumes} of {DOWNLOAD_RESUMES})",
+        info.bytes
+    ));
+    shutdown
+        .sleep(Duration::from_millis(200 * u64::from(resumes)))
+        .await
 }
 
 /// Where the download's bytes go: the file, the progress shown, and the reader that follows
