@@ -6,7 +6,7 @@
 //! the source's own bytes hashed). Then `deploy`'s rules apply in the second group: one
 //! deployment at a time, the newest trigger wins (a promotion's trigger is now).
 
-use crate::aws::codedeploy::{self as cdapi};
+use crate::aws::codedeploy::{self as cdapi, NewDeployment};
 use crate::aws::s3::{self, CopySource, Uploaded};
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
@@ -111,6 +111,23 @@ pub async fn run(
         final_status: None,
         superseded_by: None,
     };
+    let new = promotion(&cfg, &outcome, &placed, &revision);
+    let done = redeploy(target, &cfg, &new, placed.copy, shutdown).await?;
+    outcome.status = done.status;
+    outcome.deployment_id = done.deployment_id;
+    outcome.final_status = done.final_status;
+    outcome.superseded_by = done.superseded_by;
+    Ok(outcome)
+}
+
+/// The deployment in the second group: the bundle where it is placed, the description
+/// noting its SHA-256 and where it was promoted from.
+fn promotion(
+    cfg: &DeployConfig,
+    outcome: &PromoteOutcome,
+    placed: &InPlace,
+    revision: &Revision,
+) -> NewDeployment {
     let description = deployment::description_noting(
         cfg.trigger_time,
         cfg.commit.as_deref(),
@@ -121,19 +138,13 @@ pub async fn run(
         ],
     );
     let bundle = BundleObject {
-        bucket: placed.bucket,
+        bucket: placed.bucket.clone(),
         key: revision.key.clone(),
-        version_id: placed.version,
-        etag: placed.etag,
+        version_id: placed.version.clone(),
+        etag: placed.etag.clone(),
         bundle_type: revision.bundle_type,
     };
-    let new = cfg.deployment_of(bundle, description);
-    let done = redeploy(target, &cfg, &new, placed.copy, shutdown).await?;
-    outcome.status = done.status;
-    outcome.deployment_id = done.deployment_id;
-    outcome.final_status = done.final_status;
-    outcome.superseded_by = done.superseded_by;
-    Ok(outcome)
+    cfg.deployment_of(bundle, description)
 }
 
 /// Step: the deployment to promote, `--deployment` (of the first group, and a success) or

@@ -4,7 +4,7 @@
 //! reporting. The bundle is checked before anything is created: it must still exist, with the
 //! ETag the earlier deployment recorded.
 
-use crate::aws::codedeploy::{self as cdapi};
+use crate::aws::codedeploy as cdapi;
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
