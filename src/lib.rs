@@ -19,6 +19,4 @@ pub mod bundle;
 pub mod commands;
 pub mod deployment;
 pub mod revision;
-pub mod rules;
-
-pub use base::error::{Error, Result};
+pub(crate) mod rules;

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     term::configure(cli.output_settings());
     let format = cli.output();
     let command = cli.command_name();
-    match run::run(cli.command).await {
+    match run::run(cli).await {
         Ok(report) => {
             report::print_report(&report, format);
             ExitCode::SUCCESS

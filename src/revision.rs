@@ -24,9 +24,9 @@ use std::sync::Arc;
 /// The inputs, checked: what the bundle will hold and every problem found.
 #[derive(Debug)]
 pub struct Checked {
-    pub cd: CodeDeployFiles,
-    pub app: Option<AppArchive>,
-    pub tree: BundleTree,
+    pub(crate) cd: CodeDeployFiles,
+    pub(crate) app: Option<AppArchive>,
+    pub(crate) tree: BundleTree,
     pub diags: Diagnostics,
 }
 
@@ -121,7 +121,7 @@ pub fn check(
 }
 
 /// [`check`], reading the archive as it arrives when `growing` follows its download.
-pub fn check_arriving(
+pub(crate) fn check_arriving(
     codedeploy_dir: &Path,
     app_archive: Option<&Path>,
     growing: Option<&Arc<Growing>>,
@@ -355,7 +355,7 @@ pub fn write_bundle(
     })
 }
 
-pub fn counts(checked: &Checked) -> EntryCounts {
+pub(crate) fn counts(checked: &Checked) -> EntryCounts {
     EntryCounts {
         app: checked.tree.app_entries,
         codedeploy: checked.tree.codedeploy_entries,

@@ -8,15 +8,28 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nagArn } from './nag.js';
 
 /**
- * The object tag the binary sets (see src/aws/s3/objects.rs): `Pending` at upload, the deployment's
- * final status when it ends, and `Live` on the bundles of the two latest successful
+ * The object tag the binary sets (src/aws/s3/objects.rs): `pending` at upload, the deployment's
+ * final status when it ends, and `live` on the bundles of the two latest successful
  * deployments of the group (the live one, and the one a rollback goes back to), which no rule
- * here expires.
+ * here expires. Key and values come from the one data file the binary reads too.
  */
-export const STATUS_TAG = 'invisible-pipeline-status';
+interface StatusTagFile {
+  key: string;
+  pending: string;
+  failed: string;
+  stopped: string;
+  succeeded: string;
+  live: string;
+}
+const statusTagFile = join(dirname(fileURLToPath(import.meta.url)), '../../src/aws/status-tag.json');
+export const statusTag: StatusTagFile = JSON.parse(readFileSync(statusTagFile, 'utf8'));
+export const STATUS_TAG = statusTag.key;
 
 /**
  * What the build needs of the artifact store: in the same stack, its resources; from a build
@@ -149,10 +162,10 @@ export class ArtifactStore extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        { id: 'ExpireFailed', tagFilters: { [STATUS_TAG]: 'Failed' }, expiration: Duration.days(failedDays) },
-        { id: 'ExpireStopped', tagFilters: { [STATUS_TAG]: 'Stopped' }, expiration: Duration.days(failedDays) },
-        { id: 'ExpireSucceeded', tagFilters: { [STATUS_TAG]: 'Succeeded' }, expiration: Duration.days(succeededDays) },
-        { id: 'ExpirePending', tagFilters: { [STATUS_TAG]: 'Pending' }, expiration: Duration.days(pendingDays) },
+        { id: 'ExpireFailed', tagFilters: { [STATUS_TAG]: statusTag.failed }, expiration: Duration.days(failedDays) },
+        { id: 'ExpireStopped', tagFilters: { [STATUS_TAG]: statusTag.stopped }, expiration: Duration.days(failedDays) },
+        { id: 'ExpireSucceeded', tagFilters: { [STATUS_TAG]: statusTag.succeeded }, expiration: Duration.days(succeededDays) },
+        { id: 'ExpirePending', tagFilters: { [STATUS_TAG]: statusTag.pending }, expiration: Duration.days(pendingDays) },
         { id: 'ExpireOldVersions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'ExpireDeleteMarkers', expiredObjectDeleteMarker: true },
       ],

@@ -97,7 +97,7 @@ const LONG_VERSION: &str = concat!(
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 
     /// Say only warnings, errors and the summary: no progress
     #[arg(
@@ -107,7 +107,7 @@ pub struct Cli {
         conflicts_with = "verbose",
         help_heading = "Messages"
     )]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 
     /// Also say each part uploaded, and an AWS error's full chain (as RUST_LOG does)
     #[arg(
@@ -117,7 +117,7 @@ pub struct Cli {
         global = true,
         help_heading = "Messages"
     )]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 
     /// Color `error:` and `warning:`: auto (stderr is a terminal and NO_COLOR is not set),
     /// always, never
@@ -129,18 +129,18 @@ pub struct Cli {
         value_name = "WHEN",
         help_heading = "Messages"
     )]
-    pub color: ColorWhen,
+    pub(crate) color: ColorWhen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorWhen {
+pub(crate) enum ColorWhen {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build the revision bundle and deploy it (with --no-deploy: build it locally, no AWS)
     #[command(after_help = DEPLOY_HELP)]
     Deploy(Box<DeployArgs>),
@@ -187,19 +187,19 @@ Examples:
 The release archive ships them, made by this command, with the man page.";
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
 
 /// Writes the completion script for `shell`.
-pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+pub(crate) fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     clap_complete::generate(shell, &mut command(), "invisible-pipeline", out);
 }
 
 /// Writes the man page: the top command and, after it, each subcommand's.
-pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub(crate) fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let top = command();
     clap_mangen::Man::new(top.clone()).render(out)?;
     for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
@@ -212,7 +212,7 @@ pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
 
 /// The command-line definition, with environment values hidden from `--help`: the help text
 /// is the same whatever the environment holds (CI's AWS variables, a user's profile).
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     fn hide(cmd: clap::Command) -> clap::Command {
         cmd.mut_args(|a| a.hide_env_values(true))
             .mut_subcommands(hide)
@@ -221,7 +221,7 @@ pub fn command() -> clap::Command {
 }
 
 #[derive(Debug, Args)]
-pub struct CommonArgs {
+pub(crate) struct CommonArgs {
     /// Folder with appspec.yml and the lifecycle hook scripts [default: CodeDeploy_Files, in
     /// $CODEBUILD_SRC_DIR inside CodeBuild]
     #[arg(
@@ -237,7 +237,7 @@ pub struct CommonArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub(crate) struct DeployArgs {
     /// Local dry run: build and check the bundle and write it to --bundle-out; no AWS call
     #[arg(help_heading = "Archive", long, env = "NO_DEPLOY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_deploy: bool,
@@ -290,7 +290,7 @@ pub struct DeployArgs {
 
 /// Options of a real deployment (ignored by --no-deploy).
 #[derive(Debug, Args)]
-pub struct AwsDeployArgs {
+pub(crate) struct AwsDeployArgs {
     /// Region of the step, the SSM parameter and the application archive
     #[arg(
         help_heading = "Target",
@@ -457,14 +457,14 @@ pub struct AwsDeployArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "UPPER")]
-pub enum FileExistsBehavior {
+pub(crate) enum FileExistsBehavior {
     Disallow,
     Overwrite,
     Retain,
 }
 
 impl FileExistsBehavior {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FileExistsBehavior::Disallow => "DISALLOW",
             FileExistsBehavior::Overwrite => "OVERWRITE",
@@ -474,7 +474,7 @@ impl FileExistsBehavior {
 }
 
 /// Parses `90`, `90s`, `45m`, `2h`, `500ms`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
@@ -493,7 +493,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Also check this application archive and the bundle it makes with the folder
     #[arg(long, env = "APP_ARCHIVE", value_name = "PATH")]
     pub app_archive: Option<PathBuf>,
@@ -504,7 +504,7 @@ pub struct ValidateArgs {
 
 /// The deployment group a command reads or deploys to.
 #[derive(Debug, Args)]
-pub struct GroupArgs {
+pub(crate) struct GroupArgs {
     /// CodeDeploy application
     #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
     pub application: String,
@@ -516,7 +516,7 @@ pub struct GroupArgs {
 
 /// Where a command that talks to AWS runs.
 #[derive(Debug, Args)]
-pub struct RegionArgs {
+pub(crate) struct RegionArgs {
     /// Region of the step (the default of --deploy-region)
     #[arg(long, env = "AWS_REGION", value_name = "REGION")]
     pub region: Option<String>,
@@ -528,7 +528,7 @@ pub struct RegionArgs {
 
 /// How a command that creates a deployment waits: for a busy group, and for the deployment.
 #[derive(Debug, Args)]
-pub struct WaitArgs {
+pub(crate) struct WaitArgs {
     /// When another deployment is active in the group: wait for it, stop it, or fail (exit 6)
     #[arg(long, env = "IF_BUSY", value_enum, default_value_t = crate::deployment::IfBusy::Wait)]
     pub if_busy: crate::deployment::IfBusy,
@@ -548,14 +548,14 @@ pub struct WaitArgs {
 
 /// The summary's format.
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Summary format on stdout
     #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     #[command(flatten)]
     pub group: GroupArgs,
 
@@ -575,7 +575,7 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub group: GroupArgs,
 
@@ -587,7 +587,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RollbackArgs {
+pub(crate) struct RollbackArgs {
     #[command(flatten)]
     pub group: GroupArgs,
 
@@ -616,7 +616,7 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PromoteArgs {
+pub(crate) struct PromoteArgs {
     /// CodeDeploy application of the first group
     #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
     pub application: String,
@@ -672,7 +672,7 @@ pub struct PromoteArgs {
 impl CommonArgs {
     /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
     /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
-    pub fn codedeploy_dir(&self) -> PathBuf {
+    pub(crate) fn codedeploy_dir(&self) -> PathBuf {
         const DEFAULT: &str = "CodeDeploy_Files";
         match (
             &self.codedeploy_dir_arg,

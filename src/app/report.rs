@@ -347,7 +347,7 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
 
 /// The JSON envelope of a failure that is not an [`Error`] (a command-line error that clap
 /// found).
-pub fn print_failure_json(command: &str, exit_code: u8, location: &str, message: &str) {
+pub(crate) fn print_failure_json(command: &str, exit_code: u8, location: &str, message: &str) {
     let report = Envelope {
         command: command.to_string(),
         status: serde_json::Value::from("failed"),

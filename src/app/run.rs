@@ -2,7 +2,7 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::app::cli::{
-    Command, DeployArgs, HistoryArgs, PromoteArgs, RollbackArgs, StatusArgs, ValidateArgs,
+    Cli, Command, DeployArgs, HistoryArgs, PromoteArgs, RollbackArgs, StatusArgs, ValidateArgs,
 };
 use crate::app::report::Report;
 use crate::aws;
@@ -16,7 +16,8 @@ use aws_smithy_types::DateTime;
 use std::path::{Path, PathBuf};
 
 /// Runs a parsed command line.
-pub async fn run(command: Command) -> Result<Report> {
+pub async fn run(cli: Cli) -> Result<Report> {
+    let command = cli.command;
     // One cancellation mechanism for every command: a signal stops the work, which cleans
     // up (temporary bundle, multipart upload) on its way out.
     let shutdown = Shutdown::listen().map_err(|e| {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::sync::OnceLock;
 
 /// The data file, as shipped in the binary.
-pub const CALLS_JSON: &str = include_str!("calls.json");
+pub(crate) const CALLS_JSON: &str = include_str!("calls.json");
 
 #[derive(Debug, Deserialize)]
 pub struct Calls {
@@ -37,7 +37,7 @@ pub fn calls() -> &'static Calls {
 }
 
 /// The entry of an operation (service as the SDK names it in lower case: `s3`, `codedeploy`).
-pub fn find(service: &str, operation: &str) -> Option<&'static Operation> {
+pub(crate) fn find(service: &str, operation: &str) -> Option<&'static Operation> {
     calls()
         .operations
         .iter()
@@ -46,7 +46,7 @@ pub fn find(service: &str, operation: &str) -> Option<&'static Operation> {
 
 /// "the role needs s3:GetObject (s3:GetObjectVersion when a version id is given, …)": the
 /// hint of an access-denied answer to `operation`.
-pub fn needs(service: &str, operation: &str) -> String {
+pub(crate) fn needs(service: &str, operation: &str) -> String {
     let Some(op) = find(service, operation) else {
         return format!("the role needs the IAM actions of {service}:{operation}");
     };

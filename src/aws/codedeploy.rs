@@ -14,7 +14,7 @@ use aws_sdk_codedeploy::types::{
 use aws_smithy_types::DateTime;
 
 /// Statuses in which a deployment holds its group: CodeDeploy runs one at a time per group.
-pub const ACTIVE: [DeploymentStatus; 5] = [
+pub(crate) const ACTIVE: [DeploymentStatus; 5] = [
     DeploymentStatus::Created,
     DeploymentStatus::Queued,
     DeploymentStatus::InProgress,
@@ -23,7 +23,7 @@ pub const ACTIVE: [DeploymentStatus; 5] = [
 ];
 
 /// The group's deployments, optionally only those in `statuses` or created since `since`.
-pub async fn list(
+pub(crate) async fn list(
     cd: &aws_sdk_codedeploy::Client,
     application: &str,
     group: &str,
@@ -59,7 +59,7 @@ pub async fn list(
 }
 
 /// Details of deployments, 25 at a time as the API takes them.
-pub async fn details(
+pub(crate) async fn details(
     cd: &aws_sdk_codedeploy::Client,
     ids: &[String],
 ) -> Result<Vec<DeploymentInfo>> {
@@ -83,7 +83,7 @@ pub async fn details(
     Ok(infos)
 }
 
-pub async fn get(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<DeploymentInfo> {
+pub(crate) async fn get(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<DeploymentInfo> {
     let out = cd
         .get_deployment()
         .deployment_id(id)
@@ -103,7 +103,7 @@ pub async fn get(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<Deployment
         .unwrap_or_else(|| DeploymentInfo::builder().deployment_id(id).build()))
 }
 
-pub async fn stop(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<()> {
+pub(crate) async fn stop(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<()> {
     cd.stop_deployment()
         .deployment_id(id)
         .send()
@@ -121,7 +121,7 @@ pub async fn stop(cd: &aws_sdk_codedeploy::Client, id: &str) -> Result<()> {
 
 /// What to deploy and how.
 #[derive(Debug, Clone)]
-pub struct NewDeployment {
+pub(crate) struct NewDeployment {
     pub application: String,
     pub group: String,
     pub config: Option<String>,
@@ -137,7 +137,7 @@ pub struct NewDeployment {
 
 /// What CreateDeployment answered.
 #[derive(Debug)]
-pub enum Created {
+pub(crate) enum Created {
     Id(String),
     /// DeploymentLimitExceededException: a deployment holds the group (maybe ours, when an
     /// earlier answer was lost: look before waiting).
@@ -147,7 +147,7 @@ pub enum Created {
 /// CreateDeployment, sent once: it is not idempotent, so the SDK's automatic retry (which
 /// retries timeouts, broken connections and 5xx on every operation) is off for it. A caller
 /// that gets an error must look for the deployment with [`find_created`] before deciding.
-pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Result<Created> {
+pub(crate) async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Result<Created> {
     let bundle_type = match d.bundle_type {
         crate::bundle::writer::BundleType::Tar => BundleType::Tar,
         crate::bundle::writer::BundleType::Tgz => BundleType::TarGZip,
@@ -209,7 +209,7 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Resul
 /// The deployment of the group created since `since` whose revision is exactly `d`'s bucket,
 /// key, version and ETag and whose description is `d`'s: a CreateDeployment whose answer was
 /// lost did create it.
-pub async fn find_created(
+pub(crate) async fn find_created(
     cd: &aws_sdk_codedeploy::Client,
     d: &NewDeployment,
     since: DateTime,
@@ -219,7 +219,7 @@ pub async fn find_created(
 }
 
 /// Which of `ids`, if any, is a deployment of exactly `d`'s bundle and description.
-pub async fn find_among(
+pub(crate) async fn find_among(
     cd: &aws_sdk_codedeploy::Client,
     d: &NewDeployment,
     ids: &[String],
@@ -235,7 +235,7 @@ pub async fn find_among(
 }
 
 /// True when `info` deploys exactly `d`'s bucket, key, version and ETag with its description.
-pub fn is_deployment_of(info: &DeploymentInfo, d: &NewDeployment) -> bool {
+pub(crate) fn is_deployment_of(info: &DeploymentInfo, d: &NewDeployment) -> bool {
     let etag = d.etag.as_ref().map(|e| e.trim_matches('"'));
     info.revision()
         .and_then(|r| r.s3_location())
@@ -251,7 +251,7 @@ pub fn is_deployment_of(info: &DeploymentInfo, d: &NewDeployment) -> bool {
 /// One line of advice per common `errorInformation` code
 /// (<https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ErrorInformation.html>,
 /// <https://docs.aws.amazon.com/codedeploy/latest/userguide/error-codes.html>).
-pub fn error_hint(code: &str) -> Option<&'static str> {
+pub(crate) fn error_hint(code: &str) -> Option<&'static str> {
     Some(match code {
         "NO_INSTANCES" => "no instance carries the deployment group's tag, or none of them runs the CodeDeploy agent: check the tag and `systemctl status codedeploy-agent` on the instances",
         "AGENT_ISSUE" => "the CodeDeploy agent did not report back: check that it runs and that the instance profile and network let it reach CodeDeploy and S3",
@@ -270,7 +270,7 @@ pub fn error_hint(code: &str) -> Option<&'static str> {
 
 /// What a failed deployment says of itself: its error code and message (with a hint),
 /// rollback and status messages.
-pub fn deployment_summary(info: &DeploymentInfo) -> Vec<String> {
+pub(crate) fn deployment_summary(info: &DeploymentInfo) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(e) = info.error_information() {
         let code = e.code().map(|c| c.as_str()).unwrap_or("?");
@@ -298,7 +298,7 @@ pub fn deployment_summary(info: &DeploymentInfo) -> Vec<String> {
 
 /// For each failed instance: the lifecycle event that failed, its error code, script and the
 /// log tail CodeDeploy returns. Best effort: what cannot be read is said so.
-pub async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<String> {
+pub(crate) async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<String> {
     let targets = match failed_targets(cd, id).await {
         Ok(targets) => targets,
         Err(lines) => return lines,

@@ -7,9 +7,9 @@
 //! names the call, the resource and what to do; the SDK error stays their source.
 
 pub mod calls;
-pub mod codedeploy;
+pub(crate) mod codedeploy;
 pub mod s3;
-pub mod s3url;
+pub(crate) mod s3url;
 pub mod ssm;
 
 use crate::base::error::{Error, Result};
@@ -30,7 +30,7 @@ pub struct Clients {
 }
 
 /// Timeouts of the API clients (CodeDeploy, SSM): small requests and answers.
-pub fn api_timeouts() -> TimeoutConfig {
+pub(crate) fn api_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(30))
@@ -42,7 +42,7 @@ pub fn api_timeouts() -> TimeoutConfig {
 /// Timeouts of S3: no whole-operation limit (a part or a download may take minutes), but a
 /// connection that does not open or a response that does not start is given up. A body that
 /// stalls is cut by the SDK's stalled-stream protection; the download then resumes.
-pub fn s3_timeouts() -> TimeoutConfig {
+pub(crate) fn s3_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(120))
@@ -96,20 +96,20 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
 pub type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
 
 /// The HTTP status of a failed call, when a response arrived.
-pub fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+pub(crate) fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
 /// A response header of a failed call. The SDK drops some on errors (S3's
 /// `x-amz-bucket-region` on HeadBucket: awslabs/aws-sdk-rust#1052), the raw response has them.
-pub fn header<'a, E>(err: &'a SdkError<E, HttpResponse>, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a, E>(err: &'a SdkError<E, HttpResponse>, name: &str) -> Option<&'a str> {
     err.raw_response().and_then(|r| r.headers().get(name))
 }
 
 /// What kind of failure an AWS error is, by its code (the HTTP status alone is ambiguous:
 /// S3 answers 403 for a denied call, a bad signature, a skewed clock and an expired token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     Denied,
     ClockSkew,
     BadSignature,
@@ -123,7 +123,7 @@ pub enum Failure {
 /// Error codes of AWS's common and per-service error lists
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>,
 /// <https://docs.aws.amazon.com/codedeploy/latest/APIReference/CommonErrors.html>).
-pub fn classify(code: Option<&str>, status: Option<u16>, message: Option<&str>) -> Failure {
+pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: Option<&str>) -> Failure {
     let code = code.unwrap_or_default();
     match code {
         "AccessDenied"
@@ -195,7 +195,7 @@ fn local_failure(inner: &str) -> Option<&'static str> {
 
 /// Turns an SDK error into one line that names the call and the resource. Only an
 /// access-denied answer gets "the role needs …", made from `calls.json`.
-pub fn sdk_error<E>(
+pub(crate) fn sdk_error<E>(
     service: &'static str,
     operation: &'static str,
     action: impl Into<String>,

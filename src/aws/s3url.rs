@@ -54,7 +54,7 @@ impl FromStr for S3Url {
 /// The `s3://` location a mistyped one most likely meant: `S3://`, `s3:/`, `s3//`, and the
 /// HTTPS forms of an object (`https://BUCKET.s3[.REGION].amazonaws.com/KEY`,
 /// `https://s3[.REGION].amazonaws.com/BUCKET/KEY`). None for anything else.
-pub fn did_you_mean(text: &str) -> Option<String> {
+pub(crate) fn did_you_mean(text: &str) -> Option<String> {
     let t = text.trim();
     let lower = t.to_ascii_lowercase();
     if lower.starts_with("s3://") && !t.starts_with("s3://") {

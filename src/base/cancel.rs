@@ -18,7 +18,7 @@ pub struct Cancel {
 /// The error a cancelled read or write returns, inside an [`io::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("interrupted by {0}")]
-pub struct Cancelled(pub &'static str);
+pub(crate) struct Cancelled(pub &'static str);
 
 impl Cancel {
     pub fn new() -> Self {
@@ -26,22 +26,22 @@ impl Cancel {
     }
 
     /// Sets the flag; the first reason stays.
-    pub fn fire(&self, why: &'static str) {
+    pub(crate) fn fire(&self, why: &'static str) {
         let _ = self.fired.set(why);
     }
 
     /// The reason, once fired.
-    pub fn fired(&self) -> Option<&'static str> {
+    pub(crate) fn fired(&self) -> Option<&'static str> {
         self.fired.get().copied()
     }
 
     /// Bytes read so far through the [`CancelRead`] readers of this token.
-    pub fn bytes_read(&self) -> u64 {
+    pub(crate) fn bytes_read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
     }
 
     /// An error to return from a read or write once fired.
-    pub fn check(&self) -> io::Result<()> {
+    pub(crate) fn check(&self) -> io::Result<()> {
         match self.fired() {
             Some(why) => Err(io::Error::other(Cancelled(why))),
             None => Ok(()),
@@ -51,7 +51,7 @@ impl Cancel {
 
 /// The cancellation inside an I/O error, however deeply wrapped (decoders and tar readers
 /// wrap the errors of the reader beneath them).
-pub fn cancelled_in(err: &io::Error) -> Option<&'static str> {
+pub(crate) fn cancelled_in(err: &io::Error) -> Option<&'static str> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = err
         .get_ref()
         .map(|e| e as &(dyn std::error::Error + 'static));
@@ -70,13 +70,13 @@ pub fn cancelled_in(err: &io::Error) -> Option<&'static str> {
 }
 
 /// A reader that fails with [`Cancelled`] once the token fires.
-pub struct CancelRead<R> {
+pub(crate) struct CancelRead<R> {
     inner: R,
     cancel: Cancel,
 }
 
 impl<R> CancelRead<R> {
-    pub fn new(inner: R, cancel: &Cancel) -> Self {
+    pub(crate) fn new(inner: R, cancel: &Cancel) -> Self {
         CancelRead {
             inner,
             cancel: cancel.clone(),

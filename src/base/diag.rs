@@ -8,7 +8,7 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
 }
@@ -16,7 +16,7 @@ pub enum Severity {
 /// One problem, located by file, archive entry or appspec path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// What is at fault: `appspec.yml: hooks.BeforeInstal`, `app.tar.gz: entry '../x'`, ...
     pub location: String,
     pub message: String,
@@ -41,7 +41,7 @@ impl fmt::Display for Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn severity_word(&self) -> &'static str {
+    pub(crate) fn severity_word(&self) -> &'static str {
         match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -50,7 +50,7 @@ impl Diagnostic {
 
     /// The form editors and CI problem matchers read: `file:line: error: path: message` when
     /// the problem has a line, else `error: location: message`.
-    pub fn for_terminal(&self) -> String {
+    pub(crate) fn for_terminal(&self) -> String {
         match (&self.file, self.line) {
             (Some(file), Some(line)) => format!(
                 "{file}:{line}: {}: {}{}",
@@ -77,11 +77,11 @@ impl Diagnostic {
 pub struct Diagnostics(Vec<Diagnostic>);
 
 impl Diagnostics {
-    pub fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.push(Severity::Error, location.into(), message.into());
     }
 
-    pub fn warn(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.push(Severity::Warning, location.into(), message.into());
     }
 
@@ -97,7 +97,7 @@ impl Diagnostics {
     }
 
     /// A problem at a line of `file`, at `path` in the document.
-    pub fn at_line(
+    pub(crate) fn at_line(
         &mut self,
         severity: Severity,
         file: &str,
@@ -127,11 +127,7 @@ impl Diagnostics {
         self.0.iter().filter(|d| d.severity == Severity::Warning)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
-    }
-
-    pub fn extend(&mut self, other: Diagnostics) {
-        self.0.extend(other.0);
     }
 }

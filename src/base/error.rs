@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Process exit codes, documented in the README and in `--help`.
 pub mod exit {
-    /// Success, also a run superseded by a newer one.
-    pub const OK: u8 = 0;
+    // 0: success, also a run superseded by a newer one.
     /// Command-line usage error: a missing or malformed option.
     pub const USAGE: u8 = 2;
     /// Invalid input: the application archive or the CodeDeploy files.
@@ -103,7 +102,7 @@ pub enum Error {
 
 impl Error {
     /// A failed read or write of `path`; one that a signal cut off is [`Error::Interrupted`].
-    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         if let Some(signal) = crate::base::cancel::cancelled_in(&source) {
             return Error::Interrupted(signal);
         }
@@ -115,7 +114,7 @@ impl Error {
     }
 
     /// An AWS failure without an SDK error beneath it.
-    pub fn aws(
+    pub(crate) fn aws(
         operation: &'static str,
         action: impl Into<String>,
         message: impl Into<String>,
@@ -130,7 +129,7 @@ impl Error {
     }
 
     /// True for a failed AWS call that may succeed when tried again later.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(
             self,
             Error::Aws {
@@ -155,4 +154,4 @@ impl Error {
     }
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

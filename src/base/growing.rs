@@ -29,7 +29,7 @@ pub struct Growing {
 
 /// What an async reader learns from [`Growing::reached`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub written: u64,
     pub total: Option<u64>,
     /// The writer finished well: `written` is all there will be.
@@ -37,7 +37,7 @@ pub struct Seen {
 }
 
 impl Growing {
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Growing::default())
     }
 
@@ -49,13 +49,13 @@ impl Growing {
     }
 
     /// The file will have `total` bytes when the writing ends well.
-    pub fn expect(&self, total: u64) {
+    pub(crate) fn expect(&self, total: u64) {
         self.update(|s| s.total = Some(total));
     }
 
     /// Waits until at least `bytes` are written or the writer finished well; fails as a
     /// reader would when the writing failed.
-    pub async fn reached(&self, bytes: u64) -> io::Result<Seen> {
+    pub(crate) async fn reached(&self, bytes: u64) -> io::Result<Seen> {
         loop {
             // Registered before the state is read: a change in between still wakes it.
             let changed = self.changed_async.notified();
@@ -78,13 +78,13 @@ impl Growing {
     }
 
     /// The first `written` bytes of the file are in it (written, not only buffered).
-    pub fn advance(&self, written: u64) {
+    pub(crate) fn advance(&self, written: u64) {
         self.update(|s| s.written = s.written.max(written));
     }
 
     /// The writer is done: readers end at what was written, or fail with `outcome`'s error.
     /// Only the first call counts.
-    pub fn finish(&self, outcome: Result<(), String>) {
+    pub(crate) fn finish(&self, outcome: Result<(), String>) {
         self.update(|s| {
             if s.end.is_none() {
                 s.end = Some(outcome);
@@ -93,7 +93,7 @@ impl Growing {
     }
 
     /// Opens the file to read it from the start as it grows.
-    pub fn open(self: &Arc<Self>, path: &Path) -> io::Result<Follow> {
+    pub(crate) fn open(self: &Arc<Self>, path: &Path) -> io::Result<Follow> {
         Ok(Follow {
             file: File::open(path)?,
             read: 0,
@@ -121,7 +121,7 @@ impl Growing {
 
 /// Finishes a [`Growing`] as failed when dropped unfinished: a writer that is cancelled or
 /// panics never leaves its readers waiting.
-pub struct FinishOnDrop(pub Arc<Growing>);
+pub(crate) struct FinishOnDrop(pub Arc<Growing>);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
@@ -132,7 +132,7 @@ impl Drop for FinishOnDrop {
 /// Reads a [`Growing`] file: never past what is written, and to its end only once the writer
 /// finished well.
 #[derive(Debug)]
-pub struct Follow {
+pub(crate) struct Follow {
     file: File,
     read: u64,
     growing: Arc<Growing>,

@@ -3,9 +3,9 @@
 //! for log lines and progress.
 
 pub mod cancel;
-pub mod diag;
+pub(crate) mod diag;
 pub mod error;
-pub mod growing;
-pub mod progress;
+pub(crate) mod growing;
+pub(crate) mod progress;
 pub mod shutdown;
 pub mod term;

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often a plain progress line is written; a transfer shorter than this writes none.
-pub const LINE_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const LINE_EVERY: Duration = Duration::from_secs(5);
 
 /// `n` bytes for people: `512 B`, `3.0 KiB`, `120.5 MiB`, `1.20 GiB`.
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const KIB: f64 = 1024.0;
     let x = n as f64;
     if x < KIB {
@@ -25,7 +25,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// The plain progress line: `downloading s3://b/k: 120.0 MiB of 320.0 MiB (37 %, 85.3 MiB/s)`.
-pub fn line(what: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
+pub(crate) fn line(what: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
     let rate = match elapsed.as_secs_f64() {
         s if s > 0.0 => format!("{}/s", bytes((done as f64 / s) as u64)),
         _ => "-".to_string(),
@@ -43,7 +43,7 @@ pub fn line(what: &str, done: u64, total: Option<u64>, elapsed: Duration) -> Str
 
 /// Runs `work` (synchronous: the archive check) while showing how many bytes of `path` the
 /// readers of `cancel` have read, as `what`.
-pub fn while_reading<T>(
+pub(crate) fn while_reading<T>(
     what: impl Into<String>,
     path: &std::path::Path,
     cancel: &crate::base::cancel::Cancel,
@@ -80,7 +80,7 @@ struct State {
 
 /// One transfer's progress. Dropping it takes its bar off the screen.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     what: String,
     started: Instant,
     state: Mutex<State>,
@@ -90,7 +90,7 @@ pub struct Progress {
 
 impl Progress {
     /// Starts showing `what` (`downloading s3://…`), by the output settings.
-    pub fn start(what: impl Into<String>, total: Option<u64>) -> Self {
+    pub(crate) fn start(what: impl Into<String>, total: Option<u64>) -> Self {
         let settings = crate::base::term::settings();
         let what = what.into();
         let bar = (settings.bar && !settings.quiet).then(|| {
@@ -121,7 +121,7 @@ impl Progress {
     }
 
     /// The transfer's size, once known.
-    pub fn set_total(&self, total: u64) {
+    pub(crate) fn set_total(&self, total: u64) {
         self.update(|s| s.total = Some(total));
         if let Some(bar) = &self.bar {
             bar.set_length(total);
@@ -129,12 +129,12 @@ impl Progress {
     }
 
     /// `n` more bytes are done.
-    pub fn advance(&self, n: u64) {
+    pub(crate) fn advance(&self, n: u64) {
         self.update(|s| s.done += n);
     }
 
     /// `done` bytes are done in all.
-    pub fn set(&self, done: u64) {
+    pub(crate) fn set(&self, done: u64) {
         self.update(|s| s.done = done);
     }
 

@@ -29,7 +29,7 @@ impl Trigger {
 }
 
 /// The exit code for a signal: 128 + its number.
-pub fn exit_code(name: &str) -> i32 {
+pub(crate) fn exit_code(name: &str) -> i32 {
     if name == "SIGINT" {
         130
     } else {
@@ -40,7 +40,7 @@ pub fn exit_code(name: &str) -> i32 {
 impl Shutdown {
     /// Starts listening for SIGINT and SIGTERM. The first fires the handle; the second ends
     /// the process at once, for a user who does not want to wait for the cleanup.
-    pub fn listen() -> std::io::Result<Self> {
+    pub(crate) fn listen() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
         let (trigger, shutdown) = Self::manual();
         let mut int = signal(SignalKind::interrupt())?;
@@ -83,17 +83,17 @@ impl Shutdown {
     }
 
     /// The token synchronous work checks.
-    pub fn cancel(&self) -> &Cancel {
+    pub(crate) fn cancel(&self) -> &Cancel {
         &self.cancel
     }
 
     /// The signal's name, once one has arrived.
-    pub fn fired(&self) -> Option<&'static str> {
+    pub(crate) fn fired(&self) -> Option<&'static str> {
         *self.rx.borrow()
     }
 
     /// Resolves with the signal's name once one has arrived; never, otherwise.
-    pub async fn wait(&self) -> &'static str {
+    pub(crate) async fn wait(&self) -> &'static str {
         let mut rx = self.rx.clone();
         loop {
             if let Some(name) = *rx.borrow_and_update() {
@@ -107,7 +107,7 @@ impl Shutdown {
 
     /// Runs `work` unless a signal has arrived or arrives first: every AWS call goes through
     /// here, so that none starts after a signal and none delays the exit.
-    pub async fn guard<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn guard<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         if let Some(name) = self.fired() {
             return Err(Error::Interrupted(name));
         }
@@ -120,7 +120,7 @@ impl Shutdown {
     }
 
     /// Sleeps, unless a signal arrives first.
-    pub async fn sleep(&self, duration: std::time::Duration) -> Result<()> {
+    pub(crate) async fn sleep(&self, duration: std::time::Duration) -> Result<()> {
         self.guard(async {
             tokio::time::sleep(duration).await;
             Ok(())

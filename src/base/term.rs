@@ -30,19 +30,23 @@ pub fn configure(settings: Settings) {
     let _ = SETTINGS.set(settings);
 }
 
-pub fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     SETTINGS.get().copied().unwrap_or_default()
 }
 
 /// Whether `--color auto` colors: stderr is a terminal, `NO_COLOR` is unset or empty
 /// (<https://no-color.org>) and `TERM` is not `dumb`.
-pub fn color_auto(stderr_is_terminal: bool, no_color: Option<&str>, term: Option<&str>) -> bool {
+pub(crate) fn color_auto(
+    stderr_is_terminal: bool,
+    no_color: Option<&str>,
+    term: Option<&str>,
+) -> bool {
     stderr_is_terminal && no_color.is_none_or(str::is_empty) && term != Some("dumb")
 }
 
 /// `line` with its first `error:` or `warning:` label in bold red or yellow, when colors are
 /// on; the text itself never changes.
-pub fn painted(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
+pub(crate) fn painted(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
     if !color {
         return line.into();
     }
@@ -75,7 +79,7 @@ fn say(line: &str) {
 /// One line of what a run is doing, on stderr (stdout carries only the summary): the single
 /// place besides the summary, progress and error printers where the program writes. With
 /// `-q` only warnings are said.
-pub fn log(line: impl AsRef<str>) {
+pub(crate) fn log(line: impl AsRef<str>) {
     let line = line.as_ref();
     if settings().quiet && !line.starts_with("warning:") {
         return;
@@ -84,7 +88,7 @@ pub fn log(line: impl AsRef<str>) {
 }
 
 /// A detail, said only with `-v`.
-pub fn detail(line: impl AsRef<str>) {
+pub(crate) fn detail(line: impl AsRef<str>) {
     if settings().verbose {
         suspend(|| say(line.as_ref()));
     }
@@ -96,7 +100,7 @@ static WARNINGS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::Atomic
 /// Says the warnings of a check as soon as it ends, before the long steps (upload, waiting
 /// for the deployment) that follow in a deploy; the summary does not repeat them on stderr
 /// (the JSON envelope still lists them).
-pub fn show_warnings(diags: &Diagnostics) {
+pub(crate) fn show_warnings(diags: &Diagnostics) {
     for w in diags.warnings() {
         say(&w.for_terminal());
     }
@@ -104,12 +108,12 @@ pub fn show_warnings(diags: &Diagnostics) {
 }
 
 /// Whether the warnings of the run were already said ([`show_warnings`]).
-pub fn warnings_shown() -> bool {
+pub(crate) fn warnings_shown() -> bool {
     WARNINGS_SHOWN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Writes one line to stderr as it is (its label painted): a problem or error of the summary.
-pub fn say_line(line: &str) {
+pub(crate) fn say_line(line: &str) {
     say(line);
 }
 
@@ -117,14 +121,14 @@ pub fn say_line(line: &str) {
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Makes `bar` the one on screen (`None`: no bar any more).
-pub fn set_bar(bar: Option<ProgressBar>) {
+pub(crate) fn set_bar(bar: Option<ProgressBar>) {
     if let Ok(mut active) = ACTIVE.lock() {
         *active = bar;
     }
 }
 
 /// Runs `write` with the bar hidden, so that a message and the bar do not mix.
-pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
+pub(crate) fn suspend<R>(write: impl FnOnce() -> R) -> R {
     let bar = ACTIVE.lock().ok().and_then(|active| active.clone());
     match bar {
         Some(bar) => bar.suspend(write),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// One file, directory or symlink of the CodeDeploy folder, as it goes into the bundle.
 #[derive(Debug, Clone)]
-pub struct CdEntry {
+pub(crate) struct CdEntry {
     pub path: BundlePath,
     pub kind: Kind,
     /// Normalised mode: 0755 for directories and executable files, 0644 for other files.
@@ -22,25 +22,25 @@ pub struct CdEntry {
 
 /// The CodeDeploy folder: its entries in walk order.
 #[derive(Debug)]
-pub struct CodeDeployFiles {
+pub(crate) struct CodeDeployFiles {
     pub dir: PathBuf,
     pub entries: Vec<CdEntry>,
 }
 
 impl CodeDeployFiles {
     /// How diagnostics name the folder: its own name, as the user knows it.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         crate::bundle::paths::label(&self.dir)
     }
 
-    pub fn get(&self, path: &str) -> Option<&CdEntry> {
+    pub(crate) fn get(&self, path: &str) -> Option<&CdEntry> {
         self.entries.iter().find(|e| e.path.as_str() == path)
     }
 }
 
 /// Walks `dir`; a missing folder is a usage error, unreadable entries an I/O error, and
 /// names or file types that cannot go into a bundle are problems in `diags`.
-pub fn collect(dir: &Path, diags: &mut Diagnostics) -> Result<CodeDeployFiles> {
+pub(crate) fn collect(dir: &Path, diags: &mut Diagnostics) -> Result<CodeDeployFiles> {
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "CodeDeploy folder {} does not exist or is not a directory (--codedeploy-dir / \

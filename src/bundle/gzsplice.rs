@@ -17,7 +17,7 @@ use std::os::raw::c_int;
 
 /// Where a gzip stream can be continued, and what to compress again from there.
 #[derive(Debug, Clone)]
-pub struct Splice {
+pub(crate) struct Splice {
     /// Bytes of the file kept as they are: every earlier member, this member's header and its
     /// blocks before the boundary (the byte the boundary falls in excluded).
     pub keep: u64,
@@ -55,7 +55,7 @@ impl Splice {
 
 /// A tail longer than this (a deflate block of many MiB, as some compressors write) is not
 /// held in memory: the caller re-encodes instead.
-pub const MAX_TAIL: usize = 32 << 20;
+pub(crate) const MAX_TAIL: usize = 32 << 20;
 
 fn zerr(what: &str, code: c_int) -> io::Error {
     io::Error::new(
@@ -165,7 +165,7 @@ impl Drop for Inflate {
 
 /// Finds the last deflate block boundary at or before the uncompressed offset `cut` of the
 /// gzip stream `input`. `None` when the tail to compress again would exceed [`MAX_TAIL`].
-pub fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Option<Splice>> {
+pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Option<Splice>> {
     let mut input = CancelRead::new(input, cancel);
     let mut inflate = Inflate::gzip()?;
     let mut inbuf = vec![0u8; 256 << 10];
@@ -261,7 +261,7 @@ struct Boundary {
 /// block boundaries near what has been read, with the output since the oldest of them: once
 /// the reader's consumer knows where the tar data ends, [`Members::splice_at`] gives the
 /// [`Splice`] there without a second pass over the file.
-pub struct Members<R> {
+pub(crate) struct Members<R> {
     input: R,
     inbuf: Box<[u8]>,
     in_start: u64,
@@ -289,7 +289,7 @@ const CHUNK: usize = 256 << 10;
 const CUT_MARGIN: u64 = 2048;
 
 impl<R: Read> Members<R> {
-    pub fn new(input: R) -> io::Result<Self> {
+    pub(crate) fn new(input: R) -> io::Result<Self> {
         Ok(Members {
             input,
             inbuf: vec![0u8; 256 << 10].into_boxed_slice(),
@@ -314,7 +314,7 @@ impl<R: Read> Members<R> {
     /// before what was read (the end of the tar data, found by the reader's consumer, before
     /// it reads on). `None` when no boundary before the cut is held: the block that holds it
     /// is longer than [`MAX_TAIL`], or the cut is not where this reader has been.
-    pub fn splice_at(&self, cut: u64) -> Option<Splice> {
+    pub(crate) fn splice_at(&self, cut: u64) -> Option<Splice> {
         let end = self.base + self.out.len() as u64;
         if cut > end {
             return None;
@@ -494,7 +494,7 @@ impl<R: Read> Read for Members<R> {
 /// Continues a spliced gzip member: what is written is compressed (raw deflate, starting
 /// with the kept bits) and counted into the member's CRC-32 and length; `finish` ends the
 /// deflate stream and writes the gzip trailer.
-pub struct Continue<W: Write> {
+pub(crate) struct Continue<W: Write> {
     strm: Box<z::z_stream>,
     /// Taken by `finish`.
     out: Option<W>,
@@ -504,7 +504,7 @@ pub struct Continue<W: Write> {
 }
 
 impl<W: Write> Continue<W> {
-    pub fn new(out: W, splice: &Splice, level: i32) -> io::Result<Self> {
+    pub(crate) fn new(out: W, splice: &Splice, level: i32) -> io::Result<Self> {
         let mut strm = Box::<z::z_stream>::default();
         // SAFETY: a default stream, boxed for the rest of its life.
         let ret = unsafe {
@@ -571,7 +571,7 @@ impl<W: Write> Continue<W> {
     }
 
     /// Ends the deflate stream and writes the member's trailer (CRC-32, length mod 2^32).
-    pub fn finish(mut self) -> io::Result<W> {
+    pub(crate) fn finish(mut self) -> io::Result<W> {
         while self.run(&[], z::Z_FINISH)? != z::Z_STREAM_END {}
         let mut trailer = [0u8; 8];
         trailer[..4].copy_from_slice(&self.crc.to_le_bytes());

@@ -2,10 +2,10 @@
 //! agent's GNU tar sees them, the one-pass archive scan, the CodeDeploy folder, the merged
 //! tree an instance gets, and the writer that splices them into one bundle.
 
-pub mod cdfiles;
-pub mod gzsplice;
-pub mod paths;
-pub mod scan;
+pub(crate) mod cdfiles;
+pub(crate) mod gzsplice;
+pub(crate) mod paths;
+pub(crate) mod scan;
 pub mod tarstream;
-pub mod tree;
+pub(crate) mod tree;
 pub mod writer;

@@ -12,11 +12,11 @@ use std::path::Path;
 /// A relative, normalised path inside a bundle: `/`-separated, no empty, `.` or `..`
 /// components, no leading or trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BundlePath(String);
+pub(crate) struct BundlePath(String);
 
 /// Why a path cannot be part of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
+pub(crate) enum PathError {
     #[error("empty path")]
     Empty,
     #[error("absolute path (the agent's tar strips the leading '/'; make the path relative)")]
@@ -36,7 +36,7 @@ impl BundlePath {
     ///
     /// Returns `Ok(None)` for the bundle root itself (`.`, `./`), which archives made with
     /// `tar -C dir .` carry as their first entry.
-    pub fn parse(raw: &[u8]) -> Result<Option<BundlePath>, PathError> {
+    pub(crate) fn parse(raw: &[u8]) -> Result<Option<BundlePath>, PathError> {
         if raw.is_empty() {
             return Err(PathError::Empty);
         }
@@ -69,7 +69,7 @@ impl BundlePath {
     ///
     /// Returns `None` when the target is absolute or climbs above the bundle root, that is,
     /// when the link would point outside the bundle once extracted. `Some(None)` is the root.
-    pub fn resolve_link(&self, target: &str) -> Option<Option<BundlePath>> {
+    pub(crate) fn resolve_link(&self, target: &str) -> Option<Option<BundlePath>> {
         if target.starts_with('/') || target.is_empty() {
             return None;
         }
@@ -91,27 +91,20 @@ impl BundlePath {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The parent directories of this path, outermost first (`a/b/c` gives `a`, `a/b`).
-    pub fn ancestors(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn ancestors(&self) -> impl Iterator<Item = &str> {
         self.0
             .match_indices('/')
             .map(move |(index, _)| &self.0[..index])
     }
 
     /// The last component.
-    pub fn file_name(&self) -> &str {
+    pub(crate) fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
-    }
-
-    /// True when `self` is `other` or lies below it.
-    pub fn is_within(&self, dir: &str) -> bool {
-        dir.is_empty()
-            || self.0 == dir
-            || (self.0.starts_with(dir) && self.0.as_bytes().get(dir.len()) == Some(&b'/'))
     }
 }
 
@@ -123,7 +116,7 @@ impl fmt::Display for BundlePath {
 
 /// What an entry of a bundle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     File,
     Dir,
     Symlink,
@@ -131,7 +124,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::File => "file",
             Kind::Dir => "directory",
@@ -142,7 +135,7 @@ impl Kind {
 }
 
 /// How messages name a file or folder given on the command line: its last component.
-pub fn label(path: &Path) -> String {
+pub(crate) fn label(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
@@ -203,13 +196,9 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_and_within() {
+    fn ancestors_and_file_name() {
         let p = BundlePath::parse(b"a/b/c").unwrap().unwrap();
         assert_eq!(p.ancestors().collect::<Vec<_>>(), vec!["a", "a/b"]);
-        assert!(p.is_within("a/b"));
-        assert!(p.is_within("a/b/c"));
-        assert!(p.is_within(""));
-        assert!(!p.is_within("a/bc"));
         assert_eq!(p.file_name(), "c");
     }
 }

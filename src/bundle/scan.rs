@@ -16,20 +16,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Scripts and the appspec are read into memory for checks, up to this size each.
-pub const MAX_CAPTURE: u64 = 1 << 20;
+pub(crate) const MAX_CAPTURE: u64 = 1 << 20;
 
 /// One checked entry of the application archive.
 #[derive(Debug, Clone)]
-pub struct AppEntry {
+pub(crate) struct AppEntry {
     pub path: BundlePath,
     pub kind: Kind,
-    pub mode: u32,
     pub link: Option<String>,
 }
 
 /// The result of scanning an application archive.
 #[derive(Debug)]
-pub struct AppArchive {
+pub(crate) struct AppArchive {
     pub path: PathBuf,
     pub compression: Compression,
     /// Entries in archive order; duplicates kept (the last one wins on extraction).
@@ -46,7 +45,7 @@ pub struct AppArchive {
 
 impl AppArchive {
     /// How diagnostics name the archive: its file name.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         crate::bundle::paths::label(&self.path)
     }
 }
@@ -67,10 +66,10 @@ impl std::error::Error for FileError {
     }
 }
 
-pub struct TaggedFile(CancelRead<Raw>);
+pub(crate) struct TaggedFile(CancelRead<Raw>);
 
 /// The archive file: complete, or still arriving ([`crate::base::growing`]).
-pub enum Raw {
+pub(crate) enum Raw {
     Complete(File),
     Arriving(Follow),
 }
@@ -101,7 +100,7 @@ impl Read for TaggedFile {
 }
 
 /// The application archive's tar stream: the file itself, or its gzip members inflated.
-pub enum Source {
+pub(crate) enum Source {
     Plain(BufReader<TaggedFile>),
     Gzip(Box<gzsplice::Members<TaggedFile>>),
 }
@@ -127,7 +126,7 @@ impl Source {
 
 /// Opens an application archive as a tar stream, decompressing gzip (every member); with
 /// `growing`, reads the file as it arrives.
-pub fn open(
+pub(crate) fn open(
     path: &Path,
     growing: Option<&Arc<Growing>>,
     cancel: &Cancel,
@@ -155,7 +154,7 @@ pub fn open(
 }
 
 /// Turns a stream error into either an I/O failure (exit 4) or a problem of the archive.
-pub fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Result<()> {
+pub(crate) fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Result<()> {
     if let TarError::Io(e) = &err {
         if let Some(signal) = cancelled_in(e) {
             return Err(Error::Interrupted(signal));
@@ -185,7 +184,7 @@ pub fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) -> Resu
 
 /// Scans the whole archive, checking every entry and capturing the contents of the entries
 /// for which `capture` returns true.
-pub fn scan(
+pub(crate) fn scan(
     path: &Path,
     growing: Option<&Arc<Growing>>,
     capture: &dyn Fn(&BundlePath) -> bool,
@@ -346,10 +345,5 @@ fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option
         },
         _ => None,
     };
-    Some(AppEntry {
-        path,
-        kind,
-        mode,
-        link,
-    })
+    Some(AppEntry { path, kind, link })
 }

@@ -7,20 +7,20 @@
 
 use std::io::{self, Read, Write};
 
-pub const BLOCK: usize = 512;
+pub(crate) const BLOCK: usize = 512;
 /// Extension headers (GNU long names, PAX records) larger than this are refused.
 const MAX_EXTENSION: u64 = 1 << 20;
 
 /// The container of an application archive, recognised by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
 }
 
 /// Recognises a tar or gzip stream from its first block; anything else is an error that
 /// says what the file looks like instead.
-pub fn detect(first: &[u8]) -> Result<Compression, String> {
+pub(crate) fn detect(first: &[u8]) -> Result<Compression, String> {
     if first.starts_with(&[0x1f, 0x8b]) {
         return Ok(Compression::Gzip);
     }
@@ -94,14 +94,14 @@ pub struct RawEntry {
 
 /// A non-zero block after the end-of-archive marker.
 #[derive(Debug)]
-pub struct Stray {
+pub(crate) struct Stray {
     pub offset: u64,
     /// The entry name, when the block is a valid header.
     pub name: Option<Vec<u8>>,
 }
 
 /// A PAX record: key and value.
-pub type PaxRecord = (Vec<u8>, Vec<u8>);
+pub(crate) type PaxRecord = (Vec<u8>, Vec<u8>);
 
 /// Why a tar stream could not be read further.
 #[derive(Debug, thiserror::Error)]
@@ -125,16 +125,16 @@ impl<R: Read> TarReader<R> {
         TarReader { inner, offset: 0 }
     }
 
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub fn get_ref(&self) -> &R {
+    pub(crate) fn get_ref(&self) -> &R {
         &self.inner
     }
 
     /// Reads one block; `Ok(false)` at a clean end of stream, an error on a partial block.
-    pub fn read_block(
+    pub(crate) fn read_block(
         &mut self,
         block: &mut [u8; BLOCK],
         what: &'static str,
@@ -303,7 +303,11 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Copies an entry exactly as it stands in the stream: headers, data and padding.
-    pub fn copy_raw(&mut self, entry: &RawEntry, out: &mut impl Write) -> Result<(), TarError> {
+    pub(crate) fn copy_raw(
+        &mut self,
+        entry: &RawEntry,
+        out: &mut impl Write,
+    ) -> Result<(), TarError> {
         out.write_all(&entry.raw_headers)?;
         let mut remaining = entry.size.div_ceil(BLOCK as u64);
         let mut block = [0u8; BLOCK];
@@ -322,7 +326,7 @@ impl<R: Read> TarReader<R> {
 
     /// After an end-of-archive block, checks that only zero padding follows. Returns the
     /// offset and, when it is a valid header, the name of whatever non-zero block is found.
-    pub fn find_after_end(&mut self) -> Result<Option<Stray>, TarError> {
+    pub(crate) fn find_after_end(&mut self) -> Result<Option<Stray>, TarError> {
         let mut block = [0u8; BLOCK];
         loop {
             let offset = self.offset;
@@ -401,7 +405,7 @@ fn trim_nul(data: &[u8]) -> &[u8] {
 }
 
 /// Parses PAX extended header records: `"<len> <key>=<value>\n"` repeated.
-pub fn parse_pax(mut data: &[u8]) -> Result<Vec<PaxRecord>, String> {
+pub(crate) fn parse_pax(mut data: &[u8]) -> Result<Vec<PaxRecord>, String> {
     let mut records = Vec::new();
     while !data.is_empty() && data[0] != 0 {
         let space = data
@@ -427,7 +431,7 @@ pub fn parse_pax(mut data: &[u8]) -> Result<Vec<PaxRecord>, String> {
 }
 
 /// An entry to write into a bundle: a normalised header built from scratch.
-pub struct NewEntry<'a> {
+pub(crate) struct NewEntry<'a> {
     pub path: &'a str,
     pub kind: tar::EntryType,
     pub mode: u32,
@@ -439,7 +443,10 @@ pub struct NewEntry<'a> {
 /// Writes the header blocks of `entry` (a GNU long-name or long-link header first when a
 /// name does not fit). The caller writes `entry.size` bytes of data, then [`write_padding`].
 /// Owner 0:0 with no user or group names, so nothing of the build machine leaks in.
-pub fn write_header(out: &mut (impl Write + ?Sized), entry: &NewEntry<'_>) -> io::Result<()> {
+pub(crate) fn write_header(
+    out: &mut (impl Write + ?Sized),
+    entry: &NewEntry<'_>,
+) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     let name = if entry.kind == tar::EntryType::Directory {
         format!("{}/", entry.path)
@@ -493,7 +500,7 @@ fn set_truncated(field: &mut [u8], value: &[u8]) {
 }
 
 /// Pads entry data of `size` bytes to a whole number of blocks.
-pub fn write_padding(out: &mut (impl Write + ?Sized), size: u64) -> io::Result<()> {
+pub(crate) fn write_padding(out: &mut (impl Write + ?Sized), size: u64) -> io::Result<()> {
     let rem = (size % BLOCK as u64) as usize;
     if rem != 0 {
         out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;

@@ -14,22 +14,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     App,
     CodeDeploy,
 }
 
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     pub kind: Kind,
     pub origin: Origin,
-    pub mode: u32,
     pub link: Option<String>,
 }
 
 /// The merged bundle, by path.
 #[derive(Debug, Default)]
-pub struct BundleTree {
+pub(crate) struct BundleTree {
     nodes: BTreeMap<String, Node>,
     /// App paths whose (non-directory) entries a CodeDeploy file replaces.
     pub overridden: BTreeSet<String>,
@@ -39,7 +38,11 @@ pub struct BundleTree {
 
 impl BundleTree {
     /// Merges both sources and reports every conflict into `diags`.
-    pub fn build(cd: &CodeDeployFiles, app: Option<&AppArchive>, diags: &mut Diagnostics) -> Self {
+    pub(crate) fn build(
+        cd: &CodeDeployFiles,
+        app: Option<&AppArchive>,
+        diags: &mut Diagnostics,
+    ) -> Self {
         let mut tree = BundleTree::default();
         let cd_label = cd.label();
         for entry in &cd.entries {
@@ -49,7 +52,6 @@ impl BundleTree {
                 Node {
                     kind: entry.kind,
                     origin: Origin::CodeDeploy,
-                    mode: entry.mode,
                     link: entry.link.clone(),
                 },
             );
@@ -62,7 +64,6 @@ impl BundleTree {
                 let node = Node {
                     kind: entry.kind,
                     origin: Origin::App,
-                    mode: entry.mode,
                     link: entry.link.clone(),
                 };
                 let Some(existing) = tree.nodes.get(&key) else {
@@ -184,7 +185,7 @@ impl BundleTree {
     }
 
     /// The kind of a path in the merged bundle; directories implied by deeper entries count.
-    pub fn kind_of(&self, path: &str) -> Option<Kind> {
+    pub(crate) fn kind_of(&self, path: &str) -> Option<Kind> {
         if path.is_empty() {
             return Some(Kind::Dir);
         }
@@ -199,12 +200,12 @@ impl BundleTree {
             .map(|_| Kind::Dir)
     }
 
-    pub fn node(&self, path: &str) -> Option<&Node> {
+    pub(crate) fn node(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path)
     }
 
     /// Every non-directory entry at or below `dir` ("" is the whole bundle), in path order.
-    pub fn files_under<'a>(
+    pub(crate) fn files_under<'a>(
         &'a self,
         dir: &'a str,
     ) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
@@ -223,7 +224,7 @@ impl BundleTree {
     /// directories count.
     /// The file whose path is nearest to `path` by edit distance, when near enough to be a
     /// typo (at most a third of its length away).
-    pub fn closest_file(&self, path: &str) -> Option<&str> {
+    pub(crate) fn closest_file(&self, path: &str) -> Option<&str> {
         self.nodes
             .iter()
             .filter(|(_, n)| n.kind == Kind::File)
@@ -233,7 +234,7 @@ impl BundleTree {
             .map(|(_, k)| k)
     }
 
-    pub fn find_ignoring_case(&self, path: &str) -> Option<&str> {
+    pub(crate) fn find_ignoring_case(&self, path: &str) -> Option<&str> {
         self.nodes.keys().find_map(|key| {
             let head = key.get(..path.len())?;
             let ends = key.len() == path.len() || key.as_bytes()[path.len()] == b'/';

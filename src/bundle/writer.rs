@@ -53,7 +53,7 @@ pub enum MergeMode {
 }
 
 impl MergeMode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MergeMode::Append => "append",
             MergeMode::Override => "override",
@@ -71,14 +71,14 @@ pub enum BundleType {
 }
 
 impl BundleType {
-    pub fn of(compression: Compression) -> Self {
+    pub(crate) fn of(compression: Compression) -> Self {
         match compression {
             Compression::None => BundleType::Tar,
             Compression::Gzip => BundleType::Tgz,
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BundleType::Tar => "tar",
             BundleType::Tgz => "tgz",
@@ -88,7 +88,7 @@ impl BundleType {
 
 /// What was written.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub(crate) struct Written {
     pub bytes: u64,
     pub sha256: String,
     pub merge: MergeMode,
@@ -98,7 +98,7 @@ pub struct Written {
 }
 
 /// A writer that counts and hashes what passes through it.
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     cancel: Cancel,
     hasher: Sha256,
@@ -106,7 +106,7 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W, cancel: &Cancel) -> Self {
+    pub(crate) fn new(inner: W, cancel: &Cancel) -> Self {
         HashingWriter {
             inner,
             cancel: cancel.clone(),
@@ -115,7 +115,7 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    pub fn finish(self) -> (W, u64, String) {
+    pub(crate) fn finish(self) -> (W, u64, String) {
         (self.inner, self.bytes, hex(&self.hasher.finalize()))
     }
 }
@@ -144,7 +144,7 @@ fn gzip<W: Write>(out: W) -> flate2::write::GzEncoder<W> {
 }
 
 /// Writes the bundle for `app` + `cd` to `out`; `label` names the output in errors.
-pub fn write<W: Write>(
+pub(crate) fn write<W: Write>(
     app: &AppArchive,
     cd: &CodeDeployFiles,
     tree: &BundleTree,
@@ -254,7 +254,7 @@ fn splice_point(
 
 /// Writes the CodeDeploy entries for which `keep` holds, normalised, without end-of-archive
 /// blocks.
-pub fn write_codedeploy_entries(
+pub(crate) fn write_codedeploy_entries(
     cd: &CodeDeployFiles,
     mtime: u64,
     keep: &dyn Fn(&str) -> bool,

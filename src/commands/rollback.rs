@@ -36,7 +36,7 @@ pub struct RollbackOutcome {
 /// The deployment to go back to, and the one live now: `--to`, or the newest success whose
 /// revision differs from the newest success's (whatever made either: this tool, a person,
 /// CodeDeploy's automatic rollback).
-pub fn choose(
+pub(crate) fn choose(
     successes: &[DeploymentInfo],
     to: Option<DeploymentInfo>,
     group: &str,

@@ -74,7 +74,8 @@ pub(crate) async fn keep_rollback_targets(
             }
         }
         for (i, (key, version)) in bundles.iter().take(3).enumerate() {
-            let status = if i < 2 { s3::LIVE } else { "Succeeded" };
+            let tag = s3::status_tag();
+            let status = if i < 2 { &tag.live } else { &tag.succeeded };
             if let Err(err) = s3::tag(
                 &clients.artifact_s3,
                 &cfg.bucket,
@@ -137,8 +138,13 @@ pub(crate) async fn conclude(
     if status == DeploymentStatus::Succeeded {
         keep_rollback_targets(clients, cfg, Some((&id, key, version)), shutdown).await?;
     } else if let BundleRef::Own(up) = bundle {
+        let tag = s3::status_tag();
+        let value = match status {
+            DeploymentStatus::Stopped => &tag.stopped,
+            _ => &tag.failed,
+        };
         if let Err(err) = shutdown
-            .guard(s3::tag_status(&clients.artifact_s3, up, status.as_str()))
+            .guard(s3::tag_status(&clients.artifact_s3, up, value))
             .await
         {
             log(format!("warning: {err}"));

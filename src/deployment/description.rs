@@ -13,7 +13,7 @@ const DESCRIPTION_TAG: &str = "by=invisible-pipeline";
 const LEGACY_TAG: &str = "invisible-pipeline";
 
 /// The longest description written; long commit or build ids are cut to fit.
-pub const DESCRIPTION_MAX: usize = 512;
+pub(crate) const DESCRIPTION_MAX: usize = 512;
 
 /// The commit id keeps at most this many characters (a SHA-256 commit id).
 const COMMIT_MAX: usize = 64;
@@ -65,13 +65,13 @@ pub fn description_noting(
 /// compared as text (CodeBuild's ids are `project:uuid`), so that two runs agree on the
 /// winner whatever order they look in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RunKey {
+pub(crate) struct RunKey {
     pub trigger: DateTime,
     pub build: String,
 }
 
 /// The run key in a description written by [`description`] (or the first format).
-pub fn run_key(description: &str) -> Option<RunKey> {
+pub(crate) fn run_key(description: &str) -> Option<RunKey> {
     let words: Vec<&str> = description.split_whitespace().collect();
     let ours = words.last() == Some(&DESCRIPTION_TAG) || words.first() == Some(&LEGACY_TAG);
     if !ours {
@@ -86,7 +86,7 @@ pub fn run_key(description: &str) -> Option<RunKey> {
 
 /// A field (`commit`, `build`) of a description written by this tool; `None` for other
 /// descriptions, and for `local` (a run outside CodeBuild or without a commit).
-pub fn field_of(description: &str, name: &str) -> Option<String> {
+pub(crate) fn field_of(description: &str, name: &str) -> Option<String> {
     run_key(description)?;
     let prefix = format!("{name}=");
     description
@@ -94,11 +94,6 @@ pub fn field_of(description: &str, name: &str) -> Option<String> {
         .find_map(|w| w.strip_prefix(prefix.as_str()))
         .filter(|v| !v.is_empty() && *v != "local")
         .map(str::to_string)
-}
-
-/// The trigger time in a description written by [`description`].
-pub fn trigger_of(description: &str) -> Option<DateTime> {
-    run_key(description).map(|k| k.trigger)
 }
 
 /// The build id as the description carries it (and so as [`run_key`] reads it back).
@@ -110,6 +105,11 @@ pub(crate) fn description_word(build: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The trigger time in a description written by [`description`].
+    fn trigger_of(description: &str) -> Option<DateTime> {
+        run_key(description).map(|k| k.trigger)
+    }
 
     fn t(text: &str) -> DateTime {
         DateTime::from_str(text, Format::DateTime).unwrap()

@@ -3,16 +3,15 @@
 //! following it, concluding it (the bundles a rollback needs are kept), and deploying again a
 //! bundle already in S3.
 
-pub mod conclude;
-pub mod config;
-pub mod description;
-pub mod follow;
-pub mod group;
-pub mod place;
+pub(crate) mod conclude;
+pub(crate) mod config;
+pub(crate) mod description;
+pub(crate) mod follow;
+pub(crate) mod group;
+pub(crate) mod place;
 pub mod record;
-pub mod redeploy;
+pub(crate) mod redeploy;
 
 pub use config::{bundle_key, ArchiveSource, DeployConfig, IfBusy, Outcome, StepTime, UploadMode};
-pub use description::{
-    description, description_noting, field_of, run_key, trigger_of, RunKey, DESCRIPTION_MAX,
-};
+pub use description::{description, description_noting};
+pub(crate) use description::{field_of, run_key};

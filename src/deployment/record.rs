@@ -56,7 +56,7 @@ pub struct Entry {
     pub instances_failed: i64,
 }
 
-pub fn status_word(status: Option<&DeploymentStatus>) -> &'static str {
+pub(crate) fn status_word(status: Option<&DeploymentStatus>) -> &'static str {
     match status {
         Some(DeploymentStatus::Succeeded) => "succeeded",
         Some(DeploymentStatus::Failed) => "failed",
@@ -77,7 +77,7 @@ fn time(t: Option<&DateTime>) -> Option<String> {
 }
 
 /// The entry of one deployment; its bundle's state is filled in by the caller.
-pub fn entry(info: &DeploymentInfo) -> Entry {
+pub(crate) fn entry(info: &DeploymentInfo) -> Entry {
     let description = info.description().unwrap_or_default();
     let key = deployment::run_key(description);
     let bundle = info
@@ -116,7 +116,7 @@ pub fn entry(info: &DeploymentInfo) -> Entry {
 /// Marks as `superseded` the stopped deployments of this tool that a newer run's deployment
 /// followed (a later trigger, created after it): `--if-busy stop-active` stopped them for it,
 /// or they were stopped by hand before a newer run; either way a newer trigger replaced them.
-pub fn mark_superseded(entries: &mut [Entry], infos: &[DeploymentInfo]) {
+pub(crate) fn mark_superseded(entries: &mut [Entry], infos: &[DeploymentInfo]) {
     let key_of = |id: &str| {
         infos
             .iter()
@@ -147,7 +147,7 @@ pub fn mark_superseded(entries: &mut [Entry], infos: &[DeploymentInfo]) {
 }
 
 /// Newest first (by creation time, then id), at most `limit`.
-pub fn newest_first(mut infos: Vec<DeploymentInfo>, limit: usize) -> Vec<DeploymentInfo> {
+pub(crate) fn newest_first(mut infos: Vec<DeploymentInfo>, limit: usize) -> Vec<DeploymentInfo> {
     infos.sort_by(|a, b| {
         let at = |i: &DeploymentInfo| i.create_time().map(|t| (t.secs(), t.subsec_nanos()));
         at(b)
@@ -227,7 +227,7 @@ pub struct InstanceCounts {
     pub skipped: i64,
 }
 
-pub fn instance_counts(info: &DeploymentInfo) -> InstanceCounts {
+pub(crate) fn instance_counts(info: &DeploymentInfo) -> InstanceCounts {
     info.deployment_overview()
         .map(|o| InstanceCounts {
             pending: o.pending(),

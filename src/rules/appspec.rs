@@ -9,10 +9,10 @@ use crate::bundle::tree::BundleTree;
 use crate::rules::yaml::{self, Yaml};
 use std::collections::{BTreeMap, HashSet};
 
-pub const APPSPEC: &str = "appspec.yml";
+pub(crate) const APPSPEC: &str = "appspec.yml";
 
 /// The lifecycle events that can run scripts on EC2/on-premises instances.
-pub const LIFECYCLE_EVENTS: [&str; 9] = [
+pub(crate) const LIFECYCLE_EVENTS: [&str; 9] = [
     "ApplicationStop",
     "BeforeInstall",
     "AfterInstall",
@@ -34,18 +34,18 @@ const TOP_LEVEL_KEYS: [&str; 6] = [
 ];
 
 /// The longest time one lifecycle event may take, all its scripts together.
-pub const MAX_EVENT_SECONDS: u64 = 3600;
+pub(crate) const MAX_EVENT_SECONDS: u64 = 3600;
 
 /// A hook script the appspec names, for the script checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookScript {
+pub(crate) struct HookScript {
     pub event: String,
     pub location: BundlePath,
 }
 
 /// The result of checking an appspec: the hook scripts it runs.
 #[derive(Debug, Default)]
-pub struct AppSpec {
+pub(crate) struct AppSpec {
     pub hooks: Vec<HookScript>,
 }
 
@@ -55,7 +55,7 @@ pub struct AppSpec {
 /// `setup` package's /etc/passwd, plus the accounts of the web and database server packages
 /// hooks most often name. The agent runs `runas` hooks with `su USER -c` (or `sudo su`),
 /// which needs a login shell (`hook_executor.rb` of aws-codedeploy-agent 1.8).
-pub const NOLOGIN_ACCOUNTS: [&str; 24] = [
+pub(crate) const NOLOGIN_ACCOUNTS: [&str; 24] = [
     "bin",
     "daemon",
     "adm",
@@ -82,7 +82,7 @@ pub const NOLOGIN_ACCOUNTS: [&str; 24] = [
     "tomcat",
 ];
 
-pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| {
@@ -270,7 +270,7 @@ fn check_text<'t>(label: &str, bytes: &'t [u8], diags: &mut Diagnostics) -> Opti
 }
 
 /// Checks `bytes` as the bundle's appspec.yml against the merged bundle `tree`.
-pub fn check(
+pub(crate) fn check(
     label: &str,
     bytes: &[u8],
     tree: &BundleTree,

@@ -4,7 +4,7 @@
 use crate::base::diag::Diagnostics;
 
 /// Checks the text of a hook script.
-pub fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostics) {
+pub(crate) fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostics) {
     if let Some(line) = first_crlf_line(content) {
         diags.error(
             at,
@@ -38,7 +38,7 @@ pub fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostics) {
 }
 
 /// True when `content` looks like a script: a shebang line or a shell extension.
-pub fn looks_like_script(name: &str, content_start: &[u8]) -> bool {
+pub(crate) fn looks_like_script(name: &str, content_start: &[u8]) -> bool {
     content_start.starts_with(b"#!")
         || [".sh", ".bash", ".py", ".rb", ".pl"]
             .iter()

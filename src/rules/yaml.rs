@@ -8,7 +8,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Yaml {
+pub(crate) enum Yaml {
     Scalar {
         value: String,
         plain: bool,
@@ -25,25 +25,25 @@ pub enum Yaml {
 }
 
 impl Yaml {
-    pub fn line(&self) -> usize {
+    pub(crate) fn line(&self) -> usize {
         match self {
             Yaml::Scalar { line, .. } | Yaml::Seq { line, .. } | Yaml::Map { line, .. } => *line,
         }
     }
 
     /// The plain scalars YAML reads as null (`key:` with nothing after it).
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(self, Yaml::Scalar { value, plain: true, .. } if matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Yaml::Scalar { value, .. } => Some(value),
             _ => None,
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Yaml::Scalar { .. } if self.is_null() => "nothing",
             Yaml::Scalar { .. } => "a scalar",
@@ -55,7 +55,7 @@ impl Yaml {
 
 /// A parsed document and the constructs in it that Psych 4 refuses.
 #[derive(Debug)]
-pub struct Document {
+pub(crate) struct Document {
     pub root: Option<Yaml>,
     /// (line, what) for every anchor and alias.
     pub refused: Vec<(usize, &'static str)>,
@@ -143,7 +143,7 @@ impl MarkedEventReceiver for Builder {
 }
 
 /// Parses the first document of `text`.
-pub fn parse(text: &str) -> Result<Document, String> {
+pub(crate) fn parse(text: &str) -> Result<Document, String> {
     let mut builder = Builder::default();
     Parser::new_from_str(text)
         .load(&mut builder, false)
@@ -155,7 +155,7 @@ pub fn parse(text: &str) -> Result<Document, String> {
 }
 
 /// True for a plain scalar that YAML 1.1 (Psych) reads as a date or time.
-pub fn looks_like_timestamp(value: &str) -> bool {
+pub(crate) fn looks_like_timestamp(value: &str) -> bool {
     let b = value.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));

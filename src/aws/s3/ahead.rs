@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 /// Where the bundle goes: everything its upload needs before the bundle exists.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub bucket: String,
     /// The object key for a `tar` bundle and for a `tgz` one: the release's first bytes say
     /// which.
@@ -39,7 +39,7 @@ pub struct Target {
 
 /// How far the parts sent ahead may reach, as the scan learns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     /// The scan is still running: every full part the download has written.
     Unknown,
     /// The bundle's first `n` bytes are the release's.
@@ -60,7 +60,7 @@ pub(super) struct Sent {
 
 /// A multipart upload started ahead of the bundle, and the parts it holds.
 #[derive(Debug)]
-pub struct Ahead {
+pub(crate) struct Ahead {
     pub(super) upload_id: String,
     bucket: String,
     key: String,
@@ -70,24 +70,24 @@ pub struct Ahead {
 
 impl Ahead {
     /// The key the upload writes.
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         &self.key
     }
 
     /// Bytes sent ahead that the bundle keeps.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.sent.iter().map(|s| s.length).sum()
     }
 
     /// Keeps the parts that lie in the bundle's first `kept` bytes (the release's own).
-    pub fn keeping(mut self, kept: u64) -> Self {
+    pub(crate) fn keeping(mut self, kept: u64) -> Self {
         self.sent.retain(|s| s.offset + s.length <= kept);
         self
     }
 
     /// Aborts the upload; a failure is only a warning (the bucket's lifecycle rule removes
     /// incomplete uploads).
-    pub async fn abort(self, s3: &aws_sdk_s3::Client) {
+    pub(crate) async fn abort(self, s3: &aws_sdk_s3::Client) {
         let aborted = s3
             .abort_multipart_upload()
             .bucket(&self.bucket)
@@ -133,7 +133,7 @@ enum Stopped {
 /// sets. `None` when nothing was started (a release under the multipart threshold), when
 /// the run stopped it, or when it failed: the bundle is then uploaded after it is built, as
 /// without this step, and the failure is said.
-pub async fn send(
+pub(crate) async fn send(
     s3: aws_sdk_s3::Client,
     target: Target,
     release: PathBuf,

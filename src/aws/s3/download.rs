@@ -27,7 +27,7 @@ pub struct ObjectInfo {
 const ANNOUNCE: u64 = 1 << 20;
 
 /// How often a broken download is resumed before the run gives up.
-pub const DOWNLOAD_RESUMES: u32 = 5;
+pub(crate) const DOWNLOAD_RESUMES: u32 = 5;
 
 /// Streams an object to `dest`, never holding it whole in memory. A connection that breaks
 /// mid-body is resumed from the byte reached (Range, pinned to the first answer's ETag with

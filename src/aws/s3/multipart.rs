@@ -32,15 +32,15 @@ impl Default for UploadSettings {
 
 /// S3's multipart limits: 10,000 parts of 5 MiB to 5 GiB
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html>).
-pub const MAX_PARTS: u64 = 10_000;
+pub(crate) const MAX_PARTS: u64 = 10_000;
 
-pub const MIN_PART: u64 = 5 << 20;
+pub(crate) const MIN_PART: u64 = 5 << 20;
 
-pub const MAX_PART: u64 = 5 << 30;
+pub(crate) const MAX_PART: u64 = 5 << 30;
 
 /// The part size for a file of `size` bytes: at least `requested` (and 5 MiB), at least
 /// ceil(size / 10,000) rounded up to a MiB, at most 5 GiB.
-pub fn part_size(size: u64, requested: u64) -> Result<u64> {
+pub(crate) fn part_size(size: u64, requested: u64) -> Result<u64> {
     const MIB: u64 = 1 << 20;
     let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
     let part = requested.max(MIN_PART).max(needed);
@@ -54,7 +54,7 @@ pub fn part_size(size: u64, requested: u64) -> Result<u64> {
 
 /// A bundle to upload.
 #[derive(Debug, Clone)]
-pub struct Upload {
+pub(crate) struct Upload {
     pub bucket: String,
     pub key: String,
     pub path: PathBuf,
@@ -73,7 +73,7 @@ pub struct Upload {
 /// The first `len` bytes of an object, to copy server-side, pinned to the version (and ETag)
 /// that was downloaded and checked.
 #[derive(Debug, Clone)]
-pub struct CopySource {
+pub(crate) struct CopySource {
     pub bucket: String,
     pub key: String,
     pub version_id: Option<String>,
@@ -119,14 +119,14 @@ impl Upload {
 /// The metadata key of the bundle's SHA-256, when it is known before the upload starts (an
 /// upload that starts while the release still arrives does not know it: the deployment's
 /// description carries it then, and always).
-pub const SHA256_METADATA: &str = "sha256";
+pub(crate) const SHA256_METADATA: &str = "sha256";
 
 /// The metadata key of a token unique to one upload: an object whose CompleteMultipartUpload
 /// or PutObject answer was lost is recognised as this upload's by it.
-pub const UPLOAD_TOKEN_METADATA: &str = "upload-token";
+pub(crate) const UPLOAD_TOKEN_METADATA: &str = "upload-token";
 
 /// A token no other upload has: this process, this instant.
-pub fn upload_token() -> String {
+pub(crate) fn upload_token() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -135,7 +135,7 @@ pub fn upload_token() -> String {
 
 /// A bundle this run uploaded: the only handle that can delete it.
 #[derive(Debug)]
-pub struct Uploaded {
+pub(crate) struct Uploaded {
     pub(super) bucket: String,
     pub(super) key: String,
     pub etag: Option<String>,
@@ -146,30 +146,26 @@ pub struct Uploaded {
 }
 
 impl Uploaded {
-    pub fn bucket(&self) -> &str {
+    pub(crate) fn bucket(&self) -> &str {
         &self.bucket
     }
 
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         &self.key
     }
 
     /// `s3://bucket/key`.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
     }
 
     /// Deletes exactly the version this run wrote (no delete marker in a versioned bucket).
-    pub async fn discard(self, s3: &aws_sdk_s3::Client) -> Result<()> {
+    pub(crate) async fn discard(self, s3: &aws_sdk_s3::Client) -> Result<()> {
         delete_version(s3, &self.bucket, &self.key, self.version_id.as_deref()).await
     }
 }
 
 pub(super) const CONTENT_TYPE: &str = "application/octet-stream";
-
-/// Every bundle is tagged from its upload on, so that one whose deployment's end is never
-/// seen (`--no-wait`, a timeout, an interruption) still expires.
-pub(super) const PENDING_TAGGING: &str = "invisible-pipeline-status=Pending";
 
 /// Where one part's bytes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +216,7 @@ pub(super) async fn create_multipart(s3: &aws_sdk_s3::Client, up: &Upload) -> Re
         .set_ssekms_key_id(up.kms_key_id.clone())
         .content_type(CONTENT_TYPE)
         .set_metadata(Some(up.metadata.clone()))
-        .tagging(PENDING_TAGGING)
+        .tagging(crate::aws::s3::status::pending_tagging())
         // Every part is sent with its CRC-32, and "this checksum algorithm must be the same
         // for all parts and it match the checksum value supplied in the CreateMultipartUpload
         // request" (API reference, UploadPart). Left out, S3 answers CompleteMultipartUpload

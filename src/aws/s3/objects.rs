@@ -2,6 +2,7 @@
 //! hashed, and tagged with the outcome of its deployment (the tag the lifecycle rules read).
 
 use crate::aws::s3::multipart::*;
+use crate::aws::s3::status::{pending_tagging, status_tag};
 use crate::aws::sdk_error;
 use crate::base::error::{Error, Result};
 use aws_sdk_s3::types::{Tag, Tagging};
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 /// An object version that exists: its ETag and size, and the SHA-256 recorded when it was
 /// built (its `sha256` metadata), if any.
 #[derive(Debug, Clone)]
-pub struct Found {
+pub(crate) struct Found {
     pub etag: String,
     pub size: u64,
     pub sha256: Option<String>,
@@ -20,7 +21,7 @@ pub struct Found {
 /// An object version, or `None` when it is gone (404: no such key or version; 405: the
 /// version is a delete marker), as HeadObject answers
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>).
-pub async fn head_version(
+pub(crate) async fn head_version(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -54,13 +55,13 @@ pub async fn head_version(
 
 /// The largest object one CopyObject copies
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>).
-pub const MAX_COPY_OBJECT: u64 = 5 << 30;
+pub(crate) const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 /// Copies a bundle into another bucket (another region: CodeDeploy needs the revision in the
 /// instances' region) with CopyObject, pinned to the source's version and ETag; its metadata
 /// comes along, its tags are replaced by `Pending`, and it is encrypted as `deploy` encrypts.
 /// The copy is this run's: the returned handle can remove it.
-pub async fn copy_bundle(
+pub(crate) async fn copy_bundle(
     s3: &aws_sdk_s3::Client,
     from: &CopySource,
     to_bucket: &str,
@@ -94,7 +95,7 @@ pub async fn copy_bundle(
         .set_copy_source_if_match(from.etag.clone())
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
         .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
-        .tagging(PENDING_TAGGING)
+        .tagging(pending_tagging())
         .set_server_side_encryption(target.encryption())
         .set_ssekms_key_id(target.kms_key_id.clone())
         .send()
@@ -114,7 +115,7 @@ pub async fn copy_bundle(
 
 /// The SHA-256 of an object version's bytes, read and hashed here: what a copy is checked by
 /// (never the metadata, which a copy carries along whatever its bytes).
-pub async fn sha256_of(
+pub(crate) async fn sha256_of(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -142,20 +143,12 @@ pub async fn sha256_of(
     Ok(crate::bundle::writer::hex(&hasher.finalize()))
 }
 
-/// The object tag that records a bundle's place in its life, for the bucket's lifecycle
-/// rules: `Pending` from the upload on (its deployment's end was not seen), then the
-/// deployment's final status (`Failed`, `Stopped`, `Succeeded`), and [`LIVE`] for the bundles
-/// of the two latest successful deployments of the group, which no rule expires.
-pub const STATUS_TAG: &str = "invisible-pipeline-status";
-
-/// The tag value set at upload.
-pub const PENDING: &str = "Pending";
-
-/// The tag value of the live bundle and of the one a rollback goes back to.
-pub const LIVE: &str = "Live";
-
 /// Tags the bundle with the final status of its deployment.
-pub async fn tag_status(s3: &aws_sdk_s3::Client, bundle: &Uploaded, status: &str) -> Result<()> {
+pub(crate) async fn tag_status(
+    s3: &aws_sdk_s3::Client,
+    bundle: &Uploaded,
+    status: &str,
+) -> Result<()> {
     tag(
         s3,
         &bundle.bucket,
@@ -167,7 +160,7 @@ pub async fn tag_status(s3: &aws_sdk_s3::Client, bundle: &Uploaded, status: &str
 }
 
 /// Sets a bundle's status tag (any bundle: tagging never removes anything).
-pub async fn tag(
+pub(crate) async fn tag(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -175,7 +168,7 @@ pub async fn tag(
     status: &str,
 ) -> Result<()> {
     let tag = Tag::builder()
-        .key(STATUS_TAG)
+        .key(&status_tag().key)
         .value(status)
         .build()
         .expect("key and value are set");

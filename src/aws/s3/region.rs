@@ -6,14 +6,14 @@ use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
 
 /// The header in which S3 names a bucket's region, on errors too.
-pub const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
+pub(crate) const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
 
 /// Checks that the artifact bucket is in `region`, with HeadBucket. S3 answers a bucket of
 /// another region with 301 (sometimes 400) and no body, and a denied one with 403; each
 /// carries the bucket's region in `x-amz-bucket-region`, which the SDK does not surface on
 /// errors (awslabs/aws-sdk-rust#1052), so it is read from the raw response
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>).
-pub async fn check_bucket_region(
+pub(crate) async fn check_bucket_region(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     region: &str,

@@ -51,7 +51,7 @@ async fn remove_if_ours(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<()> {
 /// and an object that landed after all is deleted by its version. With `ahead`, the upload
 /// it started goes on: its parts that hold the bundle's bytes are kept, the others sent (a
 /// part sent again under the same number replaces the earlier one).
-pub async fn upload(
+pub(crate) async fn upload(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
     settings: UploadSettings,
@@ -189,7 +189,7 @@ async fn put_single(s3: &aws_sdk_s3::Client, up: &Upload) -> Result<Uploaded> {
         .set_ssekms_key_id(up.kms_key_id.clone())
         .content_type(CONTENT_TYPE)
         .set_metadata(Some(up.metadata.clone()))
-        .tagging(PENDING_TAGGING)
+        .tagging(crate::aws::s3::status::pending_tagging())
         .send()
         .await
         .map_err(|err| sdk_error("s3", "PutObject", up.failure(), err))?;
