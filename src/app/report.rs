@@ -252,12 +252,7 @@ fn promote_text(o: &crate::commands::promote::PromoteOutcome) -> String {
             o.commit.as_deref().unwrap_or("-"),
             o.build.as_deref().unwrap_or("-"),
         );
-    if let Some(id) = &o.deployment_id {
-        text.push_str(&format!("deployment  {id}\n"));
-    }
-    if let Some(newer) = &o.superseded_by {
-        text.push_str(&format!("superseded  by deployment {newer}\n"));
-    }
+    redeployed_lines(&mut text, &o.deployment_id, &o.superseded_by);
     text
 }
 
@@ -275,13 +270,22 @@ fn rollback_text(o: &crate::commands::rollback::RollbackOutcome) -> String {
             o.commit.as_deref().unwrap_or("-"),
             o.build.as_deref().unwrap_or("-"),
         );
-    if let Some(id) = &o.deployment_id {
+    redeployed_lines(&mut text, &o.deployment_id, &o.superseded_by);
+    text
+}
+
+/// The deployment a rollback or promotion created, and the newer one that superseded it.
+fn redeployed_lines(
+    text: &mut String,
+    deployment_id: &Option<String>,
+    superseded_by: &Option<String>,
+) {
+    if let Some(id) = deployment_id {
         text.push_str(&format!("deployment  {id}\n"));
     }
-    if let Some(newer) = &o.superseded_by {
+    if let Some(newer) = superseded_by {
         text.push_str(&format!("superseded  by deployment {newer}\n"));
     }
-    text
 }
 
 /// Prints a failure: every problem on stderr, one per line; with JSON output, also a

@@ -81,6 +81,25 @@ pub(crate) enum Group {
     Ours(String),
 }
 
+/// The id of a newer run's deployment in the group, if any, looked for through transient
+/// failures until `deadline`.
+pub(crate) async fn newer_run(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    deadline: Instant,
+    shutdown: &Shutdown,
+) -> Result<Option<String>> {
+    let newer = persist(
+        "looking for newer runs",
+        deadline,
+        cfg.poll_interval,
+        shutdown,
+        || newer_deployment(clients, cfg),
+    )
+    .await?;
+    Ok(newer.map(|info| info.deployment_id().unwrap_or("?").to_string()))
+}
+
 /// Step: wait until the group is free, by the `--if-busy` policy (CodeDeploy runs one
 /// deployment at a time per group). Returns the id of a newer run's deployment when this run
 /// is superseded.
@@ -94,18 +113,8 @@ pub(crate) async fn take_group(
     let deadline = started + cfg.budget();
     let mut stopped: Vec<String> = Vec::new();
     loop {
-        let newer = persist(
-            "looking for newer runs",
-            deadline,
-            cfg.poll_interval,
-            shutdown,
-            || newer_deployment(clients, cfg),
-        )
-        .await?;
-        if let Some(newer) = newer {
-            return Ok(Group::Superseded(
-                newer.deployment_id().unwrap_or("?").to_string(),
-            ));
+        if let Some(newer) = newer_run(clients, cfg, deadline, shutdown).await? {
+            return Ok(Group::Superseded(newer));
         }
         let active = persist(
             "looking at the group",

@@ -6,7 +6,7 @@ use crate::base::error::Error;
 use crate::base::shutdown::Shutdown;
 use crate::base::term::log;
 use crate::deployment::config::{DeployConfig, IfBusy};
-use crate::deployment::group::{newer_deployment, persist, take_group, Group};
+use crate::deployment::group::{newer_run, take_group, Group};
 use aws_smithy_types::DateTime;
 use std::time::{Duration, Instant};
 
@@ -44,19 +44,11 @@ pub(crate) async fn place(
     let since = DateTime::from(std::time::SystemTime::now() - Duration::from_secs(300));
     // A newer run may have deployed while this one uploaded.
     let deadline = Instant::now() + cfg.budget();
-    let newer = persist(
-        "looking for newer runs",
-        deadline,
-        cfg.poll_interval,
-        shutdown,
-        || newer_deployment(clients, cfg),
-    )
-    .await
-    .map_err(|e| fail(e, false))?;
+    let newer = newer_run(clients, cfg, deadline, shutdown)
+        .await
+        .map_err(|e| fail(e, false))?;
     if let Some(newer) = newer {
-        return Ok(Placed::Superseded(
-            newer.deployment_id().unwrap_or("?").to_string(),
-        ));
+        return Ok(Placed::Superseded(newer));
     }
     let mut attempt = 0;
     loop {
