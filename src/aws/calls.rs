@@ -10,28 +10,29 @@ use std::sync::OnceLock;
 pub(crate) const CALLS_JSON: &str = include_str!("calls.json");
 
 #[derive(Debug, Deserialize)]
-pub struct Calls {
-    pub operations: Vec<Operation>,
+pub(crate) struct Calls {
+    pub(crate) operations: Vec<Operation>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Operation {
-    pub service: String,
-    pub operation: String,
-    pub commands: Vec<String>,
-    pub actions: Vec<Action>,
+pub(crate) struct Operation {
+    pub(crate) service: String,
+    pub(crate) operation: String,
+    pub(crate) actions: Vec<Action>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Action {
-    pub action: String,
-    pub resource: String,
+pub(crate) struct Action {
+    pub(crate) action: String,
+    /// The resource the action is granted on (the stack's policies read it from the file).
+    #[cfg(test)]
+    pub(crate) resource: String,
     #[serde(default)]
-    pub when: Option<String>,
+    pub(crate) when: Option<String>,
 }
 
 /// The parsed file.
-pub fn calls() -> &'static Calls {
+pub(crate) fn calls() -> &'static Calls {
     static CALLS: OnceLock<Calls> = OnceLock::new();
     CALLS.get_or_init(|| serde_json::from_str(CALLS_JSON).expect("src/aws/calls.json parses"))
 }
@@ -96,6 +97,40 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Listed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The IAM actions of calls.json, as the error hints and the stack's IAM test read them.
+    #[test]
+    fn calls_json_names_the_implied_actions() {
+        let actions = |op: &str| -> Vec<String> {
+            calls()
+                .operations
+                .iter()
+                .find(|o| o.operation == op)
+                .unwrap()
+                .actions
+                .iter()
+                .map(|a| a.action.clone())
+                .collect()
+        };
+        assert!(actions("PutObject").contains(&"kms:GenerateDataKey".to_string()));
+        assert!(actions("UploadPart").contains(&"kms:Decrypt".to_string()));
+        assert!(actions("DeleteObject").contains(&"s3:DeleteObjectVersion".to_string()));
+        assert!(actions("PutObjectTagging").contains(&"s3:PutObjectVersionTagging".to_string()));
+        let star: Vec<&str> = calls()
+            .operations
+            .iter()
+            .filter(|o| o.actions.iter().any(|a| a.resource == "*"))
+            .map(|o| o.operation.as_str())
+            .collect();
+        assert_eq!(
+            star,
+            [
+                "StopDeployment",
+                "ListDeploymentTargets",
+                "BatchGetDeploymentTargets"
+            ]
+        );
+    }
 
     #[test]
     fn every_operation_names_its_actions() {

@@ -93,7 +93,7 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
 }
 
 /// The raw HTTP response of every SDK crate (they share the Smithy runtime's type).
-pub type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+pub(crate) type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
 
 /// The HTTP status of a failed call, when a response arrived.
 pub(crate) fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {

@@ -31,7 +31,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 
 /// Lower-case hexadecimal of `bytes` (a SHA-256 digest as `sha256sum` prints it).
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

@@ -29,11 +29,11 @@ use aws_sdk_s3::types::error::NoSuchUpload;
 use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
 use aws_sdk_ssm::types::{Parameter, ParameterType};
 use aws_smithy_mocks::{mock, Rule};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use invisible_pipeline::aws::HttpResponse;
 use invisible_pipeline::base::cancel::Cancel;
 use invisible_pipeline::base::error::{exit, Error};
 use invisible_pipeline::base::shutdown::Shutdown;
@@ -891,41 +891,6 @@ async fn an_operation_missing_from_calls_json_fails_the_tests() {
         .then_output(|| aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder().build());
     let c = clients(&[&list], &[], &[]);
     let _ = c.s3.list_buckets().send().await;
-}
-
-/// The IAM actions of calls.json, as the error hints and the stack's IAM test read them.
-#[test]
-fn calls_json_names_the_implied_actions() {
-    use invisible_pipeline::aws::calls;
-    let actions = |op: &str| -> Vec<String> {
-        calls::calls()
-            .operations
-            .iter()
-            .find(|o| o.operation == op)
-            .unwrap()
-            .actions
-            .iter()
-            .map(|a| a.action.clone())
-            .collect()
-    };
-    assert!(actions("PutObject").contains(&"kms:GenerateDataKey".to_string()));
-    assert!(actions("UploadPart").contains(&"kms:Decrypt".to_string()));
-    assert!(actions("DeleteObject").contains(&"s3:DeleteObjectVersion".to_string()));
-    assert!(actions("PutObjectTagging").contains(&"s3:PutObjectVersionTagging".to_string()));
-    let star: Vec<&str> = calls::calls()
-        .operations
-        .iter()
-        .filter(|o| o.actions.iter().any(|a| a.resource == "*"))
-        .map(|o| o.operation.as_str())
-        .collect();
-    assert_eq!(
-        star,
-        [
-            "StopDeployment",
-            "ListDeploymentTargets",
-            "BatchGetDeploymentTargets"
-        ]
-    );
 }
 
 /// The temporary file of the download has a fixed name: an object key may be longer than a

@@ -21,6 +21,11 @@ fn bin() -> Command {
     cmd
 }
 
+/// Lower-case hex, as the summary prints a SHA-256.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
@@ -125,7 +130,7 @@ fn everything_from_the_environment_with_json_output() {
     assert_eq!(json["command"], "deploy");
     assert_eq!(
         json["result"]["bundle"]["sha256"],
-        invisible_pipeline::bundle::writer::hex(&Sha256::digest(&bytes))
+        hex(&Sha256::digest(&bytes))
     );
     assert_eq!(json["result"]["bundle"]["size_bytes"], bytes.len());
     assert_eq!(json["result"]["bundle"]["bundle_type"], "tgz");
@@ -159,7 +164,7 @@ fn text_summary_names_path_and_hash() {
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
-    let hash = invisible_pipeline::bundle::writer::hex(&Sha256::digest(fs::read(&out).unwrap()));
+    let hash = hex(&Sha256::digest(fs::read(&out).unwrap()));
     assert!(stdout.contains(&format!("sha256      {hash}")), "{stdout}");
     assert!(stdout.contains("type        tar"), "{stdout}");
     assert!(stdout.contains("merge       override"), "{stdout}");
