@@ -2,8 +2,8 @@
 //! and kind mocks never send. Each test names the AWS behaviour and, where not obvious, the
 //! page that documents it.
 
-use crate::deploy_mocked::*;
-use crate::fixtures::*;
+use crate::support::fixtures::*;
+use crate::support::mocks::*;
 use aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput;
 use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentOutput;

@@ -1,6 +1,6 @@
 //! The command line: options and their environment variables, exit codes, output formats.
 
-use crate::fixtures::*;
+use crate::support::fixtures::*;
 use assert_cmd::Command;
 use sha2::{Digest, Sha256};
 use std::fs;

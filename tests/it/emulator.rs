@@ -5,159 +5,13 @@
 //! They are `#[ignore]`d in a bare `cargo test`, and run by `scripts/test` with
 //! `--include-ignored`, where a missing endpoint fails them: they never skip.
 
-use crate::fixtures::*;
+use crate::support::emulator::*;
+use crate::support::fixtures::*;
 use aws_sdk_codedeploy::types::{Ec2TagFilter, Ec2TagFilterType};
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const REGION: &str = "ap-southeast-7";
-
-pub(crate) fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect(
-        "the emulator smoke tests need an AWS endpoint on loopback in AWS_ENDPOINT_URL: run them with `bash scripts/test`",
-    )
-}
-
-pub(crate) struct Env {
-    pub(crate) s3: aws_sdk_s3::Client,
-    ssm: aws_sdk_ssm::Client,
-    kms: aws_sdk_kms::Client,
-    pub(crate) cd: aws_sdk_codedeploy::Client,
-    pub(crate) id: String,
-}
-
-pub(crate) async fn env(name: &str) -> Env {
-    let url = endpoint();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&url)
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build(),
-    );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    Env {
-        s3,
-        ssm: aws_sdk_ssm::Client::new(&shared),
-        kms: aws_sdk_kms::Client::new(&shared),
-        cd: aws_sdk_codedeploy::Client::new(&shared),
-        id: format!("{name}-{}-{nanos}", std::process::id()),
-    }
-}
-
-/// Key, buckets, parameter, application and group of one test; returns the KMS key id.
-pub(crate) async fn provision(e: &Env, archive: &[u8]) -> String {
-    let key = e
-        .kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    for bucket in [format!("rel-{}", e.id), format!("art-{}", e.id)] {
-        e.s3.create_bucket()
-            .bucket(&bucket)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-    e.s3.put_bucket_versioning()
-        .bucket(format!("art-{}", e.id))
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    e.s3.put_object()
-        .bucket(format!("rel-{}", e.id))
-        .key("releases/app-1.0.tar.gz")
-        .body(archive.to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    e.ssm
-        .put_parameter()
-        .name(format!("/{}/app-archive", e.id))
-        .value(format!("s3://rel-{}/releases/app-1.0.tar.gz", e.id))
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
-    e.cd.create_application()
-        .application_name(&e.id)
-        .send()
-        .await
-        .unwrap();
-    e.cd.create_deployment_group()
-        .application_name(&e.id)
-        .deployment_group_name("web")
-        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
-        .ec2_tag_filters(
-            Ec2TagFilter::builder()
-                .key("app")
-                .value("web")
-                .r#type(Ec2TagFilterType::KeyAndValue)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    key
-}
-
-pub(crate) fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_invisible-pipeline"));
-    cmd.current_dir(cwd)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("APP_ARCHIVE_PARAMETER", format!("/{}/app-archive", e.id))
-        .env("ARTIFACT_BUCKET", format!("art-{}", e.id))
-        .env("ARTIFACT_KMS_KEY_ID", key)
-        .env("CODEDEPLOY_APPLICATION", &e.id)
-        .env("CODEDEPLOY_DEPLOYMENT_GROUP", "web")
-        .env("CODEDEPLOY_FILES_DIR", cd_dir)
-        .env("CODEBUILD_RESOLVED_SOURCE_VERSION", "0123abcd")
-        .env("CODEBUILD_BUILD_ID", "pipeline:build-1")
-        .env("PIPELINE_TRIGGER_TIME", "2026-11-26T06:00:00Z")
-        .env(
-            "INVISIBLE_PIPELINE_EXPORT_FILE",
-            cwd.join("outside/invisible-pipeline.env"),
-        )
-        .env_remove("APP_ARCHIVE")
-        .env_remove("NO_DEPLOY");
-    cmd
-}
-
-pub(crate) fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Deploys `archive` and checks the result against the dry run; the JSON summary and what the
 /// run said on stderr.
@@ -602,7 +456,7 @@ async fn sigterm_during_upload_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
 async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_version() {
-    use crate::faultproxy::{Fault, FaultProxy, Rule};
+    use crate::support::faultproxy::{Fault, FaultProxy, Rule};
     let e = env("rollback").await;
     let key = provision(&e, &app_tar().end().gz()).await;
     let proxy = FaultProxy::start(

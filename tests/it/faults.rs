@@ -6,9 +6,9 @@
 //! deployments, objects, uploads, faulted requests, seconds); `scripts/reliability` turns
 //! them into docs/RELIABILITY.md.
 
-use crate::emulator::{binary, endpoint, env, noise, provision, Env};
-use crate::faultproxy::{Fault, FaultProxy, Rule};
-use crate::fixtures::*;
+use crate::support::emulator::{binary, endpoint, env, noise, provision, Env};
+use crate::support::faultproxy::{Fault, FaultProxy, Rule};
+use crate::support::fixtures::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

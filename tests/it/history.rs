@@ -1,7 +1,7 @@
 //! `history` against answers shaped as AWS documents them: ListDeployments over more than one
 //! page, BatchGetDeployments, and HeadObject on each bundle version (a 404 when it expired).
 
-use crate::deploy_mocked::clients;
+use crate::support::mocks::clients;
 use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;
 use aws_sdk_codedeploy::types::{

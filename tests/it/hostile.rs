@@ -1,7 +1,7 @@
 //! Hostile and broken archives through the real binary: each is refused with exit code 3, a
 //! message naming the entry at fault, and no bundle (nor temporary file) left behind.
 
-use crate::fixtures::*;
+use crate::support::fixtures::*;
 use assert_cmd::Command;
 use std::fs;
 

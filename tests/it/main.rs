@@ -1,15 +1,25 @@
 //! Integration tests: one binary, a module per theme (after ripgrep and uv).
+//!
+//! Where each kind of test lives: the pure merge and the agent's rules through the library
+//! (`merge`, `hostile`, `sample`); the command line through the real binary (`cli`,
+//! `snapshots`, `signals`, `buildspec`); AWS's answers, failures included, scripted with
+//! aws-smithy-mocks over the real SDK clients (`aws_answers`, `deploy_mocked`, `history`,
+//! `rollback`, `promote`); and end-to-end smoke tests of the binary against an emulator on
+//! loopback (`emulator`, `faults`, the latter through the fault proxy). The smoke tests are
+//! `#[ignore]`d in a bare `cargo test` because they need the emulator that `scripts/test`
+//! starts (it runs them with `--include-ignored`, where a missing endpoint fails them). What
+//! the themes share is in `support/`, which holds no tests.
 // Tests report what they saw on stderr (shown on failure, or with --nocapture).
 #![allow(clippy::print_stderr, clippy::print_stdout)]
+
+mod support;
 
 mod aws_answers;
 mod buildspec;
 mod cli;
 mod deploy_mocked;
 mod emulator;
-mod faultproxy;
 mod faults;
-mod fixtures;
 mod history;
 mod hostile;
 mod merge;

@@ -1,7 +1,7 @@
 //! The merge on both paths, through the library: what GNU tar extracts from the bundle must
 //! be the inputs, file for file, byte for byte, mode for mode and owner for owner.
 
-use crate::fixtures::*;
+use crate::support::fixtures::*;
 use invisible_pipeline::bundle::tarstream::{Next, TarReader};
 use invisible_pipeline::bundle::writer::{BundleType, MergeMode};
 use invisible_pipeline::revision::{self, BundleInfo};

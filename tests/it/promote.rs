@@ -2,7 +2,7 @@
 //! its bundle checked by HeadObject on its version, and for another region a CopyObject whose
 //! result is read back and hashed (a copy is checked by its bytes, never by its metadata).
 
-use crate::deploy_mocked::{clients, head_bucket, list_active, list_recent, setup};
+use crate::support::mocks::{clients, head_bucket, list_active, list_recent, setup};
 use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentOutput;
 use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;

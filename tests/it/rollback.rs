@@ -3,7 +3,7 @@
 //! another ETag when the key was overwritten), deploy's busy-group and newest-trigger rules,
 //! and never a deletion of the bundle it redeploys.
 
-use crate::deploy_mocked::{clients, list_active, list_recent, setup};
+use crate::support::mocks::{clients, list_active, list_recent, setup};
 use aws_sdk_codedeploy::operation::batch_get_deployments::BatchGetDeploymentsOutput;
 use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentOutput;
 use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;
@@ -272,7 +272,7 @@ async fn a_failed_rollback_leaves_the_bundle_s_tags_alone_and_exits_5() {
             .deployment_id("d-new")
             .build()
     });
-    let follow = crate::deploy_mocked::get_deployment(&[
+    let follow = crate::support::mocks::get_deployment(&[
         DeploymentStatus::InProgress,
         DeploymentStatus::Failed,
     ]);

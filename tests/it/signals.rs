@@ -1,7 +1,7 @@
 //! SIGINT and SIGTERM through the real binary: one cancellation for every command, nothing
 //! half-made left behind (a dry run's temporary bundle included), the signal's exit code.
 
-use crate::fixtures::*;
+use crate::support::fixtures::*;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -5,7 +5,7 @@
 //! The binary's environment is emptied but for PATH, so that neither CI's AWS variables nor a
 //! developer's profile can change a snapshot; temporary paths and hashes are filtered.
 
-use crate::fixtures::*;
+use crate::support::fixtures::*;
 use assert_cmd::Command;
 use std::fs;
 use std::path::Path;
