@@ -5,9 +5,10 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildRegionOf, readConfig, type PipelineConfig } from './config.js';
-import { BuildStack, PipelineStack } from './pipeline-stack.js';
 import { refuseMissingTypes } from './regions.js';
-import { SourceStack } from './source.js';
+import { BuildStack } from './stacks/build-stack.js';
+import { PipelineStack } from './stacks/pipeline-stack.js';
+import { SourceStack } from './stacks/source-stack.js';
 
 export interface PipelineApp {
   readonly config: PipelineConfig;

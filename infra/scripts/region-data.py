@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes lib/region-data.json: which CloudFormation resource types exist in which commercial
+"""Writes lib/generated/region-data.json: which CloudFormation resource types exist in which commercial
 region, for the services this app can use, from cfn-lint's bundled per-region schemas (the
 version pinned in scripts/test-infra). The synth check (lib/regions.ts), the all-regions test
 and the README's region table all read that one file, so they cannot disagree.
@@ -31,7 +31,7 @@ NAMESPACES = (
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "lib", "region-data.json")
+OUT = os.path.join(HERE, "..", "lib", "generated", "region-data.json")
 
 
 def build():

@@ -1,6 +1,6 @@
 /**
  * Writes the README's region table (between the regions:start and regions:end markers) from
- * lib/region-data.json and the neighbours of lib/regions.ts: the same data the synth check and
+ * lib/generated/region-data.json and the neighbours of lib/regions.ts: the same data the synth check and
  * the all-regions test read, so the table cannot drift from them.
  *
  * Usage: npx tsx scripts/region-table.ts [--check]   (--check: fail when the README is stale)

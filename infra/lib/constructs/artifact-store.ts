@@ -2,112 +2,16 @@
  * Where revision bundles live: a customer-managed KMS key, the bundle bucket encrypted with it
  * (and refusing any other key), and the bucket that receives both buckets' access logs.
  */
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { nagArn } from './nag.js';
+import type { Bundles } from '../shared/fixed-names.js';
+import { accessLogBucket, allowLogs } from '../shared/logs.js';
+import { nagArn } from '../shared/nag.js';
+import { STATUS_TAG, statusTag } from '../shared/status-tag.js';
 
-/**
- * The object tag the binary sets (src/aws/s3/objects.rs): `pending` at upload, the deployment's
- * final status when it ends, and `live` on the bundles of the two latest successful
- * deployments of the group (the live one, and the one a rollback goes back to), which no rule
- * here expires. Key and values come from the one data file the binary reads too.
- */
-interface StatusTagFile {
-  key: string;
-  pending: string;
-  failed: string;
-  stopped: string;
-  succeeded: string;
-  live: string;
-}
-const statusTagFile = join(dirname(fileURLToPath(import.meta.url)), '../../src/aws/status-tag.json');
-export const statusTag: StatusTagFile = JSON.parse(readFileSync(statusTagFile, 'utf8'));
-export const STATUS_TAG = statusTag.key;
-
-/**
- * What the build needs of the artifact store: in the same stack, its resources; from a build
- * in another region (build_region), the same by their fixed names (see `fixedNames`).
- */
-export interface Bundles {
-  readonly bucketName: string;
-  readonly bucketArn: string;
-  readonly prefix: string;
-  /** ARN pattern of the bundles under the prefix. */
-  readonly bundlesArn: string;
-  /** How cdk-nag prints `bundlesArn`. */
-  readonly nagBundlesArn: string;
-  /** The key: its ARN in the same stack; from another region, its alias (the grant names the
-   * key by it, and no encryption header is sent: the bucket's default key applies). */
-  readonly key: { readonly arn: string } | { readonly alias: string };
-}
-
-/**
- * The fixed names of the artifact store of a pipeline whose build is in another region: the
- * build's stack names them without a cross-region reference. The bucket name carries the
- * account, the region and a hash of the application name, so two pipelines never collide.
- */
-export function fixedNames(account: string, region: string, applicationName: string): { bucketName: string; keyAlias: string } {
-  const hash = createHash('sha256').update(applicationName).digest('hex').slice(0, 8);
-  return {
-    bucketName: `invisible-pipeline-${account}-${region}-${hash}`,
-    keyAlias: `alias/invisible-pipeline/${applicationName}`,
-  };
-}
-
-/** The bundles of a store in another region, by its fixed names. */
-export function remoteBundles(partition: string, account: string, region: string, applicationName: string, prefix = 'bundles'): Bundles {
-  const { bucketName, keyAlias } = fixedNames(account, region, applicationName);
-  const bucketArn = `arn:${partition}:s3:::${bucketName}`;
-  return {
-    bucketName,
-    bucketArn,
-    prefix,
-    bundlesArn: `${bucketArn}/${prefix}/*`,
-    nagBundlesArn: `arn:<AWS::Partition>:s3:::${bucketName}/${prefix}/*`,
-    key: { alias: keyAlias },
-  };
-}
-
-/** Lets CloudWatch Logs of the key's region use `key` for this account's log groups. */
-export function allowLogs(key: kms.Key): void {
-  const stack = Stack.of(key);
-  key.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'CloudWatchLogs',
-      principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-      actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-      resources: ['*'],
-      conditions: {
-        ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:*` },
-      },
-    }),
-  );
-}
-
-/** The bucket that receives S3 server access logs (of its own region: delivery stays in the
- * region). Delivery cannot write to SSE-KMS buckets: SSE-S3 here. */
-export function accessLogBucket(scope: Construct, id: string): s3.Bucket {
-  const bucket = new s3.Bucket(scope, id, {
-    encryption: s3.BucketEncryption.S3_MANAGED,
-    enforceSSL: true,
-    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-    lifecycleRules: [{ id: 'ExpireLogs', expiration: Duration.days(365) }],
-    removalPolicy: RemovalPolicy.RETAIN,
-  });
-  Validations.of(bucket).acknowledge({
-    id: 'AwsSolutions-S1',
-    reason: 'This is the access-log bucket itself; logging it into itself would loop.',
-  });
-  return bucket;
-}
 
 export interface ArtifactStoreProps {
   /** Fixed bucket name and key alias, for a build in another region (see `fixedNames`). */

@@ -16,9 +16,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type { Bundles } from './artifact-store.js';
-import type { PipelineConfig } from './config.js';
-import { acknowledgeWildcards, nagArn, nagRef } from './nag.js';
+import type { Bundles } from '../shared/fixed-names.js';
+import type { PipelineConfig } from '../config.js';
+import { acknowledgeWildcards, nagArn, nagRef } from '../shared/nag.js';
 
 export interface BuildStepProps {
   readonly config: PipelineConfig;

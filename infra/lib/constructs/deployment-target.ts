@@ -9,24 +9,14 @@ import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { createHash } from 'node:crypto';
 import type { ArtifactStore } from './artifact-store.js';
-import type { PipelineConfig } from './config.js';
-import { acknowledgeWildcards, nagArn } from './nag.js';
+import type { PipelineConfig } from '../config.js';
+import { fixedConfigName } from '../shared/fixed-names.js';
+import { acknowledgeWildcards, nagArn } from '../shared/nag.js';
 
 export interface DeploymentTargetProps {
   readonly config: PipelineConfig;
   readonly artifacts: ArtifactStore;
-}
-
-/**
- * The name of a group's deployment configuration when the build is in another region and names
- * it without a cross-region reference: the percentage is part of the name, so that a change of
- * it creates a new configuration (a replacement under the same name would fail).
- */
-export function fixedConfigName(applicationName: string, groupName: string, percent: number): string {
-  const hash = createHash('sha256').update(`${applicationName}/${groupName}`).digest('hex').slice(0, 8);
-  return `${groupName.slice(0, 60)}-${hash}-min-healthy-${percent}`;
 }
 
 export class DeploymentTarget extends Construct {

@@ -4,8 +4,6 @@
  * rules for failed builds and for failed or succeeded deployments, and an alarm for every
  * trigger that lands in a dead-letter queue.
  */
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -13,60 +11,8 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-
-/**
- * An SNS topic under its own customer-managed key, usable by EventBridge rules (the SnsTopic
- * target adds their key-policy statement) and by this account's CloudWatch alarms (an alarm
- * notifies only topics of its own region, so each region with an alarm has one).
- */
-export function alarmTopic(scope: Construct, id: string, email?: string): { topic: sns.Topic; key: kms.Key } {
-  const stack = Stack.of(scope);
-  const alarms = `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`;
-  const key = new kms.Key(scope, `${id}Key`, {
-    description: 'invisible-pipeline: notifications topic',
-    enableKeyRotation: true,
-    removalPolicy: RemovalPolicy.RETAIN,
-  });
-  key.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'CloudWatchAlarms',
-      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      resources: ['*'],
-      conditions: { ArnLike: { 'aws:SourceArn': alarms } },
-    }),
-  );
-  const topic = new sns.Topic(scope, id, { masterKey: key, enforceSSL: true });
-  topic.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'CloudWatchAlarms',
-      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-      actions: ['sns:Publish'],
-      resources: [topic.topicArn],
-      conditions: { ArnLike: { 'aws:SourceArn': alarms } },
-    }),
-  );
-  if (email) topic.addSubscription(new subscriptions.EmailSubscription(email));
-  return { topic, key };
-}
-
-/** An alarm to `topic` as soon as a trigger waits in `queue`, a dead-letter queue. */
-export function lostTriggerAlarm(scope: Construct, id: string, queue: sqs.IQueue, topic: sns.ITopic): cloudwatch.Alarm {
-  const alarm = new cloudwatch.Alarm(scope, id, {
-    alarmDescription: 'A pipeline trigger could not be delivered and waits in the dead-letter queue',
-    metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
-    threshold: 0,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    evaluationPeriods: 1,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  alarm.addAlarmAction(new actions.SnsAction(topic));
-  return alarm;
-}
+import { alarmTopic, lostTriggerAlarm } from '../shared/alarms.js';
 
 export interface NotificationsProps {
   /** The build projects whose failures are told (none in the instances' region when the

@@ -11,8 +11,8 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import type { PipelineConfig } from './config.js';
-import { deadLetterQueue } from './source.js';
+import type { PipelineConfig } from '../config.js';
+import { deadLetterQueue } from '../shared/alarms.js';
 
 export interface TriggersProps {
   readonly config: PipelineConfig;

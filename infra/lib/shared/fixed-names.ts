@@ -1,0 +1,59 @@
+/**
+ * The names a build in another region (`build_region`) gives the artifact store and the
+ * deployment configurations of the pipeline's region, without a cross-region reference.
+ */
+import { createHash } from 'node:crypto';
+
+/**
+ * What the build needs of the artifact store: in the same stack, its resources; from a build
+ * in another region (build_region), the same by their fixed names (see `fixedNames`).
+ */
+export interface Bundles {
+  readonly bucketName: string;
+  readonly bucketArn: string;
+  readonly prefix: string;
+  /** ARN pattern of the bundles under the prefix. */
+  readonly bundlesArn: string;
+  /** How cdk-nag prints `bundlesArn`. */
+  readonly nagBundlesArn: string;
+  /** The key: its ARN in the same stack; from another region, its alias (the grant names the
+   * key by it, and no encryption header is sent: the bucket's default key applies). */
+  readonly key: { readonly arn: string } | { readonly alias: string };
+}
+
+/**
+ * The fixed names of the artifact store of a pipeline whose build is in another region: the
+ * build's stack names them without a cross-region reference. The bucket name carries the
+ * account, the region and a hash of the application name, so two pipelines never collide.
+ */
+export function fixedNames(account: string, region: string, applicationName: string): { bucketName: string; keyAlias: string } {
+  const hash = createHash('sha256').update(applicationName).digest('hex').slice(0, 8);
+  return {
+    bucketName: `invisible-pipeline-${account}-${region}-${hash}`,
+    keyAlias: `alias/invisible-pipeline/${applicationName}`,
+  };
+}
+
+/** The bundles of a store in another region, by its fixed names. */
+export function remoteBundles(partition: string, account: string, region: string, applicationName: string, prefix = 'bundles'): Bundles {
+  const { bucketName, keyAlias } = fixedNames(account, region, applicationName);
+  const bucketArn = `arn:${partition}:s3:::${bucketName}`;
+  return {
+    bucketName,
+    bucketArn,
+    prefix,
+    bundlesArn: `${bucketArn}/${prefix}/*`,
+    nagBundlesArn: `arn:<AWS::Partition>:s3:::${bucketName}/${prefix}/*`,
+    key: { alias: keyAlias },
+  };
+}
+
+/**
+ * The name of a group's deployment configuration when the build is in another region and names
+ * it without a cross-region reference: the percentage is part of the name, so that a change of
+ * it creates a new configuration (a replacement under the same name would fail).
+ */
+export function fixedConfigName(applicationName: string, groupName: string, percent: number): string {
+  const hash = createHash('sha256').update(`${applicationName}/${groupName}`).digest('hex').slice(0, 8);
+  return `${groupName.slice(0, 60)}-${hash}-min-healthy-${percent}`;
+}

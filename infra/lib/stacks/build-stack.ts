@@ -1,0 +1,56 @@
+/**
+ * The stack of the build side in `build_region`, for instances in a region without CodeBuild:
+ * its own log key and access-log bucket, the build side, and its notifications.
+ */
+import { CfnOutput, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { Notifications } from '../constructs/notifications.js';
+import { fixedConfigName, remoteBundles } from '../shared/fixed-names.js';
+import { accessLogBucket, allowLogs } from '../shared/logs.js';
+import { addBuildSide, buildNotices, type BuildSide } from './build-side.js';
+import type { PipelineStackProps } from './pipeline-stack.js';
+
+/**
+ * The build side in `build_region`, for instances in a region without CodeBuild: it deploys
+ * to the pipeline stack's region, naming its bucket, key and configurations by their fixed
+ * names (no cross-region reference).
+ */
+export class BuildStack extends Stack {
+  readonly side: BuildSide;
+  readonly notifications: Notifications;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    // CloudWatch Logs takes a key of its own region: the build's log group gets one here.
+    const logKey = new kms.Key(this, 'LogKey', {
+      description: 'invisible-pipeline: build logs',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    allowLogs(logKey);
+    // S3 access logs go to a bucket of the same region.
+    const accessLogs = accessLogBucket(this, 'AccessLogs');
+    this.side = addBuildSide(this, {
+      config,
+      bundles: remoteBundles(this.partition, config.account, config.region, config.applicationName),
+      logKey,
+      accessLogs,
+      applicationName: config.applicationName,
+      deploymentGroupName: config.deploymentGroupName,
+      deploymentConfigName: fixedConfigName(config.applicationName, config.deploymentGroupName, config.minHealthyHostsPercent),
+      prod: config.prod && {
+        deploymentGroupName: config.prod.deploymentGroupName,
+        deploymentConfigName: fixedConfigName(config.applicationName, config.prod.deploymentGroupName, config.prod.minHealthyHostsPercent),
+      },
+      toolDir: props.toolDir,
+      buildspecPath: props.buildspecPath,
+    });
+    this.notifications = new Notifications(this, 'Notifications', {
+      ...buildNotices(config, this.side),
+      email: config.notificationEmail,
+    });
+    new CfnOutput(this, 'NotificationTopic', { value: this.notifications.topic.topicArn });
+  }
+}
