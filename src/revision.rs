@@ -11,7 +11,7 @@ use crate::bundle::paths::BundlePath;
 use crate::bundle::paths::Kind;
 use crate::bundle::scan::{self, AppArchive, MAX_CAPTURE};
 use crate::bundle::tree::{BundleTree, Origin};
-use crate::bundle::writer::{self as bundle, BundleType, MergeMode};
+use crate::bundle::writer::{self as bundle, BundleFormat, MergeMode};
 use crate::rules::appspec::{self, APPSPEC};
 use crate::rules::scripts;
 use crate::rules::yaml::{self, Yaml};
@@ -44,7 +44,7 @@ pub struct BundleInfo {
     /// Empty when the file did not outlive the run (a real deploy uploads it, then drops it).
     #[serde(skip_serializing_if = "is_empty_path")]
     pub path: PathBuf,
-    pub bundle_type: BundleType,
+    pub bundle_type: BundleFormat,
     pub size_bytes: u64,
     pub sha256: String,
     pub merge: MergeMode,
@@ -346,7 +346,7 @@ pub fn write_bundle(
         .map_err(|e| Error::io("cannot move bundle into place", out, e.error))?;
     Ok(BundleInfo {
         path: out.to_path_buf(),
-        bundle_type: BundleType::of(app.compression),
+        bundle_type: BundleFormat::of(app.compression),
         size_bytes: written.bytes,
         sha256: written.sha256,
         merge: written.merge,

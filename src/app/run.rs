@@ -159,8 +159,8 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     let bundle_type = checked
         .app
         .as_ref()
-        .map(|a| crate::bundle::writer::BundleType::of(a.compression))
-        .unwrap_or(crate::bundle::writer::BundleType::Tgz);
+        .map(|a| crate::bundle::writer::BundleFormat::of(a.compression))
+        .unwrap_or(crate::bundle::writer::BundleFormat::Tgz);
     let bundle_out = if target.is_dir() {
         target.join(format!("bundle.{}", bundle_type.as_str()))
     } else {
@@ -168,10 +168,10 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
     };
     let name = bundle_out.to_string_lossy().to_ascii_lowercase();
     let fits = match bundle_type {
-        crate::bundle::writer::BundleType::Tgz => {
+        crate::bundle::writer::BundleFormat::Tgz => {
             name.ends_with(".tgz") || name.ends_with(".tar.gz")
         }
-        crate::bundle::writer::BundleType::Tar => name.ends_with(".tar"),
+        crate::bundle::writer::BundleFormat::Tar => name.ends_with(".tar"),
     };
     if !fits {
         checked.diags.warn(

@@ -128,7 +128,7 @@ pub(crate) struct NewDeployment {
     pub description: String,
     pub bucket: String,
     pub key: String,
-    pub bundle_type: crate::bundle::writer::BundleType,
+    pub bundle_type: crate::bundle::writer::BundleFormat,
     pub etag: Option<String>,
     pub version_id: Option<String>,
     pub file_exists_behavior: Option<String>,
@@ -149,8 +149,8 @@ pub(crate) enum Created {
 /// that gets an error must look for the deployment with [`find_created`] before deciding.
 pub(crate) async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -> Result<Created> {
     let bundle_type = match d.bundle_type {
-        crate::bundle::writer::BundleType::Tar => BundleType::Tar,
-        crate::bundle::writer::BundleType::Tgz => BundleType::TarGZip,
+        crate::bundle::writer::BundleFormat::Tar => BundleType::Tar,
+        crate::bundle::writer::BundleFormat::Tgz => BundleType::TarGZip,
     };
     let location = S3Location::builder()
         .bucket(&d.bucket)

@@ -62,26 +62,27 @@ impl MergeMode {
     }
 }
 
-/// CodeDeploy's name for the bundle's container.
+/// The bundle's container, tar or tar.gz: its file extension and the JSON summary's word. (The
+/// SDK's `BundleType` is CodeDeploy's name for it, made in `aws::codedeploy`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum BundleType {
+pub enum BundleFormat {
     Tar,
     Tgz,
 }
 
-impl BundleType {
+impl BundleFormat {
     pub(crate) fn of(compression: Compression) -> Self {
         match compression {
-            Compression::None => BundleType::Tar,
-            Compression::Gzip => BundleType::Tgz,
+            Compression::None => BundleFormat::Tar,
+            Compression::Gzip => BundleFormat::Tgz,
         }
     }
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            BundleType::Tar => "tar",
-            BundleType::Tgz => "tgz",
+            BundleFormat::Tar => "tar",
+            BundleFormat::Tgz => "tgz",
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::base::diag::Diagnostics;
 use crate::base::error::{Error, Result};
 use crate::base::growing::{FinishOnDrop, Growing};
 use crate::base::shutdown::Shutdown;
-use crate::bundle::writer::BundleType;
+use crate::bundle::writer::BundleFormat;
 use crate::deployment::conclude::{conclude, keep_rollback_targets, BundleRef};
 use crate::deployment::config::BundleObject;
 use crate::deployment::follow::follow;
@@ -327,8 +327,12 @@ fn build_bundle(
     }
     // Said now, not after the upload and the deployment.
     crate::base::term::show_warnings(&checked.diags);
-    let ext = match checked.app.as_ref().map(|a| BundleType::of(a.compression)) {
-        Some(BundleType::Tar) => "tar",
+    let ext = match checked
+        .app
+        .as_ref()
+        .map(|a| BundleFormat::of(a.compression))
+    {
+        Some(BundleFormat::Tar) => "tar",
         _ => "tgz",
     };
     let path = cfg.work_dir.join(format!("bundle.{ext}"));
@@ -384,10 +388,12 @@ pub async fn run(
         fetch_and_build(clients, cfg, target, shutdown, &mut timer).await?;
     timer.lap("bundle");
     let mut ahead = StartedAhead(ahead);
-    let deployed = deploy_built(
-        clients, cfg, &fetched, built, metadata, &mut ahead, &mut timer, shutdown,
-    )
-    .await;
+    let run = Run {
+        clients,
+        cfg,
+        shutdown,
+    };
+    let deployed = deploy_built(run, &fetched, built, metadata, &mut ahead, &mut timer).await;
     ahead.abort(&clients.artifact_s3).await;
     deployed
 }
@@ -410,27 +416,37 @@ fn ahead_target(cfg: &DeployConfig, metadata: &HashMap<String, String>) -> Optio
         let now = DateTime::from(std::time::SystemTime::now());
         ahead::Target {
             bucket: cfg.bucket.clone(),
-            tar_key: bundle_key(cfg, BundleType::Tar.as_str(), now),
-            tgz_key: bundle_key(cfg, BundleType::Tgz.as_str(), now),
+            tar_key: bundle_key(cfg, BundleFormat::Tar.as_str(), now),
+            tgz_key: bundle_key(cfg, BundleFormat::Tgz.as_str(), now),
             kms_key_id: cfg.kms_key_id.clone(),
             metadata: metadata.clone(),
         }
     })
 }
 
+/// What every step of one run reads: the clients, the configuration and the shutdown signal.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    clients: &'a Clients,
+    cfg: &'a DeployConfig,
+    shutdown: &'a Shutdown,
+}
+
 /// Steps once the bundle is built: take the group, keep the rollback targets, upload,
 /// create the deployment, then follow it and conclude.
-#[allow(clippy::too_many_arguments)]
 async fn deploy_built(
-    clients: &Clients,
-    cfg: &DeployConfig,
+    run: Run<'_>,
     fetched: &Fetched,
     (bundle_path, bundle, warnings): Built,
     metadata: HashMap<String, String>,
     ahead: &mut StartedAhead,
     timer: &mut Timer,
-    shutdown: &Shutdown,
 ) -> Result<DeployOutcome> {
+    let Run {
+        clients,
+        cfg,
+        shutdown,
+    } = run;
     let mut outcome = DeployOutcome::built(fetched, bundle, warnings);
     // Computed before the upload: nothing about it can fail after. It records the bundle's
     // SHA-256 (history, promote), which an upload started ahead cannot put in metadata.
@@ -448,17 +464,7 @@ async fn deploy_built(
         return Ok(outcome.superseded(newer, timer));
     }
     keep_rollback_targets(clients, cfg, None, shutdown).await?;
-    let uploaded = upload_bundle(
-        clients,
-        cfg,
-        fetched,
-        bundle_path,
-        metadata,
-        ahead,
-        &mut outcome,
-        shutdown,
-    )
-    .await?;
+    let uploaded = upload_bundle(run, fetched, bundle_path, metadata, ahead, &mut outcome).await?;
     // S3's own time to join the parts, apart from the time spent sending them.
     let completing = uploaded
         .completing
@@ -541,17 +547,19 @@ impl DeployOutcome {
 /// Step: upload the bundle (going on with the upload started ahead when its key has the
 /// bundle's type, which the release's first bytes chose); with `--upload-mode auto`, a
 /// refused copy inside S3 falls back to sending the whole bundle.
-#[allow(clippy::too_many_arguments)]
 async fn upload_bundle(
-    clients: &Clients,
-    cfg: &DeployConfig,
+    run: Run<'_>,
     fetched: &Fetched,
     bundle_path: PathBuf,
     mut metadata: HashMap<String, String>,
     ahead: &mut StartedAhead,
     outcome: &mut DeployOutcome,
-    shutdown: &Shutdown,
 ) -> Result<s3::Uploaded> {
+    let Run {
+        clients,
+        cfg,
+        shutdown,
+    } = run;
     let ext = outcome.bundle.bundle_type.as_str();
     let ahead = match ahead.take() {
         Some(a) if a.key().ends_with(&format!(".{ext}")) => Some(a),

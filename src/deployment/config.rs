@@ -4,7 +4,7 @@
 use crate::aws::codedeploy::NewDeployment;
 use crate::aws::s3::UploadSettings;
 use crate::aws::s3url::S3Url;
-use crate::bundle::writer::BundleType;
+use crate::bundle::writer::BundleFormat;
 use crate::deployment::description::{description_word, RunKey};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -117,7 +117,7 @@ pub(crate) struct BundleObject {
     pub key: String,
     pub version_id: Option<String>,
     pub etag: Option<String>,
-    pub bundle_type: BundleType,
+    pub bundle_type: BundleFormat,
 }
 
 /// Time taken by one step.

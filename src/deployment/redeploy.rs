@@ -5,13 +5,13 @@ use crate::aws::codedeploy::NewDeployment;
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
-use crate::bundle::writer::BundleType;
+use crate::bundle::writer::BundleFormat;
 use crate::deployment::conclude::{conclude, BundleRef};
 use crate::deployment::config::{BundleObject, DeployConfig, Outcome};
 use crate::deployment::follow::follow;
 use crate::deployment::group::{take_group, Group};
 use crate::deployment::place::{place, NotPlaced, Placed};
-use aws_sdk_codedeploy::types::{BundleType as CdBundleType, DeploymentInfo};
+use aws_sdk_codedeploy::types::{BundleType, DeploymentInfo};
 
 pub(crate) fn revision_of(info: &DeploymentInfo) -> Option<(String, String, Option<String>)> {
     let s3 = info.revision()?.s3_location()?;
@@ -29,7 +29,7 @@ pub(crate) struct Revision {
     pub version: Option<String>,
     /// The ETag S3 gives now, which the deployment recorded (when it recorded one).
     pub etag: Option<String>,
-    pub bundle_type: BundleType,
+    pub bundle_type: BundleFormat,
     pub found: crate::aws::s3::Found,
     /// `s3://bucket/key (version …)`, for messages.
     pub location: String,
@@ -74,8 +74,8 @@ pub(crate) async fn check_revision(
         }
     };
     let bundle_type = match s3loc.bundle_type() {
-        Some(CdBundleType::Tar) => BundleType::Tar,
-        Some(CdBundleType::TarGZip) => BundleType::Tgz,
+        Some(BundleType::Tar) => BundleFormat::Tar,
+        Some(BundleType::TarGZip) => BundleFormat::Tgz,
         other => {
             return Err(Error::Refused(format!(
                 "deployment {id} deployed a {} revision; this tool redeploys tar and tgz bundles",

@@ -3,7 +3,7 @@
 
 use crate::support::fixtures::*;
 use invisible_pipeline::bundle::tarstream::{Next, TarReader};
-use invisible_pipeline::bundle::writer::{BundleType, MergeMode};
+use invisible_pipeline::bundle::writer::{BundleFormat, MergeMode};
 use invisible_pipeline::revision::{self, BundleInfo};
 use std::collections::BTreeMap;
 use std::fs;
@@ -98,7 +98,7 @@ fn append_path_tgz_extracts_to_the_inputs() {
     let out = tmp.path().join("out/bundle.tgz");
     let (info, warnings) = build(&cd, &app, &out);
     assert_eq!(info.merge, MergeMode::Append);
-    assert_eq!(info.bundle_type, BundleType::Tgz);
+    assert_eq!(info.bundle_type, BundleFormat::Tgz);
     assert!(warnings.is_empty(), "{warnings:?}");
     let (_dir, found) = agent_extract(&out, true);
     let mut expected = expected_codedeploy();
@@ -116,7 +116,7 @@ fn append_path_plain_tar_extracts_to_the_inputs() {
     let (info, _) = build(&cd, &app, &out);
     assert_eq!(
         (info.merge, info.bundle_type),
-        (MergeMode::Append, BundleType::Tar)
+        (MergeMode::Append, BundleFormat::Tar)
     );
     let (_dir, found) = agent_extract(&out, false);
     let mut expected = expected_codedeploy();

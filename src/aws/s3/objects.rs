@@ -1,7 +1,7 @@
 //! Bundles already in S3: an object version looked at, copied to another region's bucket,
 //! hashed, and tagged with the outcome of its deployment (the tag the lifecycle rules read).
 
-use crate::aws::s3::multipart::*;
+use crate::aws::s3::multipart::{CopySource, Upload, Uploaded, SHA256_METADATA};
 use crate::aws::s3::status::{pending_tagging, status_tag};
 use crate::aws::sdk_error;
 use crate::base::error::{Error, Result};

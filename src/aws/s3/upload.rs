@@ -8,7 +8,11 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html>). Rollback and
 //! promotion redeploy old bundles; nothing they do can remove one.
 
-use crate::aws::s3::multipart::*;
+use crate::aws::s3::multipart::{
+    create_multipart, file_crc32, part_size, plan_parts, send_file_part, CopySource, FileRange,
+    PartSource, Upload, UploadSettings, Uploaded, CONTENT_TYPE, MAX_PART, MAX_PARTS, MIN_PART,
+    UPLOAD_TOKEN_METADATA,
+};
 use crate::aws::sdk_error;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
