@@ -1,6 +1,6 @@
 //! Parses the command line, runs it, prints the result once and maps errors to exit codes.
 
-use invisible_pipeline::app::{cli, report, run};
+use invisible_pipeline::app::{cli, dispatch, report};
 use invisible_pipeline::base::term;
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     term::configure(cli.output_settings());
     let format = cli.output();
     let command = cli.command_name();
-    match run::run(cli).await {
+    match dispatch::run(cli).await {
         Ok(report) => {
             report::print_report(&report, format);
             ExitCode::SUCCESS

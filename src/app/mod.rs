@@ -1,7 +1,7 @@
 //! The program as the user meets it: the command line ([`cli`]), the configuration resolved
-//! from it and the environment and the dispatch to a command ([`run`]), and the report on
+//! from it and the environment and the dispatch to a command ([`dispatch`]), and the report on
 //! stdout ([`report`]).
 
 pub mod cli;
+pub mod dispatch;
 pub mod report;
-pub mod run;

@@ -1,6 +1,8 @@
-//! Thin functions over the AWS SDK clients. The SDK configuration is built once, from the
-//! standard chain (environment, profile, CodeBuild role), honouring `AWS_ENDPOINT_URL` and its
-//! per-service variants; nothing here assumes a particular endpoint or emulator.
+//! The AWS side: thin calls over the SDK clients for CodeDeploy and SSM, and `s3/`, where the
+//! transfers are (a download that resumes, the multipart plan, the upload and the parts sent
+//! ahead). The SDK configuration is built once, from the standard chain (environment, profile,
+//! CodeBuild role), honouring `AWS_ENDPOINT_URL` and its per-service variants; nothing here
+//! assumes a particular endpoint or emulator.
 //!
 //! Every client has connect and read timeouts, and the API clients an attempt and an
 //! operation timeout, so that no call can hang a build forever. Errors become one line that
