@@ -10,14 +10,12 @@ async fn main() -> ExitCode {
     term::configure(cli.output_settings());
     let format = cli.output();
     let command = cli.command_name();
-    match dispatch::run(cli).await {
-        Ok(report) => {
-            report::print_report(&report, format);
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            report::print_error(command, &error, format);
-            ExitCode::from(error.exit_code())
-        }
-    }
+    let (written, code) = match dispatch::run(cli).await {
+        Ok(report) => (report::print_report(&report, format), 0),
+        Err(error) => (
+            report::print_error(command, &error, format),
+            error.exit_code(),
+        ),
+    };
+    ExitCode::from(report::exit_code_after(written, code))
 }

@@ -17,7 +17,8 @@ Exit codes:
   7  gave up waiting: the deployment is still running (its id is printed), or the group
      stayed busy for --wait-timeout (--if-busy wait)
   8  rollback or promote refused: nothing to deploy again, or its bundle is gone or changed
-  130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
+  130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)
+  141  the reader of stdout went away (| head) after the run succeeded";
 
 const DEPLOY_HELP: &str = "\
 Examples:
@@ -36,7 +37,8 @@ Exit codes:
   6  the deployment group is busy (--if-busy fail)
   7  gave up waiting: the deployment is still running (its id is printed), or the group
      stayed busy for --wait-timeout (--if-busy wait)
-  130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)";
+  130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)
+  141  the reader of stdout went away (| head) after the run succeeded";
 
 const VALIDATE_HELP: &str = "\
 Examples:
@@ -48,7 +50,8 @@ Exit codes:
   2  usage error: a missing or malformed option
   3  invalid input: every problem is listed
   4  a file could not be read
-  130, 143  interrupted by SIGINT, SIGTERM";
+  130, 143  interrupted by SIGINT, SIGTERM
+  141  the reader of stdout went away (| head) after the run succeeded";
 
 const READ_HELP: &str = "\
 Examples:
@@ -59,7 +62,8 @@ Exit codes:
   0  success
   2  usage error: a missing or malformed option
   4  an AWS call failed
-  130, 143  interrupted by SIGINT, SIGTERM";
+  130, 143  interrupted by SIGINT, SIGTERM
+  141  the reader of stdout went away (| head) after the run succeeded";
 
 const REDEPLOY_HELP: &str = "\
 Examples:
@@ -75,7 +79,8 @@ Exit codes:
   6  the deployment group is busy (--if-busy fail)
   7  gave up waiting (the deployment is still running, or the group stayed busy)
   8  refused: nothing to deploy again, or its bundle is gone or changed
-  130, 143  interrupted by SIGINT, SIGTERM";
+  130, 143  interrupted by SIGINT, SIGTERM
+  141  the reader of stdout went away (| head) after the run succeeded";
 
 /// `--version`: the version, the commit it was built from and the target it runs on.
 const LONG_VERSION: &str = concat!(
@@ -262,7 +267,8 @@ pub(crate) struct DeployArgs {
     )]
     pub app_archive_parameter: Option<String>,
 
-    /// Where --no-deploy writes the bundle (.tar or .tgz, the container of the app archive)
+    /// Where --no-deploy writes the bundle (.tar or .tgz, the container of the app archive); a
+    /// folder gets bundle.tgz or bundle.tar [default: the current folder]
     #[arg(
         help_heading = "Archive",
         long,
@@ -809,7 +815,6 @@ fn wants_json(argv: &[std::ffi::OsString]) -> bool {
 
 /// Ends the run on a command-line error: clap's text, and with `--output json` the JSON
 /// envelope on stdout as every other failure gives it.
-#[allow(clippy::print_stderr)] // clap's own message, as clap prints it
 fn usage_error(err: clap::Error, argv: &[std::ffi::OsString]) -> ! {
     use clap::error::ErrorKind;
     let shown = matches!(
@@ -819,7 +824,13 @@ fn usage_error(err: clap::Error, argv: &[std::ffi::OsString]) -> ! {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
     if shown || !wants_json(argv) {
-        err.exit()
+        // Help and version on a closed stdout (`--help | head -1`) end as every summary does.
+        match err.print() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && err.exit_code() == 0 => {
+                std::process::exit(crate::base::error::exit::BROKEN_PIPE.into())
+            }
+            _ => std::process::exit(err.exit_code()),
+        }
     }
     let command = argv
         .get(1)
@@ -838,8 +849,9 @@ fn usage_error(err: clap::Error, argv: &[std::ffi::OsString]) -> ! {
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_string();
-    eprint!("{text}");
-    crate::app::report::print_failure_json(&command, 2, "command line", &message);
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+    // Exit 2 whether or not stdout still reads: the command line was wrong either way.
+    let _ = crate::app::report::print_failure_json(&command, 2, "command line", &message);
     std::process::exit(2)
 }
 

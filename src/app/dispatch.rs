@@ -38,12 +38,16 @@ pub async fn run(cli: Cli) -> Result<Report> {
         Command::Rollback(args) => rollback(args, &shutdown).await,
         Command::Promote(args) => promote(args, &shutdown).await,
         Command::Completions(args) => {
-            crate::app::cli::write_completions(args.shell, &mut std::io::stdout().lock());
-            Ok(Report::Generated)
+            let mut script = Vec::new();
+            crate::app::cli::write_completions(args.shell, &mut script);
+            Ok(Report::Generated(script))
         }
-        Command::Man => crate::app::cli::write_man(&mut std::io::stdout().lock())
-            .map(|()| Report::Generated)
-            .map_err(|e| Error::io("cannot write the man page to", Path::new("stdout"), e)),
+        Command::Man => {
+            let mut page = Vec::new();
+            crate::app::cli::write_man(&mut page)
+                .map(|()| Report::Generated(page))
+                .map_err(|e| Error::io("cannot make the man page in", Path::new("memory"), e))
+        }
     };
     // A signal wins over whatever error the interrupted work reported.
     match (result, shutdown.fired()) {
@@ -139,7 +143,12 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         "APP_ARCHIVE",
         "--no-deploy makes no AWS call",
     )?;
-    let bundle_out = required(args.bundle_out, "--bundle-out", "BUNDLE_OUT")?;
+    let bundle_out = args.bundle_out.unwrap_or_else(|| {
+        crate::base::term::log(
+            "no --bundle-out ($BUNDLE_OUT): the bundle goes in the current folder",
+        );
+        PathBuf::from(".")
+    });
     let codedeploy_dir = args.common.codedeploy_dir();
     let target = bundle_out_target(&bundle_out, &app_archive, &codedeploy_dir)?;
     crate::base::term::log(format!(

@@ -1,13 +1,11 @@
 //! What the user reads: the summary on stdout (text or JSON), problems on stderr.
 
-// The module that writes the summary on stdout (problems go through base::term).
-#![allow(clippy::print_stdout)]
-
 use crate::base::diag::Diagnostics;
-use crate::base::error::Error;
+use crate::base::error::{exit, Error};
 use crate::base::term::{say_line, settings, warnings_shown};
 use crate::revision::{BundleInfo, EntryCounts};
 use serde::Serialize;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// How the summary is written (`--output`).
@@ -50,8 +48,9 @@ pub enum Report {
         #[serde(flatten)]
         group: Box<crate::deployment::record::GroupStatus>,
     },
-    /// `completions`, `man`: already written to stdout; no summary.
-    Generated,
+    /// `completions`, `man`: the generated text, written as it is.
+    #[serde(skip)]
+    Generated(Vec<u8>),
 }
 
 impl Report {
@@ -60,7 +59,7 @@ impl Report {
             Report::Deploy { warnings, .. } | Report::Validate { warnings, .. } => warnings,
             Report::Deployment(outcome) => &outcome.warnings,
             Report::History { .. }
-            | Report::Generated
+            | Report::Generated(_)
             | Report::Status { .. }
             | Report::Rollback(_)
             | Report::Promote(_) => {
@@ -105,25 +104,58 @@ fn envelope(report: &Report) -> Envelope {
     }
 }
 
-pub fn print_report(report: &Report, format: OutputFormat) {
+/// Writes `bytes` to stdout: the one place the program writes there.
+fn emit(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// Writes a JSON document and its newline to stdout.
+fn emit_json(value: &impl Serialize) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("reports serialize");
+    text.push('\n');
+    emit(text.as_bytes())
+}
+
+/// The exit code of a run whose outcome was `code`, once its summary was written: a closed
+/// stdout (`| head`) ends a successful run quietly with 128 + SIGPIPE, as a shell expects of a
+/// writer; any other failure to write it is said on stderr and is an I/O failure.
+pub fn exit_code_after(written: io::Result<()>, code: u8) -> u8 {
+    match written {
+        Ok(()) => code,
+        // A run that failed keeps its own code: its problems were said on stderr.
+        Err(_) if code != 0 => code,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::BROKEN_PIPE,
+        Err(e) => {
+            say_line(&format!(
+                "invisible-pipeline: error: cannot write the summary to stdout: {e}"
+            ));
+            exit::IO
+        }
+    }
+}
+
+/// Prints the summary of a successful command on stdout (its warnings on stderr first).
+pub fn print_report(report: &Report, format: OutputFormat) -> io::Result<()> {
+    if let Report::Generated(bytes) = report {
+        return emit(bytes);
+    }
     if !warnings_shown() {
         for w in report.warnings().iter() {
             say_line(&w.for_terminal());
         }
     }
     match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&envelope(report)).expect("reports serialize")
-        ),
-        OutputFormat::Text => print!("{}", text(report)),
+        OutputFormat::Json => emit_json(&envelope(report)),
+        OutputFormat::Text => emit(text(report).as_bytes()),
     }
 }
 
 fn text(report: &Report) -> String {
     let warnings = report.warnings().warnings().count();
     match report {
-        Report::Generated => String::new(),
+        Report::Generated(_) => String::new(),
         Report::Deploy { status, bundle, .. } => dry_run_text(status, bundle, warnings),
         Report::Deployment(o) => deployment_text(o, warnings),
         Report::Validate {
@@ -290,7 +322,7 @@ fn redeployed_lines(
 
 /// Prints a failure: every problem on stderr, one per line; with JSON output, also a
 /// machine-readable record on stdout.
-pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
+pub fn print_error(command: &str, error: &Error, format: OutputFormat) -> io::Result<()> {
     let problems = match error {
         Error::Invalid(diags) => {
             for d in diags.iter() {
@@ -342,16 +374,19 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) {
             problems,
             result,
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("reports serialize")
-        );
+        emit_json(&report)?;
     }
+    Ok(())
 }
 
 /// The JSON envelope of a failure that is not an [`Error`] (a command-line error that clap
 /// found).
-pub(crate) fn print_failure_json(command: &str, exit_code: u8, location: &str, message: &str) {
+pub(crate) fn print_failure_json(
+    command: &str,
+    exit_code: u8,
+    location: &str,
+    message: &str,
+) -> io::Result<()> {
     let report = Envelope {
         command: command.to_string(),
         status: serde_json::Value::from("failed"),
@@ -363,10 +398,7 @@ pub(crate) fn print_failure_json(command: &str, exit_code: u8, location: &str, m
         }]),
         result: serde_json::Value::Null,
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).expect("reports serialize")
-    );
+    emit_json(&report)
 }
 
 /// What a failure is about, for the `location` of its problem: the AWS operation, the file,

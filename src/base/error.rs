@@ -25,6 +25,9 @@ pub mod exit {
     pub const INTERRUPTED_INT: u8 = 130;
     /// Interrupted by SIGTERM (128 + 15), after cleaning up.
     pub const INTERRUPTED_TERM: u8 = 143;
+    /// Stdout was closed before the summary was written (`| head`): 128 + SIGPIPE, the status
+    /// a shell gives a writer that a closed pipe ended.
+    pub const BROKEN_PIPE: u8 = 141;
 }
 
 #[derive(Debug, thiserror::Error)]

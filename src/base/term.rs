@@ -2,9 +2,6 @@
 //! warnings of a check), with the progress bar on screen kept apart from them. Every layer
 //! writes through here; what a command's summary looks like is `app::report`'s business.
 
-// The module that writes the tool's messages on stderr.
-#![allow(clippy::print_stderr)]
-
 use crate::base::diag::Diagnostics;
 use indicatif::ProgressBar;
 use std::sync::Mutex;
@@ -71,9 +68,12 @@ pub(crate) fn painted(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Writes one line to stderr, its label painted.
+/// Writes one line to stderr, its label painted. A closed stderr (`2>&1 | head`) is not a
+/// reason to stop a run: the line is lost, as it would be on a terminal that went away.
 fn say(line: &str) {
-    eprintln!("{}", painted(line, settings().color));
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{}", painted(line, settings().color));
 }
 
 /// One line of what a run is doing, on stderr (stdout carries only the summary): the single

@@ -15,6 +15,12 @@ fn bin() -> Command {
         "NO_DEPLOY",
         "INVISIBLE_PIPELINE_OUTPUT",
         "SOURCE_DATE_EPOCH",
+        // The smoke tests' per-service endpoints (scripts/test) would win over the dead
+        // endpoints some tests here name.
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SSM",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_ENDPOINT_URL_CODEDEPLOY",
     ] {
         cmd.env_remove(var);
     }
@@ -762,4 +768,95 @@ fn verbose_shows_the_full_chain_of_an_aws_error() {
         1,
         "{short}"
     );
+}
+
+/// `cmd | head -1`: once the reader has gone, every command ends quietly (no panic, no error
+/// line) with 128 + SIGPIPE, as a shell expects of a writer that a closed pipe ended; a run
+/// that failed keeps its own exit code, its problems said on stderr.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("release.tar.gz");
+    fs::write(&app, app_tar().end().gz()).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    let bad = tmp.path().join("bad.tar");
+    fs::write(&bad, b"not a tar archive at all").unwrap();
+    let env = [("CODEDEPLOY_FILES_DIR", cd.as_path())];
+    let dry = |format: &'static str| {
+        let mut args = vec!["deploy", "--no-deploy", "--output", format];
+        args.extend(["--app-archive", app.to_str().unwrap()]);
+        args.extend(["--bundle-out", out.to_str().unwrap()]);
+        args
+    };
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["--help"], 141),
+        (vec!["deploy", "--help"], 141),
+        (vec!["--version"], 141),
+        (vec!["man"], 141),
+        (vec!["completions", "bash"], 141),
+        (vec!["validate"], 141),
+        (vec!["validate", "--output", "json"], 141),
+        (dry("text"), 141),
+        (dry("json"), 141),
+        (
+            vec![
+                "validate",
+                "--output",
+                "json",
+                "--app-archive",
+                bad.to_str().unwrap(),
+            ],
+            3,
+        ),
+        (
+            vec![
+                "deploy",
+                "--no-deploy",
+                "--output",
+                "json",
+                "--app-archiv",
+                "x",
+            ],
+            2,
+        ),
+    ];
+    for (args, code) in cases {
+        let (status, stderr) = with_closed_stdout(&args, &env);
+        assert_eq!(status, Some(code), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        if code == 141 {
+            assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+        }
+    }
+}
+
+/// Without --bundle-out a dry run writes bundle.tgz (or bundle.tar) in the current folder,
+/// and says where.
+#[test]
+fn a_dry_run_without_bundle_out_writes_in_the_current_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let app = tmp.path().join("release.tar");
+    fs::write(&app, app_tar().end().bytes()).unwrap();
+    let work = tmp.path().join("work");
+    fs::create_dir(&work).unwrap();
+    let a = bin()
+        .current_dir(&work)
+        .args(["deploy", "--no-deploy", "--app-archive"])
+        .arg(&app)
+        .env("CODEDEPLOY_FILES_DIR", &cd)
+        .assert()
+        .success();
+    let said = stderr(&a);
+    assert!(
+        said.contains("the bundle goes in the current folder"),
+        "{said}"
+    );
+    assert!(said.contains("bundle.tar"), "{said}");
+    let (_dir, found) = agent_extract(&work.join("bundle.tar"), false);
+    assert!(found.contains_key("appspec.yml"), "{:?}", found.keys());
 }

@@ -264,3 +264,31 @@ pub fn agent_extract(bundle: &Path, gzip: bool) -> (tempfile::TempDir, BTreeMap<
     }
     (dst, found)
 }
+
+/// A pipe whose reading end is already closed, as `cmd | head -1` leaves it once head has
+/// read its line and exited: every write to it fails with EPIPE, whatever the timing.
+pub fn closed_pipe() -> std::process::Stdio {
+    let mut reader = Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("true runs");
+    let writer = reader.stdin.take().expect("a pipe to true");
+    reader.wait().expect("true ends");
+    writer.into()
+}
+
+/// Runs the binary with `args` and its stdout on a closed pipe; its exit code and stderr.
+pub fn with_closed_stdout(args: &[&str], envs: &[(&str, &Path)]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_invisible-pipeline"))
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v.as_os_str())))
+        .env("RUST_BACKTRACE", "1")
+        .stdout(closed_pipe())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
