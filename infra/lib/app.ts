@@ -2,7 +2,7 @@
  * build in `build_region` when it is another, and the source stack when the repository lives
  * in another region than the build. Every stack is checked against the resource types its
  * region has (lib/regions.ts): a missing one fails synth, naming the context key that fixes it. */
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, App, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildRegionOf, readConfig, type PipelineConfig } from './config.js';
 import { refuseMissingTypes } from './regions.js';
@@ -34,7 +34,18 @@ function lintIn(stack: Stack): void {
   refuseMissingTypes(stack);
 }
 
+/**
+ * The feature flags the stacks are written for, set here rather than left to cdk.json: a
+ * cdk.json brought from the original sample, or from `cdk init` of another CDK version, lacks
+ * them or has others. Without the first, the CDK refuses the access-log bucket.
+ */
+const FEATURE_FLAGS: Record<string, unknown> = {
+  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
+  '@aws-cdk/aws-iam:minimizePolicies': true,
+};
+
 export function createPipeline(app: App, paths: Paths): PipelineApp {
+  for (const [flag, value] of Object.entries(FEATURE_FLAGS)) app.node.setContext(flag, value);
   const config = readConfig(app.node);
   const buildRegion = buildRegionOf(config);
   const source = config.sourceRegion && !config.github
@@ -53,6 +64,7 @@ export function createPipeline(app: App, paths: Paths): PipelineApp {
       : 'invisible-pipeline: CI/CD for EC2 without CodePipeline',
     crossRegionReferences: false,
   });
+  for (const note of config.notes) Annotations.of(pipeline).addInfo(note);
   const build = config.buildRegion
     ? new BuildStack(app, 'InvisiblePipelineBuild', {
         env: { account: config.account, region: config.buildRegion },

@@ -4,6 +4,7 @@
  * fails synth with a message naming it.
  */
 import type { Node } from 'constructs';
+import { contextValue, unknownKeys } from './context-keys.js';
 import { has, regionData } from './regions.js';
 
 export type IfBusy = 'wait' | 'stop-active' | 'fail';
@@ -42,6 +43,9 @@ export interface PipelineConfig {
   readonly ec2TagKey: string;
   readonly ec2TagValue: string;
   readonly minHealthyHostsPercent: number;
+  /** The name of the deployment configuration of the group (configName, the original sample's
+   * key), before its percentage suffix. */
+  readonly configName?: string;
   readonly deploymentGroupName: string;
   readonly applicationName: string;
   readonly projectName: string;
@@ -62,6 +66,8 @@ export interface PipelineConfig {
   readonly approvers: string[];
   /** IAM roles and groups (ARNs) that may start the rollback project. */
   readonly operators: string[];
+  /** What synth says about how the configuration was read (e.g. the original sample's tag). */
+  readonly notes: string[];
 }
 
 export class ConfigError extends Error {}
@@ -127,7 +133,10 @@ export function buildRegionOf(config: PipelineConfig): string {
 
 /** Reads and checks the configuration from a construct's context (usually the App's). */
 export function readConfig(node: Node): PipelineConfig {
-  const raw: Raw = (key) => node.tryGetContext(key);
+  const unknown = unknownKeys(node.getAllContext());
+  if (unknown.length) throw new ConfigError(unknown.join('; '));
+  const raw: Raw = (key) => contextValue(node, key);
+  const notes: string[] = [];
   const region = /^[a-z]{2}(-[a-z]+)+-\d$/;
   const ifBusy = text(raw, 'if_busy', /^(wait|stop-active|fail)$/, 'wait, stop-active or fail', 'wait') as IfBusy;
   const pipelineRegion = text(raw, 'pipeline_region', region, 'a region such as ap-southeast-7');
@@ -147,6 +156,13 @@ export function readConfig(node: Node): PipelineConfig {
       );
     }
   }
+  const minHealthyHostsPercent = integer(raw, 'min_healthy_hosts_percent', 50, 0, 99);
+  const configName = optional(raw, 'configName', /^[A-Za-z0-9._-]{1,70}$/, 'a CodeDeploy deployment configuration name of at most 70 characters (a suffix with the percentage is added)');
+  if (configName) {
+    notes.push(
+      `cdk.json context "configName" is "${configName}": the deployment configuration is named "${configName}-min-healthy-${minHealthyHostsPercent}". CloudFormation replaces a deployment configuration on any change, and a replacement under the same name would fail: the percentage in the name makes a new floor a new configuration.`,
+    );
+  }
   return {
     account: text(raw, 'pipeline_account', /^\d{12}$/, 'a 12-digit AWS account id'),
     region: pipelineRegion,
@@ -158,9 +174,9 @@ export function readConfig(node: Node): PipelineConfig {
     github: gh,
     repoExists: flag(raw, 'repo_exists', false),
     branch: text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main'),
-    ec2TagKey: text(raw, 'ec2_tag_key', /^.{1,128}$/, 'the EC2 tag key that marks the instances'),
-    ec2TagValue: text(raw, 'ec2_tag_value', /^.{1,256}$/, 'the value of that tag on the instances'),
-    minHealthyHostsPercent: integer(raw, 'min_healthy_hosts_percent', 50, 0, 99),
+    ...instanceTag(raw, notes),
+    minHealthyHostsPercent,
+    configName,
     deploymentGroupName: text(raw, 'deploymentGroupName', NAME, 'a CodeDeploy deployment group name'),
     applicationName: text(raw, 'applicationName', NAME, 'a CodeDeploy application name'),
     projectName: text(raw, 'projectName', /^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$/, 'a CodeBuild project name'),
@@ -172,7 +188,25 @@ export function readConfig(node: Node): PipelineConfig {
     prod: prodGroup(raw),
     approvers: principals(raw, 'approvers'),
     operators: principals(raw, 'operators'),
+    notes,
   };
+}
+
+/**
+ * The tag that marks the instances. The original sample has `ec2_tag_key` only and uses its
+ * value as the value of the tag `Name`: without `ec2_tag_value` that is what it means here too.
+ */
+function instanceTag(raw: Raw, notes: string[]): { ec2TagKey: string; ec2TagValue: string } {
+  const key = text(raw, 'ec2_tag_key', /^.{1,256}$/, 'the EC2 tag key that marks the instances');
+  const value = optional(raw, 'ec2_tag_value', /^.{1,256}$/, 'the value of that tag on the instances');
+  if (value !== undefined) {
+    if (key.length > 128) throw new ConfigError(`cdk.json context "ec2_tag_key" is ${key.length} characters long: an EC2 tag key has at most 128`);
+    return { ec2TagKey: key, ec2TagValue: value };
+  }
+  notes.push(
+    `cdk.json context "ec2_tag_key" is set without "ec2_tag_value": as in the original sample, the deployment group targets the instances whose tag Name is "${key}". To target another tag, set "ec2_tag_key" to its key and "ec2_tag_value" to its value.`,
+  );
+  return { ec2TagKey: 'Name', ec2TagValue: key };
 }
 
 function github(raw: Raw): PipelineConfig['github'] {

@@ -1,13 +1,15 @@
-import { Stack, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { createPipeline } from '../lib/app.js';
 import { ConfigError } from '../lib/config.js';
-import { build, buildspecPath, makeApp, nagFindings } from './helpers.js';
+import { build, buildspecPath, infraDir, makeApp, nagFindings } from './helpers.js';
 
 /** Synthesizes (runs cdk-nag and CloudFormation validation) and returns the findings. */
 function synthFindings(p: ReturnType<typeof build>): string[] {
@@ -514,13 +516,36 @@ describe('configuration', () => {
     [{ pipeline_account: undefined }, 'context "pipeline_account" is missing'],
     [{ pipeline_account: 'XXXXXXXXXXXX' }, 'context "pipeline_account" is "XXXXXXXXXXXX": expected a 12-digit AWS account id'],
     [{ pipeline_region: 'Mars' }, 'context "pipeline_region" is "Mars"'],
-    [{ ec2_tag_value: undefined }, 'context "ec2_tag_value" is missing'],
+    [{ ec2_tag_kye: 'web' }, 'cdk.json context "ec2_tag_kye" is not a key of this app: did you mean "ec2_tag_key"?'],
+    [{ notification_mail: 'ops@example.com' }, 'did you mean "notification_email"?'],
+    [{ completely_unrelated: 1 }, 'cdk.json context "completely_unrelated" is not a key of this app (the keys'],
+    [{ configName: 'x'.repeat(71) }, 'context "configName"'],
     [{ if_busy: 'sometimes' }, 'expected wait, stop-active or fail'],
     [{ notification_email: 'not-an-email' }, 'context "notification_email"'],
     [{ repo_exists: 'maybe' }, 'expected true or false'],
   ])('%o fails synth naming the key', (overrides, message) => {
     expect(() => build(overrides)).toThrow(ConfigError);
     expect(() => build(overrides)).toThrow(message);
+  });
+
+  test("the original sample's cdk.json context synthesizes unchanged (pipeline_account aside)", () => {
+    const sample = JSON.parse(readFileSync(join(infraDir, 'test', 'fixtures', 'sample-cdk.json'), 'utf8')).context;
+    const outdir = mkdtempSync(join(tmpdir(), 'cdk-out-'));
+    const app = new App({ outdir, context: { ...sample, pipeline_account: '123456789012' } });
+    const { pipeline } = createPipeline(app, { toolDir: join(infraDir, 'test', 'fixtures', 'tool'), buildspecPath });
+    app.synth();
+    const t = Template.fromStack(pipeline);
+    // ec2_tag_key alone is the value of the tag Name, as in the sample.
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', {
+      DeploymentGroupName: 'cbdeploygroup',
+      Ec2TagSet: { Ec2TagSetList: [{ Ec2TagGroup: [{ Key: 'Name', Value: 'test-vm', Type: 'KEY_AND_VALUE' }] }] },
+    });
+    t.hasResourceProperties('AWS::CodeDeploy::DeploymentConfig', { DeploymentConfigName: 'cbdeployconfig-min-healthy-50' });
+    t.hasResourceProperties('AWS::CodeBuild::Project', { Name: 'CodeBuildProject' });
+    const infos = Annotations.fromStack(pipeline).findInfo('*', Match.anyValue()).map((m) => String(m.entry.data));
+    expect(infos.some((m) => m.includes('targets the instances whose tag Name is "test-vm"'))).toBe(true);
+    expect(infos.some((m) => m.includes('named "cbdeployconfig-min-healthy-50"'))).toBe(true);
+    expect(nagFindings(outdir)).toEqual([]);
   });
 
   test('a missing release binary is named', () => {

@@ -11,7 +11,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactStore } from './artifact-store.js';
 import type { PipelineConfig } from '../config.js';
-import { fixedConfigName } from '../shared/fixed-names.js';
+import { deploymentConfigName } from '../shared/fixed-names.js';
 import { acknowledgeWildcards, nagArn } from '../shared/nag.js';
 
 export interface DeploymentTargetProps {
@@ -34,13 +34,8 @@ export class DeploymentTarget extends Construct {
     this.application = new codedeploy.ServerApplication(this, 'Application', {
       applicationName: config.applicationName,
     });
-    // Named by CloudFormation: a change of min_healthy_hosts_percent replaces the
-    // configuration, which a fixed name would make fail. A build in another region needs a
-    // name it can know: then one that changes with the percentage.
-    const fixed = (group: string, percent: number) =>
-      config.buildRegion ? fixedConfigName(config.applicationName, group, percent) : undefined;
     this.deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'Config', {
-      deploymentConfigName: fixed(config.deploymentGroupName, config.minHealthyHostsPercent),
+      deploymentConfigName: deploymentConfigName(config, 'main'),
       minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.minHealthyHostsPercent),
     });
     this.group = new codedeploy.ServerDeploymentGroup(this, 'Group', {
@@ -54,7 +49,7 @@ export class DeploymentTarget extends Construct {
     });
     if (config.prod) {
       const deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'ProdConfig', {
-        deploymentConfigName: fixed(config.prod.deploymentGroupName, config.prod.minHealthyHostsPercent),
+        deploymentConfigName: deploymentConfigName(config, 'prod'),
         minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.prod.minHealthyHostsPercent),
       });
       const group = new codedeploy.ServerDeploymentGroup(this, 'ProdGroup', {

@@ -3,6 +3,7 @@
  * deployment configurations of the pipeline's region, without a cross-region reference.
  */
 import { createHash } from 'node:crypto';
+import type { PipelineConfig } from '../config.js';
 
 /**
  * What the build needs of the artifact store: in the same stack, its resources; from a build
@@ -56,4 +57,21 @@ export function remoteBundles(partition: string, account: string, region: string
 export function fixedConfigName(applicationName: string, groupName: string, percent: number): string {
   const hash = createHash('sha256').update(`${applicationName}/${groupName}`).digest('hex').slice(0, 8);
   return `${groupName.slice(0, 60)}-${hash}-min-healthy-${percent}`;
+}
+
+/**
+ * The name of a group's deployment configuration, or undefined for one CloudFormation chooses.
+ * CloudFormation replaces a deployment configuration on any change, and a replacement under the
+ * same name would fail: a name it is given carries the percentage, so that a new floor is a new
+ * name. The main group's is `<configName>-min-healthy-<percent>` when configName is set (the
+ * original sample's key); a build in another region needs a name it can know without a
+ * cross-region reference (`fixedConfigName`).
+ */
+export function deploymentConfigName(config: PipelineConfig, group: 'main' | 'prod'): string | undefined {
+  const [name, percent] =
+    group === 'main' || !config.prod
+      ? [config.deploymentGroupName, config.minHealthyHostsPercent]
+      : [config.prod.deploymentGroupName, config.prod.minHealthyHostsPercent];
+  if (group === 'main' && config.configName) return `${config.configName}-min-healthy-${percent}`;
+  return config.buildRegion ? fixedConfigName(config.applicationName, name, percent) : undefined;
 }

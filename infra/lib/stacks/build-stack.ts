@@ -6,7 +6,7 @@ import { CfnOutput, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { Notifications } from '../constructs/notifications.js';
-import { fixedConfigName, remoteBundles } from '../shared/fixed-names.js';
+import { deploymentConfigName, remoteBundles } from '../shared/fixed-names.js';
 import { accessLogBucket, allowLogs } from '../shared/logs.js';
 import { addBuildSide, buildNotices, type BuildSide } from './build-side.js';
 import type { PipelineStackProps } from './pipeline-stack.js';
@@ -39,10 +39,10 @@ export class BuildStack extends Stack {
       accessLogs,
       applicationName: config.applicationName,
       deploymentGroupName: config.deploymentGroupName,
-      deploymentConfigName: fixedConfigName(config.applicationName, config.deploymentGroupName, config.minHealthyHostsPercent),
+      deploymentConfigName: deploymentConfigName(config, 'main')!,
       prod: config.prod && {
         deploymentGroupName: config.prod.deploymentGroupName,
-        deploymentConfigName: fixedConfigName(config.applicationName, config.prod.deploymentGroupName, config.prod.minHealthyHostsPercent),
+        deploymentConfigName: deploymentConfigName(config, 'prod')!,
       },
       toolDir: props.toolDir,
       buildspecPath: props.buildspecPath,

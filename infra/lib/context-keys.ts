@@ -1,0 +1,102 @@
+/**
+ * Every cdk.json context key the app reads, declared once: its name, type, default and help.
+ * The configuration reads only keys declared here (a read of another fails at once), the
+ * README's configuration table is made from this list (scripts/context-table.ts), and a
+ * context key that is not here fails synth with its name and the nearest declared one.
+ * Feature flags (`@…`), the keys the CDK CLI writes (`aws:cdk:…`) and cached lookups (keys
+ * with a `:`) are the CDK's own and pass.
+ */
+import type { Node } from 'constructs';
+
+export type KeyType = 'string' | 'boolean' | 'integer' | 'list';
+
+export interface ContextKey {
+  readonly name: string;
+  readonly type: KeyType;
+  /** As the README shows it; absent when the key is required or has no default. */
+  readonly default?: string;
+  readonly help: string;
+}
+
+export const CONTEXT_KEYS: readonly ContextKey[] = [
+  { name: 'pipeline_account', type: 'string', help: 'the AWS account of the pipeline (12 digits)' },
+  { name: 'pipeline_region', type: 'string', help: "the instances' region: CodeDeploy, the artifact bucket and key, the instance role, the agent" },
+  { name: 'build_region', type: 'string', default: 'the pipeline region', help: 'where the build runs when `pipeline_region` has no CodeBuild (stack `InvisiblePipelineBuild`: the projects, triggers, release parameter and bucket; see [Regions](#regions))' },
+  { name: 'source_region', type: 'string', default: 'the build region', help: 'where the CodeCommit repository lives when the build region has none (a stack there forwards push events to the build region; the build clones from there)' },
+  { name: 'source_provider', type: 'string', default: '`codecommit`', help: '`codecommit` or `github`' },
+  { name: 'github_repository', type: 'string', help: 'with `github`: the repository as `owner/name`' },
+  { name: 'codeconnections_arn', type: 'string', help: 'with `github`: a CodeConnections connection of the build region (where it has CodeConnections)' },
+  { name: 'github_token_secret', type: 'string', help: 'with `github`, instead: the name of a Secrets Manager secret holding a personal access token' },
+  { name: 'path_filter', type: 'boolean', default: '`false`', help: 'with `github`: build only when files under `CodeDeploy_Files/` changed' },
+  { name: 'repo_name', type: 'string', help: 'the CodeCommit repository of the CodeDeploy files' },
+  { name: 'repo_exists', type: 'boolean', default: '`false`', help: 'import the repository by name instead of creating it' },
+  { name: 'branch', type: 'string', default: '`main`', help: 'the deployment branch' },
+  { name: 'ec2_tag_key', type: 'string', help: 'the EC2 tag key that marks the instances; alone (as in the original sample), the instances whose `Name` tag is this value' },
+  { name: 'ec2_tag_value', type: 'string', help: 'the value of `ec2_tag_key` on the instances' },
+  { name: 'min_healthy_hosts_percent', type: 'integer', default: '`50`', help: "the deployment configuration's healthy-host floor (0 to 99)" },
+  { name: 'configName', type: 'string', help: "the deployment configuration's name (the original sample's key): it is named `<configName>-min-healthy-<percent>`, so that a change of the floor makes a new configuration; default: a name CloudFormation chooses" },
+  { name: 'deploymentGroupName', type: 'string', help: 'the CodeDeploy deployment group' },
+  { name: 'applicationName', type: 'string', help: 'the CodeDeploy application' },
+  { name: 'projectName', type: 'string', help: 'the CodeBuild project (the validate project is `<projectName>-validate`)' },
+  { name: 'app_archive_parameter', type: 'string', default: '`/invisible-pipeline/app-archive`', help: 'the SSM parameter that names the release archive' },
+  { name: 'app_bucket_name', type: 'string', default: 'a bucket the stack creates', help: 'an existing bucket of releases' },
+  { name: 'notification_email', type: 'string', help: 'an email subscription of the topics' },
+  { name: 'if_busy', type: 'string', default: '`wait`', help: "the build's `--if-busy`: `wait`, `stop-active` or `fail`" },
+  { name: 'wait_timeout_minutes', type: 'integer', default: '`60`', help: "the build's `--wait-timeout` (5 to 240)" },
+  { name: 'tool_dir', type: 'string', default: '`../dist/tool`', help: 'the folder with the binary and its `.sha256`' },
+  { name: 'prod_deployment_group_name', type: 'string', help: 'an optional second deployment group (e.g. `prod`); with it the stack adds the promotion project' },
+  { name: 'prod_ec2_tag_value', type: 'string', help: "the value of `ec2_tag_key` on the second group's instances" },
+  { name: 'prod_min_healthy_hosts_percent', type: 'integer', default: '`min_healthy_hosts_percent`', help: "the second group's own healthy-host floor" },
+  { name: 'approvers', type: 'list', help: 'IAM role or group ARNs (a JSON list, or one comma-separated string) that may start the promotion project' },
+  { name: 'operators', type: 'list', help: 'IAM role or group ARNs that may start the rollback project' },
+];
+
+const DECLARED = new Map(CONTEXT_KEYS.map((k) => [k.name, k]));
+
+/** A declared key's value from `node`'s context; reading an undeclared key is a bug here. */
+export function contextValue(node: Node, key: string): unknown {
+  if (!DECLARED.has(key)) throw new Error(`context key "${key}" is read but not declared in lib/context-keys.ts`);
+  return node.tryGetContext(key);
+}
+
+/** The CDK's own keys: feature flags, what the CLI writes (`aws:cdk:…`, and the notices
+ * `cdk acknowledge` records), cached lookups. */
+function cdkOwn(key: string): boolean {
+  return key.startsWith('@') || key.includes(':') || key === 'acknowledged-issue-numbers';
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/** The declared key nearest to `key`, when it is near enough to be a typo. */
+export function nearest(key: string): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const { name } of CONTEXT_KEYS) {
+    const d = distance(key.toLowerCase(), name.toLowerCase());
+    if (!best || d < best.d) best = { name, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.name : undefined;
+}
+
+/** The context keys of `context` that the app does not declare, each with its message. */
+export function unknownKeys(context: Record<string, unknown>): string[] {
+  return Object.keys(context)
+    .filter((key) => !cdkOwn(key) && !DECLARED.has(key))
+    .sort()
+    .map((key) => {
+      const near = nearest(key);
+      return `cdk.json context "${key}" is not a key of this app${near ? `: did you mean "${near}"?` : ''} (the keys are listed in the README's configuration table)`;
+    });
+}
