@@ -460,7 +460,6 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
     let e = env("rollback").await;
     let key = provision(&e, &app_tar().end().gz()).await;
     let proxy = FaultProxy::start(
-        &endpoint(),
         ["ListDeployments", "BatchGetDeployments", "GetDeployment"]
             .into_iter()
             .map(|op| Rule::new(op, Fault::ReadAsSucceeded, usize::MAX))
@@ -469,8 +468,7 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
     let tmp = tempfile::tempdir().unwrap();
     let cd_dir = codedeploy_dir(tmp.path());
     let run = |args: &[&str], commit: &str, build: &str| {
-        let out = binary(&e, &key, tmp.path(), &cd_dir)
-            .env("AWS_ENDPOINT_URL", &proxy.url)
+        let out = binary_via(&e, &key, tmp.path(), &cd_dir, &proxy)
             .env("CODEBUILD_RESOLVED_SOURCE_VERSION", commit)
             .env("CODEBUILD_BUILD_ID", build)
             .env_remove("PIPELINE_TRIGGER_TIME")
@@ -491,8 +489,7 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
     let second = run(&["deploy", "--no-wait"], "bbbb2222", "pipeline:build-2");
     std::thread::sleep(Duration::from_millis(1100));
     let text = |args: &[&str]| {
-        let out = binary(&e, &key, tmp.path(), &cd_dir)
-            .env("AWS_ENDPOINT_URL", &proxy.url)
+        let out = binary_via(&e, &key, tmp.path(), &cd_dir, &proxy)
             .args(args)
             .output()
             .unwrap();
@@ -581,6 +578,25 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
     );
     let history = text(&["history", "--limit", "3"]);
     assert_eq!(history.lines().count(), 3, "{history}");
+    // `history | head -1`, `status | head -1`: a reader that went away ends them quietly.
+    for args in [
+        &["history"][..],
+        &["history", "--output", "json"],
+        &["status"],
+    ] {
+        let out = binary_via(&e, &key, tmp.path(), &cd_dir, &proxy)
+            .args(args)
+            .stdout(closed_pipe())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {said}");
+        assert!(
+            !said.contains("panicked") && !said.contains("error"),
+            "{args:?}: {said}"
+        );
+    }
 
     // promote: what is live in web (the rollback's bundle) goes to prod, the same version.
     e.cd.create_deployment_group()

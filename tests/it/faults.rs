@@ -6,7 +6,7 @@
 //! deployments, objects, uploads, faulted requests, seconds); `scripts/reliability` turns
 //! them into docs/RELIABILITY.md.
 
-use crate::support::emulator::{binary, endpoint, env, noise, provision, Env};
+use crate::support::emulator::{binary_via, env, noise, provision, Env};
 use crate::support::faultproxy::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::*;
 use std::io::Write;
@@ -99,7 +99,7 @@ async fn run(name: &str, s: Scenario) -> Ran {
     let key = provision(&e, &archive).await;
     let tmp = tempfile::tempdir().unwrap();
     let cd_dir = codedeploy_dir(tmp.path());
-    let proxy = FaultProxy::start(&endpoint(), s.rules);
+    let proxy = FaultProxy::start(s.rules);
     let started = Instant::now();
     // The upload mode the scenario names, else whole uploads (the copy has its own cases).
     let mode: &[&str] = if s.extra.contains(&"--upload-mode") {
@@ -107,11 +107,10 @@ async fn run(name: &str, s: Scenario) -> Ran {
     } else {
         &["--upload-mode", "put"]
     };
-    let mut child = binary(&e, &key, tmp.path(), &cd_dir)
+    let mut child = binary_via(&e, &key, tmp.path(), &cd_dir, &proxy)
         .args(["deploy", "--no-wait"])
         .args(mode)
         .args(&s.extra)
-        .env("AWS_ENDPOINT_URL", &proxy.url)
         .env("WAIT_TIMEOUT", "6s")
         .env("POLL_INTERVAL", "200ms")
         .env("AWS_MAX_ATTEMPTS", "3")

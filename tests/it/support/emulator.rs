@@ -2,6 +2,7 @@
 //! own resources in it (KMS key, buckets, parameter, application, group), and the binary
 //! pointed at them.
 
+use crate::support::faultproxy::FaultProxy;
 use aws_sdk_codedeploy::types::{Ec2TagFilter, Ec2TagFilterType};
 use std::path::Path;
 use std::process::Command;
@@ -23,10 +24,11 @@ pub(crate) struct Env {
 }
 
 pub(crate) async fn env(name: &str) -> Env {
-    let url = endpoint();
+    // AWS_ENDPOINT_URL, or a service's own AWS_ENDPOINT_URL_<SERVICE> (S3, SSM and KMS on
+    // LocalStack, CodeDeploy on moto), as the SDK reads them for the binary too.
+    endpoint();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
-        .endpoint_url(&url)
         .load()
         .await;
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -150,4 +152,17 @@ pub(crate) fn noise(len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// [`binary`], every service through `proxy`.
+pub(crate) fn binary_via(
+    e: &Env,
+    key: &str,
+    cwd: &Path,
+    cd_dir: &Path,
+    proxy: &FaultProxy,
+) -> Command {
+    let mut cmd = binary(e, key, cwd, cd_dir);
+    proxy.point(&mut cmd);
+    cmd
 }

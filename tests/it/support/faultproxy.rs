@@ -1,5 +1,6 @@
 //! A fault-injecting HTTP proxy for the emulator smoke tests: it sits on 127.0.0.1 between the
-//! binary and the emulator and, per AWS operation, answers 500/503/throttling, cuts an answer
+//! binary and the emulators (each service to its own, from `AWS_ENDPOINT_URL_<SERVICE>` or else
+//! `AWS_ENDPOINT_URL`, as the SDK chooses) and, per AWS operation, answers 500/503/throttling, cuts an answer
 //! mid-body, adds latency, or executes a request upstream and loses the answer, as real AWS
 //! and real networks do. Test support only: it listens on loopback, forwards only to the
 //! emulator's loopback endpoint, handles one request per connection (answers say
@@ -60,18 +61,65 @@ pub struct FaultProxy {
     seen: Arc<Mutex<Vec<String>>>,
 }
 
+/// The services the binary and the tests call, as their endpoint variables name them.
+const SERVICES: [&str; 4] = ["S3", "SSM", "KMS", "CODEDEPLOY"];
+
+/// Where each service's requests go: `host:port` on loopback.
+#[derive(Debug, Clone)]
+struct Upstreams {
+    default: String,
+    by_service: Vec<(&'static str, String)>,
+}
+
+impl Upstreams {
+    /// As the SDK reads them: `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`.
+    fn from_env() -> Self {
+        let loopback = |url: String| {
+            let host = url
+                .strip_prefix("http://")
+                .expect("an http:// emulator endpoint")
+                .trim_end_matches('/')
+                .to_string();
+            assert!(
+                host.starts_with("127.") || host.starts_with("localhost"),
+                "the fault proxy only forwards to loopback, not {host}"
+            );
+            host
+        };
+        let default = loopback(std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"));
+        let by_service = SERVICES
+            .iter()
+            .filter_map(|s| {
+                let url = std::env::var(format!("AWS_ENDPOINT_URL_{s}")).ok()?;
+                Some((*s, loopback(url)))
+            })
+            .collect();
+        Upstreams {
+            default,
+            by_service,
+        }
+    }
+
+    /// The service of a request: JSON services say it in `X-Amz-Target`; S3 does not.
+    fn of(&self, req: &Message) -> &str {
+        let service = match req.header("x-amz-target") {
+            Some(t) if t.starts_with("CodeDeploy_") => "CODEDEPLOY",
+            Some(t) if t.starts_with("AmazonSSM.") => "SSM",
+            Some(t) if t.starts_with("TrentService.") => "KMS",
+            Some(_) => "",
+            None => "S3",
+        };
+        self.by_service
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map_or(&self.default, |(_, host)| host)
+    }
+}
+
 impl FaultProxy {
-    /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
-    pub fn start(upstream: &str, rules: Vec<Rule>) -> Self {
-        let upstream = upstream
-            .strip_prefix("http://")
-            .expect("an http:// emulator endpoint")
-            .trim_end_matches('/')
-            .to_string();
-        assert!(
-            upstream.starts_with("127.") || upstream.starts_with("localhost"),
-            "the fault proxy only forwards to loopback, not {upstream}"
-        );
+    /// Starts a proxy to the emulators of the environment's endpoint variables.
+    pub fn start(rules: Vec<Rule>) -> Self {
+        let upstream = Upstreams::from_env();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -97,6 +145,14 @@ impl FaultProxy {
             stop,
             rules,
             seen,
+        }
+    }
+
+    /// Points `cmd` (the binary) at the proxy for every service.
+    pub fn point(&self, cmd: &mut std::process::Command) {
+        cmd.env("AWS_ENDPOINT_URL", &self.url);
+        for s in SERVICES {
+            cmd.env_remove(format!("AWS_ENDPOINT_URL_{s}"));
         }
     }
 
@@ -319,7 +375,7 @@ fn error_answer(op: &str, json: bool, fault: Fault) -> Vec<u8> {
 
 fn serve(
     client: TcpStream,
-    upstream: &str,
+    upstream: &Upstreams,
     rules: &[Rule],
     seen: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
@@ -368,7 +424,7 @@ fn serve(
         }
     }
     let is_head = req.head.starts_with("HEAD ");
-    let mut up = TcpStream::connect(upstream)?;
+    let mut up = TcpStream::connect(upstream.of(&req))?;
     up.set_read_timeout(Some(Duration::from_secs(120)))?;
     up.write_all(req.closing_head().as_bytes())?;
     up.write_all(&req.body)?;
