@@ -2,7 +2,8 @@
 # Sourced by .ci/run and the scripts: `at_exit CMD` runs CMD when the script ends (every
 # caller's, in order; a plain `trap ... EXIT` would replace the others'), and `step NAME`
 # announces a step and closes the one before it; when the script ends, the time of each step
-# is printed (what a machine spends where, cold or warm).
+# is printed (what a machine spends where, cold or warm). `locked_venv NAME LOCK` makes a
+# Python tool's own virtual environment from a tested lock.
 common_exit=()
 common_start=$(date +%s)
 common_step=""
@@ -41,3 +42,19 @@ common_on_exit() {
   return "$rc"
 }
 trap common_on_exit EXIT
+
+# A virtual environment of its own for a Python tool whose pins clash with the others' (one
+# environment would let pip pick versions nobody tested): made from LOCK (every package pinned,
+# installed with --no-deps) under the machine's cache, once per machine, and made again when
+# the lock changes. Prints its path.
+locked_venv() { # NAME LOCK
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/invisible-pipeline/venvs/$1"
+  if ! cmp -s "$2" "$venv/installed.lock" 2>/dev/null; then
+    echo "==> installing $1 in $venv (pip, from $(basename "$2"))" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$2" >&2
+    cp "$2" "$venv/installed.lock"
+  fi
+  echo "$venv"
+}

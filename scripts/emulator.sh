@@ -76,17 +76,9 @@ start_emulator() {
 }
 
 start_localstack() {
-  # Its pins (moto-ext, boto3 1.40) clash with moto's and cfn-lint's: a virtual environment of
-  # its own, made once per machine and kept while the lock is the same.
-  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/invisible-pipeline/venvs/localstack-$LOCALSTACK_VERSION"
-  local lock="$EMULATOR_LOCKS/localstack-$LOCALSTACK_VERSION.lock"
-  if ! cmp -s "$lock" "$venv/installed.lock" 2>/dev/null; then
-    echo "==> installing localstack-core==$LOCALSTACK_VERSION in $venv (pip, from its lock)" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock"
-    cp "$lock" "$venv/installed.lock"
-  fi
+  # Its pins (moto-ext, boto3 1.40) clash with moto's and cfn-lint's: an environment of its own.
+  local venv
+  venv=$(locked_venv "localstack-$LOCALSTACK_VERSION" "$EMULATOR_LOCKS/localstack-$LOCALSTACK_VERSION.lock")
   local port log root
   port=$(free_port)
   log=$(mktemp -t localstack.XXXXXX.log)

@@ -5,7 +5,7 @@
  */
 import type { Node } from 'constructs';
 import { contextValue, unknownKeys } from './context-keys.js';
-import { has, regionData } from './regions.js';
+import { has, hasService, IMPAIRED, partitionOf, regionData } from './regions.js';
 
 export type IfBusy = 'wait' | 'stop-active' | 'fail';
 
@@ -119,7 +119,7 @@ function principals(raw: Raw, key: string): string[] {
   for (const arn of list) {
     if (typeof arn !== 'string' || !PRINCIPAL.test(arn)) {
       throw new ConfigError(
-        `cdk.json context "${key}" has ${JSON.stringify(arn)}: expected IAM role or group ARNs such as arn:aws:iam::123456789012:role/Approver`,
+        `cdk.json context "${key}" has ${JSON.stringify(arn)}: expected IAM role or group ARNs such as arn:<partition>:iam::123456789012:role/Approver (partition: aws, or aws-eusc in the European Sovereign Cloud)`,
       );
     }
   }
@@ -137,7 +137,8 @@ export function readConfig(node: Node): PipelineConfig {
   if (unknown.length) throw new ConfigError(unknown.join('; '));
   const raw: Raw = (key) => contextValue(node, key);
   const notes: string[] = [];
-  const region = /^[a-z]{2}(-[a-z]+)+-\d$/;
+  // Two letters (ap-southeast-7), or four in the European Sovereign Cloud (eusc-de-east-1).
+  const region = /^[a-z]{2,4}(-[a-z]+)+-\d$/;
   const ifBusy = text(raw, 'if_busy', /^(wait|stop-active|fail)$/, 'wait, stop-active or fail', 'wait') as IfBusy;
   const pipelineRegion = text(raw, 'pipeline_region', region, 'a region such as ap-southeast-7');
   const buildRegion = optional(raw, 'build_region', region, 'a region with CodeBuild such as ca-central-1') ?? pipelineRegion;
@@ -156,6 +157,7 @@ export function readConfig(node: Node): PipelineConfig {
       );
     }
   }
+  checkRegions(pipelineRegion, buildRegion, gh ? undefined : sourceRegion, flag(raw, 'repo_exists', false), notes);
   const minHealthyHostsPercent = integer(raw, 'min_healthy_hosts_percent', 50, 0, 99);
   const configName = optional(raw, 'configName', /^[A-Za-z0-9._-]{1,70}$/, 'a CodeDeploy deployment configuration name of at most 70 characters (a suffix with the percentage is added)');
   if (configName) {
@@ -190,6 +192,33 @@ export function readConfig(node: Node): PipelineConfig {
     operators: principals(raw, 'operators'),
     notes,
   };
+}
+
+/**
+ * What the regions allow: the build and the repository in the pipeline's partition (a role,
+ * a key or an event bus never crosses one), CodeCommit where an existing repository is said to
+ * be (a created one is the synth check's, by its resource type), and a note for a region AWS
+ * reported impaired.
+ */
+function checkRegions(pipeline: string, build: string, source: string | undefined, repoExists: boolean, notes: string[]): void {
+  const partition = partitionOf(pipeline);
+  for (const [key, region] of [['build_region', build], ['source_region', source]] as const) {
+    const other = region && partitionOf(region);
+    if (partition && other && other !== partition) {
+      throw new ConfigError(
+        `cdk.json context "${key}" is ${region}, in partition ${other}, but the pipeline region ${pipeline} is in ${partition}: the build and the repository must be in the pipeline's partition`,
+      );
+    }
+  }
+  if (source && repoExists && !hasService('codecommit', source)) {
+    const where = source === build ? 'the build region' : '"source_region"';
+    throw new ConfigError(
+      `cdk.json context "repo_exists" is true, but CodeCommit does not exist in ${source} (${regionData.services_source}), ${where}: set "source_region" to a region of ${partition ?? 'the partition'} with CodeCommit, or set "source_provider" to github`,
+    );
+  }
+  for (const region of new Set([pipeline, build, source])) {
+    if (region && IMPAIRED[region]) notes.push(`${region}: ${IMPAIRED[region]}.`);
+  }
 }
 
 /**

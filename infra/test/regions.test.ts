@@ -5,11 +5,30 @@
  * (scripts/test-infra): each names its own region in its cfn-lint metadata.
  */
 import { Template } from 'aws-cdk-lib/assertions';
-import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { COMMERCIAL_REGIONS, has, missingTypes, NEIGHBOURS, regionData } from '../lib/regions.js';
-import { build, nagFindings } from './helpers.js';
+import { COMMERCIAL_REGIONS, has, hasService, missingTypes, NEIGHBOURS, partitionOf, regionData, REGIONS } from '../lib/regions.js';
+import { build, infraDir, nagFindings, repoRoot } from './helpers.js';
+
+/** Synthesizes `p` and copies its templates to TEMPLATES_OUT (for cfn-lint and checkov). */
+function synthAndKeep(p: ReturnType<typeof build>, prefix: string): string[] {
+  p.app.synth();
+  const out = process.env.TEMPLATES_OUT;
+  const templates = readdirSync(p.outdir).filter((f) => f.endsWith('.template.json'));
+  if (out) {
+    mkdirSync(out, { recursive: true });
+    for (const file of templates) cpSync(join(p.outdir, file), join(out, `${prefix}-${file}`));
+  }
+  return templates.map((file) => readFileSync(join(p.outdir, file), 'utf8'));
+}
+
+/** The files of a folder, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
 
 /** The context a team in `region` would set. */
 function contextFor(region: string): Record<string, unknown> {
@@ -23,31 +42,115 @@ function contextFor(region: string): Record<string, unknown> {
 describe('every commercial region', () => {
   test('the pinned list has the 34 commercial regions, and Taipei, Calgary and Mexico lack CodeBuild', () => {
     expect(COMMERCIAL_REGIONS).toHaveLength(34);
+    expect(REGIONS).toEqual([...COMMERCIAL_REGIONS, 'eusc-de-east-1'].sort());
     expect(regionData.source).toMatch(/^cfn-lint \d+\.\d+\.\d+/);
+    expect(regionData.services_source).toMatch(/^botocore \d+\.\d+\.\d+/);
     for (const region of ['ap-east-2', 'ca-west-1', 'mx-central-1']) {
       expect(has('AWS::CodeBuild', region), region).toBe(false);
+      expect(hasService('codebuild', region), region).toBe(false);
       expect(has('AWS::CodeDeploy', region), region).toBe(true);
     }
   });
 
+  test('CodePipeline is missing in exactly the regions this project is for', () => {
+    expect(COMMERCIAL_REGIONS.filter((r) => !hasService('codepipeline', r))).toEqual([
+      'ap-east-2',
+      'ap-southeast-7',
+      'ca-west-1',
+      'mx-central-1',
+    ]);
+  });
+
   test('each synthesizes with its neighbours: no missing resource type, cdk-nag clean', () => {
-    const out = process.env.TEMPLATES_OUT;
-    if (out) mkdirSync(out, { recursive: true });
     const problems: string[] = [];
     for (const region of COMMERCIAL_REGIONS) {
       const p = build(contextFor(region));
       for (const stack of [p.pipeline, p.build, p.source]) {
         if (stack) problems.push(...missingTypes(stack));
       }
-      p.app.synth();
+      synthAndKeep(p, region);
       problems.push(...nagFindings(p.outdir).map((f) => `${region}: ${f}`));
-      if (out) {
-        for (const file of readdirSync(p.outdir).filter((f) => f.endsWith('.template.json'))) {
-          cpSync(join(p.outdir, file), join(out, `${region}-${file}`));
-        }
-      }
     }
     expect(problems).toEqual([]);
+  });
+});
+
+describe('CodeCommit the service, not the resource type', () => {
+  const serviceOnly = ['af-south-1', 'ap-south-2', 'ap-southeast-3', 'il-central-1', 'me-central-1'];
+
+  test('CodeCommit answers where CloudFormation cannot create a repository in exactly five regions', () => {
+    expect(COMMERCIAL_REGIONS.filter((r) => hasService('codecommit', r) && !has('AWS::CodeCommit', r))).toEqual(serviceOnly);
+  });
+
+  test('there, an existing repository keeps the source in the region; creating one names repo_exists', () => {
+    for (const region of serviceOnly) {
+      const p = build({ pipeline_region: region, source_region: '', repo_exists: true });
+      expect(p.source, region).toBeUndefined();
+      expect(missingTypes(p.pipeline), region).toEqual([]);
+      const created = build({ pipeline_region: region, source_region: '' });
+      expect(missingTypes(created.pipeline).join('\n'), region).toMatch(
+        new RegExp(`AWS::CodeCommit::Repository .* does not exist in ${region} .*aws codecommit create-repository --region ${region}.* set repo_exists to true`),
+      );
+    }
+  });
+
+  test('where CodeCommit itself is missing, an existing repository is refused, naming the keys', () => {
+    expect(() => build({ pipeline_region: 'ap-southeast-7', source_region: '', repo_exists: true })).toThrow(
+      /"repo_exists" is true, but CodeCommit does not exist in ap-southeast-7 \(botocore [\d.]+ \(data\/endpoints.json\)\), the build region: set "source_region" to a region of aws with CodeCommit, or set "source_provider" to github/,
+    );
+  });
+});
+
+describe('the AWS European Sovereign Cloud (eusc-de-east-1, partition aws-eusc)', () => {
+  const token = { source_provider: 'github', github_repository: 'acme/site', github_token_secret: 'github/pat' };
+
+  test('its own partition; cfn-lint\'s copy of us-east-1 corrected: no CodeCommit, no CodeConnections', () => {
+    expect(partitionOf('eusc-de-east-1')).toBe('aws-eusc');
+    expect(regionData.regions['eusc-de-east-1'].types_note).toMatch(/copy of us-east-1/);
+    for (const service of ['codedeploy', 'codebuild', 's3', 'ssm', 'kms', 'events'] as const) {
+      expect(hasService(service, 'eusc-de-east-1'), service).toBe(true);
+    }
+    expect(hasService('codecommit', 'eusc-de-east-1')).toBe(false);
+    expect(has('AWS::CodeCommit', 'eusc-de-east-1')).toBe(false);
+    expect(has('AWS::CodeConnections', 'eusc-de-east-1')).toBe(false);
+  });
+
+  test('synthesizes from GitHub with a token, cdk-nag clean, every ARN from the partition', () => {
+    const p = build({ pipeline_region: 'eusc-de-east-1', source_region: '', ...token });
+    expect(missingTypes(p.pipeline)).toEqual([]);
+    const templates = synthAndKeep(p, 'eusc-de-east-1');
+    expect(nagFindings(p.outdir)).toEqual([]);
+    expect(templates.length).toBeGreaterThan(0);
+    for (const template of templates) expect(template).not.toMatch(/arn:aws:/);
+    expect(templates.join('\n')).toMatch(/"Ref":\s*"AWS::Partition"|arn:aws-eusc:/);
+  });
+
+  test('CodeCommit, a CodeConnections connection or a region of another partition is refused, naming the key', () => {
+    expect(() => build({ pipeline_region: 'eusc-de-east-1', source_region: '' }).app.synth()).toThrow(
+      /AWS::CodeCommit::Repository .* does not exist in eusc-de-east-1 .*: use source_provider github with github_token_secret: no region of aws-eusc has CodeCommit/,
+    );
+    expect(() => build({ pipeline_region: 'eusc-de-east-1', source_region: '', repo_exists: true })).toThrow(
+      /CodeCommit does not exist in eusc-de-east-1 .*source_provider/,
+    );
+    expect(() => build({ pipeline_region: 'eusc-de-east-1', build_region: 'eu-central-1', source_region: '', ...token })).toThrow(
+      /"build_region" is eu-central-1, in partition aws, but the pipeline region eusc-de-east-1 is in aws-eusc/,
+    );
+    expect(() =>
+      build({
+        pipeline_region: 'eusc-de-east-1',
+        source_region: '',
+        source_provider: 'github',
+        github_repository: 'acme/site',
+        codeconnections_arn: 'arn:aws-eusc:codeconnections:eusc-de-east-1:123456789012:connection/12345678-1234-1234-1234-123456789012',
+      }),
+    ).toThrow(/CodeConnections does not exist in eusc-de-east-1/);
+  });
+
+  test('no ARN of the aws partition is written in the stacks\' or the binary\'s source', () => {
+    const sources = [...filesUnder(join(infraDir, 'lib')), ...filesUnder(join(infraDir, 'bin')), ...filesUnder(join(repoRoot, 'src'))];
+    expect(sources.length).toBeGreaterThan(40);
+    const literal = sources.filter((f) => readFileSync(f, 'utf8').includes('arn:aws:'));
+    expect(literal).toEqual([]);
   });
 });
 

@@ -14,6 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { skipCheckov } from '../shared/nag.js';
 
 export interface AppReleaseProps {
   readonly parameterName: string;
@@ -89,4 +90,12 @@ function acknowledgeCustomResourceProvider(stack: Stack): void {
       reason: 'The runtime of CDK\'s AwsCustomResource provider is chosen by aws-cdk-lib and updated with it.',
     },
   );
+  skipCheckov(fn, {
+    CKV_AWS_115:
+      'Runs once per stack operation, invoked by CloudFormation. A reserved concurrency would take from the account\'s unreserved pool, and fails the deployment in accounts at the minimum of 10.',
+    CKV_AWS_116:
+      'CloudFormation is the only caller and is told of every failure through the response URL (the stack operation fails with the reason); a dead-letter queue would hold nothing a person acts on.',
+    CKV_AWS_117:
+      'Calls only the SSM API (PutParameter) and reaches no private resource: in a VPC it would need a NAT gateway or an SSM endpoint, for no gain.',
+  });
 }

@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { skipCheckov } from './nag.js';
 
 /** Lets CloudWatch Logs of the key's region use `key` for this account's log groups. */
 export function allowLogs(key: kms.Key): void {
@@ -36,6 +37,12 @@ export function accessLogBucket(scope: Construct, id: string): s3.Bucket {
   Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',
     reason: 'This is the access-log bucket itself; logging it into itself would loop.',
+  });
+  skipCheckov(bucket, {
+    CKV_AWS_18:
+      'This is the access-log bucket itself: S3 server access logging into itself would log its own deliveries without end, and into another bucket only moves the question.',
+    CKV_AWS_21:
+      'S3 log delivery writes each log object once under a new key and never overwrites one: versioning would keep nothing more, and would leave every expired log behind as a noncurrent version.',
   });
   return bucket;
 }
