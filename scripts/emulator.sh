@@ -78,7 +78,7 @@ start_emulator() {
 start_localstack() {
   # Its pins (moto-ext, boto3 1.40) clash with moto's and cfn-lint's: an environment of its own.
   local venv
-  venv=$(locked_venv "localstack-$LOCALSTACK_VERSION" "$EMULATOR_LOCKS/localstack-$LOCALSTACK_VERSION.lock")
+  venv=$(locked_venv "$EMULATOR_LOCKS/localstack-$LOCALSTACK_VERSION.lock")
   local port log root
   port=$(free_port)
   log=$(mktemp -t localstack.XXXXXX.log)

@@ -1203,3 +1203,48 @@ async fn our_own_active_deployment_is_never_stopped() {
     assert_eq!(outcome.deployment_id.as_deref(), Some("d-ours"));
     assert_eq!((stop.num_calls(), del.num_calls()), (0, 0));
 }
+
+/// The AWS European Sovereign Cloud (eusc-de-east-1, partition aws-eusc) answers under its own
+/// DNS suffix, `amazonaws.eu`: the endpoint rules of the SDK crates the binary is built with must
+/// know the partition, or every call there would go to an `amazonaws.com` name that does not
+/// exist. (The endpoint rule sets' partition data: "aws-eusc", dnsSuffix "amazonaws.eu".)
+#[tokio::test]
+async fn the_sovereign_cloud_is_reached_at_its_own_endpoints() {
+    use aws_sdk_codedeploy::config::endpoint::ResolveEndpoint as _;
+    use aws_sdk_s3::config::endpoint::ResolveEndpoint as _;
+    use aws_sdk_ssm::config::endpoint::ResolveEndpoint as _;
+    const REGION: &str = "eusc-de-east-1";
+    let s3 = aws_sdk_s3::config::endpoint::Params::builder()
+        .region(REGION)
+        .bucket("releases")
+        .build()
+        .unwrap();
+    let s3 = aws_sdk_s3::config::endpoint::DefaultResolver::new()
+        .resolve_endpoint(&s3)
+        .await
+        .unwrap();
+    let ssm = aws_sdk_ssm::config::endpoint::Params::builder()
+        .region(REGION)
+        .build()
+        .unwrap();
+    let ssm = aws_sdk_ssm::config::endpoint::DefaultResolver::new()
+        .resolve_endpoint(&ssm)
+        .await
+        .unwrap();
+    let codedeploy = aws_sdk_codedeploy::config::endpoint::Params::builder()
+        .region(REGION)
+        .build()
+        .unwrap();
+    let codedeploy = aws_sdk_codedeploy::config::endpoint::DefaultResolver::new()
+        .resolve_endpoint(&codedeploy)
+        .await
+        .unwrap();
+    assert_eq!(
+        [s3.url(), ssm.url(), codedeploy.url()],
+        [
+            "https://releases.s3.eusc-de-east-1.amazonaws.eu",
+            "https://ssm.eusc-de-east-1.amazonaws.eu",
+            "https://codedeploy.eusc-de-east-1.amazonaws.eu",
+        ]
+    );
+}
