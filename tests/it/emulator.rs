@@ -66,13 +66,20 @@ async fn deploy_matches_the_dry_run(
         .status()
         .unwrap();
     assert!(status.success());
-    let object =
+    let mut object =
         e.s3.get_object()
             .bucket(format!("art-{}", e.id))
             .key(&bundle_key)
             .send()
             .await
             .unwrap();
+    // Read at once: a server stops sending a body its client leaves unread (LocalStack's
+    // hypercorn times the write out, and the body arrives cut).
+    let uploaded = std::mem::take(&mut object.body)
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
     assert_eq!(
         object.server_side_encryption().map(|s| s.as_str()),
         Some("aws:kms")
@@ -115,7 +122,6 @@ async fn deploy_matches_the_dry_run(
     );
     let etag = object.e_tag().map(|t| t.trim_matches('"').to_string());
     let version = object.version_id().map(str::to_string);
-    let uploaded = object.body.collect().await.unwrap().into_bytes();
     assert!(
         uploaded[..] == fs::read(&dry).unwrap()[..],
         "uploaded bundle differs from the dry run's"
