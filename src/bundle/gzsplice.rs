@@ -27,6 +27,9 @@ pub(crate) struct Splice {
     /// CRC-32 and length of this member's uncompressed data before the boundary.
     pub crc: u32,
     pub len: u64,
+    /// Which gzip member the boundary is in (0: the first): the members before it are kept
+    /// whole, so a boundary past the first makes a bundle of several members.
+    pub member: usize,
     /// The uncompressed bytes from the boundary up to the cut: compressed again.
     pub tail: Vec<u8>,
 }
@@ -35,7 +38,7 @@ impl Splice {
     /// The boundary reached after `consumed` input bytes, the last of them (`last_byte`)
     /// holding `unused` bits of no block yet: those before them are kept, as `bits` of
     /// `value`, for the new deflate data to start from.
-    fn at(consumed: u64, unused: u8, last_byte: u8, crc: u32, len: u64) -> Splice {
+    fn at(consumed: u64, unused: u8, last_byte: u8, crc: u32, len: u64, member: usize) -> Splice {
         let (keep, bits, value) = if unused == 0 {
             (consumed, 0, 0)
         } else {
@@ -48,6 +51,7 @@ impl Splice {
             value,
             crc,
             len,
+            member,
             tail: Vec::new(),
         }
     }
@@ -176,6 +180,7 @@ pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Op
     let (mut member_crc, mut member_len) = (0u32, 0u64);
     let mut best: Option<Splice> = None;
     let mut member_done = false;
+    let mut member = 0;
     loop {
         if in_off == in_len {
             in_start += in_len as u64;
@@ -221,6 +226,7 @@ pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Op
             z::Z_OK | z::Z_BUF_ERROR => {}
             z::Z_STREAM_END => {
                 member_done = true;
+                member += 1;
                 continue;
             }
             code => return Err(zerr("inflate", code)),
@@ -235,7 +241,7 @@ pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Op
             let consumed = in_start + in_off as u64;
             let unused = (inflate.data_type() & 7) as u8;
             best = Some(Splice::at(
-                consumed, unused, last_byte, member_crc, member_len,
+                consumed, unused, last_byte, member_crc, member_len, member,
             ));
         }
         if ret == z::Z_BUF_ERROR && consumed == 0 && produced == 0 && in_off < in_len {
@@ -254,6 +260,7 @@ struct Boundary {
     value: u8,
     crc: u32,
     len: u64,
+    member: usize,
 }
 
 /// Inflates every member of a multi-member gzip stream, as `gzip -d` does (zero padding after
@@ -328,6 +335,7 @@ impl<R: Read> Members<R> {
             value: found.value,
             crc: found.crc,
             len: found.len,
+            member: found.member,
             tail: self.out[from..to].to_vec(),
         })
     }
@@ -464,6 +472,7 @@ impl<R: Read> Members<R> {
                     value,
                     crc: self.member_crc,
                     len: self.member_len,
+                    member: self.members,
                 });
             }
             if produced > 0 {

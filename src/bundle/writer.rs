@@ -12,8 +12,11 @@
 //! One case needs the stream rewritten (re-encode, CodeDeploy entries first and the replaced
 //! release entries left out): a release hard link to a path a CodeDeploy file replaces, since
 //! tar leaves such a link with the old content when the path is replaced after it. Also when
-//! the block to compress again is too large to hold. Every path puts the release's entries,
-//! headers untouched, in their order, so the instance gets the same files.
+//! the block to compress again is too large to hold, and when the release's end of archive
+//! lies past its first gzip member: every `tgz` bundle is one gzip member, because agent 2.x,
+//! when its system tar fails, extracts again through a decoder that reads only the first
+//! member (docs/AGENT-RULES.md). Every path puts the release's entries, headers untouched, in
+//! their order, so the instance gets the same files.
 
 use crate::base::cancel::Cancel;
 use crate::base::error::{Error, Result};
@@ -230,8 +233,10 @@ fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
 }
 
 /// Where a gzip release is continued: the scan's boundary, or one found by reading the
-/// release again (the scan held none before the cut: a very long block); with none, the
-/// bundle is re-encoded (`merge` becomes `ReEncode`).
+/// release again (the scan held none before the cut: a very long block). With none, or with
+/// one past the first gzip member (the bundle would keep the members before it, and agent
+/// 2.x's fallback extraction reads only the first), the bundle is re-encoded (`merge`
+/// becomes `ReEncode`).
 fn splice_point(
     app: &AppArchive,
     merge: &mut MergeMode,
@@ -240,13 +245,16 @@ fn splice_point(
     if app.compression != Compression::Gzip || *merge == MergeMode::ReEncode {
         return Ok(None);
     }
-    if app.splice.is_some() {
-        return Ok(app.splice.clone());
+    let found = match &app.splice {
+        Some(splice) => Some(splice.clone()),
+        None => {
+            let file = File::open(&app.path)
+                .map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
+            gzsplice::find(io::BufReader::new(file), app.end, cancel)
+                .map_err(|e| Error::io("cannot read app archive", &app.path, e))?
+        }
     }
-    let file =
-        File::open(&app.path).map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
-    let found = gzsplice::find(io::BufReader::new(file), app.end, cancel)
-        .map_err(|e| Error::io("cannot read app archive", &app.path, e))?;
+    .filter(|splice| splice.member == 0);
     if found.is_none() {
         *merge = MergeMode::ReEncode;
     }

@@ -349,7 +349,9 @@ fn bundles_are_deterministic() {
     }
 }
 
-/// gzip -d on the instance reads every member: so does the scan, and the bundle keeps them.
+/// gzip -d on the instance reads every member: so does the scan. The bundle is one member
+/// (agent 2.x's fallback extraction reads only the first): a release whose end of archive lies
+/// past its first member is re-encoded.
 #[test]
 fn multi_member_gzip_input_is_read_whole() {
     let tmp = tempfile::tempdir().unwrap();
@@ -366,10 +368,11 @@ fn multi_member_gzip_input_is_read_whole() {
     let out = tmp.path().join("bundle.tgz");
     let (info, _) = build(&cd, &app, &out);
     assert_eq!(info.entries.app, 7);
+    assert_eq!(info.merge, MergeMode::ReEncode);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
 
-    // An override splices the member that holds the end of the archive.
+    // An override of a release of two members: one member too.
     let whole = app_tar()
         .file("site/last.txt", b"second member\n", 0o644)
         .file("appspec.yml", b"version: 0.0\n", 0o644)
@@ -380,9 +383,19 @@ fn multi_member_gzip_input_is_read_whole() {
     two.extend(gzip(b));
     fs::write(&app, two).unwrap();
     let (info, _) = build(&cd, &app, &out);
-    assert_eq!(info.merge, MergeMode::Override);
+    assert_eq!(info.merge, MergeMode::ReEncode);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
+    assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
+
+    // A release of one member followed by an empty one (what some tools append): the end of
+    // the archive is in the first, which is continued; the empty member is not kept.
+    let mut padded = gzip(&whole);
+    padded.extend(gzip(b""));
+    fs::write(&app, padded).unwrap();
+    let (info, _) = build(&cd, &app, &out);
+    assert_eq!(info.merge, MergeMode::Override);
+    let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
 }
 
@@ -403,4 +416,31 @@ fn a_release_without_end_of_archive_is_spliced_before_its_final_block() {
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
     assert_eq!(found["site/index.html"].content, b"<h1>hello</h1>\n");
+}
+
+/// The single-member check is live: a file of two gzip members fails it.
+#[test]
+#[should_panic(expected = "its first gzip member holds")]
+fn two_gzip_members_fail_the_single_member_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("two.tgz");
+    let mut two = gzip(&app_tar().end().bytes());
+    two.extend(gzip(&app_tar().end().bytes()));
+    fs::write(&path, two).unwrap();
+    assert_one_gzip_member(&path);
+}
+
+/// The three-way check is live: GNU tar strips the leading `/` of an absolute member and
+/// extracts it, agent 2.x's fallback skips it, and the trees differ.
+#[test]
+#[should_panic(expected = "Agent2Fallback extracts another tree")]
+fn a_tree_the_fallback_extracts_otherwise_fails_the_three_way_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("abs.tar");
+    let tar = Tar::new()
+        .raw(b"/abs.txt", tar::EntryType::Regular, 0o644, b"x\n", b"")
+        .end()
+        .bytes();
+    fs::write(&path, tar).unwrap();
+    agent_extract(&path, false);
 }

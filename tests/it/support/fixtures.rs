@@ -203,32 +203,137 @@ impl Found {
     }
 }
 
-/// Extracts `bundle` as the agent does (`tar -xpsf` or `tar -zxpsf`, as root) and returns
-/// every non-directory path below the folder.
+/// The ways an instance extracts a bundle (docs/AGENT-RULES.md): agent 1.8.1 runs GNU
+/// `tar -xpsf` (`-zxpsf`); agent 2.x runs `tar -xf` (`-xzf`) and, when that fails, extracts
+/// again with the `tar` crate over a single-member gzip decoder, overwriting, skipping `..`
+/// and absolute entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extraction {
+    Agent1,
+    Agent2Tar,
+    Agent2Fallback,
+}
+
+/// Extracts `bundle` on the three paths (as root, as the agents run) and checks that each
+/// gives the same tree: what the tests assert of a bundle holds whichever agent deploys it.
+/// Returns the folder of agent 1.8.1's extraction and every non-directory path below it.
 pub fn agent_extract(bundle: &Path, gzip: bool) -> (tempfile::TempDir, BTreeMap<String, Found>) {
-    let dst = tempfile::tempdir().unwrap();
-    let flags = if gzip { "-zxpsf" } else { "-xpsf" };
-    let out = Command::new("tar")
-        .arg(flags)
-        .arg(bundle)
-        .current_dir(dst.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tar {flags} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut found = BTreeMap::new();
-    for item in walkdir::WalkDir::new(dst.path())
-        .min_depth(1)
-        .sort_by_file_name()
+    if gzip {
+        assert_one_gzip_member(bundle);
+    }
+    let (dir, found) = extract(bundle, gzip, Extraction::Agent1);
+    for how in [Extraction::Agent2Tar, Extraction::Agent2Fallback] {
+        let (_other, other) = extract(bundle, gzip, how);
+        assert!(
+            other == found,
+            "{}: {how:?} extracts another tree than agent 1.8.1's tar -xpsf:\n{}",
+            bundle.display(),
+            tree_difference(&found, &other)
+        );
+    }
+    (dir, found)
+}
+
+/// The paths on which two trees differ, and how.
+fn tree_difference(a: &BTreeMap<String, Found>, b: &BTreeMap<String, Found>) -> String {
+    let mut out = String::new();
+    for path in a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
     {
+        match (a.get(path), b.get(path)) {
+            (Some(x), Some(y)) if x == y => {}
+            (x, y) => out.push_str(&format!(
+                "  {path}: {:?} / {:?}\n",
+                x.map(|f| (f.kind, f.mode, f.uid, f.gid, f.content.len())),
+                y.map(|f| (f.kind, f.mode, f.uid, f.gid, f.content.len()))
+            )),
+        }
+    }
+    out
+}
+
+/// Extracts `bundle` one way; see [`Extraction`].
+pub fn extract(
+    bundle: &Path,
+    gzip: bool,
+    how: Extraction,
+) -> (tempfile::TempDir, BTreeMap<String, Found>) {
+    let dst = tempfile::tempdir().unwrap();
+    let flags = match (how, gzip) {
+        (Extraction::Agent1, true) => Some("-zxpsf"),
+        (Extraction::Agent1, false) => Some("-xpsf"),
+        (Extraction::Agent2Tar, true) => Some("-xzf"),
+        (Extraction::Agent2Tar, false) => Some("-xf"),
+        (Extraction::Agent2Fallback, _) => None,
+    };
+    match flags {
+        Some(flags) => {
+            let out = Command::new("tar")
+                .arg(flags)
+                .arg(bundle)
+                .current_dir(dst.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "tar {flags} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => native_extract(bundle, gzip, dst.path()),
+    }
+    let found = tree_of(dst.path());
+    (dst, found)
+}
+
+/// Agent 2.x's fallback: the `tar` crate, permissions and (as root) numeric owners kept,
+/// overwrite on, `..` and absolute entries skipped, over `GzDecoder` (the first member only).
+fn native_extract(bundle: &Path, gzip: bool, dst: &Path) {
+    let file = fs::File::open(bundle).unwrap();
+    let input: Box<dyn std::io::Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut archive = tar::Archive::new(input);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_overwrite(true);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().into_owned();
+        let unsafe_path = path.components().any(|c| {
+            matches!(
+                c,
+                std::path::Component::ParentDir
+                    | std::path::Component::RootDir
+                    | std::path::Component::Prefix(_)
+            )
+        });
+        if unsafe_path {
+            continue;
+        }
+        entry.unpack_in(dst).unwrap_or_else(|e| {
+            panic!(
+                "{}: the tar crate fails on {}: {e}",
+                bundle.display(),
+                path.display()
+            )
+        });
+    }
+}
+
+/// Every non-directory path below `root`, with its kind, mode, owner and content.
+fn tree_of(dst: &Path) -> BTreeMap<String, Found> {
+    let mut found = BTreeMap::new();
+    for item in walkdir::WalkDir::new(dst).min_depth(1).sort_by_file_name() {
         let item = item.unwrap();
         let meta = item.path().symlink_metadata().unwrap();
         let rel = item
             .path()
-            .strip_prefix(dst.path())
+            .strip_prefix(dst)
             .unwrap()
             .to_string_lossy()
             .into_owned();
@@ -262,7 +367,30 @@ pub fn agent_extract(bundle: &Path, gzip: bool) -> (tempfile::TempDir, BTreeMap<
             },
         );
     }
-    (dst, found)
+    found
+}
+
+/// Agent 2.x, when its system tar fails, extracts a `tgz` again through a decoder that reads
+/// only the first gzip member (docs/AGENT-RULES.md): the first member of `bundle` must hold
+/// the whole tar stream.
+pub fn assert_one_gzip_member(bundle: &Path) {
+    use std::io::Read;
+    let bytes = fs::read(bundle).unwrap();
+    let mut first = Vec::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_end(&mut first)
+        .unwrap();
+    let mut all = Vec::new();
+    flate2::read::MultiGzDecoder::new(&bytes[..])
+        .read_to_end(&mut all)
+        .unwrap();
+    assert!(
+        first == all,
+        "{}: its first gzip member holds {} of {} bytes of tar data",
+        bundle.display(),
+        first.len(),
+        all.len()
+    );
 }
 
 /// A pipe whose reading end is already closed, as `cmd | head -1` leaves it once head has
