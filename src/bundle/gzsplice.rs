@@ -6,6 +6,13 @@
 //! the instance) reads the result as one stream; only the last block and what follows it are
 //! compressed again.
 //!
+//! A release of several gzip members becomes one member (agent 2.x's fallback extraction reads
+//! only the first): the members before the continued one are joined to it without being
+//! compressed again, the technique of zlib's `examples/gzjoin.c`. Each keeps its deflate data,
+//! its last block loses its final bit, an empty stored block brings it to a byte boundary, and
+//! its trailer and the next member's header are left out; the CRC-32 and length carry on
+//! across them ([`Joined`]).
+//!
 //! zlib's API (through `libz-rs-sys`, zlib-rs, pure Rust) is what exposes block boundaries:
 //! `inflate` with `Z_BLOCK` stops at each one and reports in `data_type` how many bits of the
 //! last byte it took belong to the next block.
@@ -27,18 +34,76 @@ pub(crate) struct Splice {
     /// CRC-32 and length of this member's uncompressed data before the boundary.
     pub crc: u32,
     pub len: u64,
-    /// Which gzip member the boundary is in (0: the first): the members before it are kept
-    /// whole, so a boundary past the first makes a bundle of several members.
+    /// Which gzip member the boundary is in (0: the first), and where that member's deflate
+    /// data starts.
     pub member: usize,
+    pub data: u64,
+    /// The members before it, as they are joined to it; complete (`member` of them) when the
+    /// scan found the boundary, empty when [`find`] did (the bundle is then re-encoded).
+    pub joined: Vec<Joined>,
     /// The uncompressed bytes from the boundary up to the cut: compressed again.
     pub tail: Vec<u8>,
 }
 
+/// A gzip member before the continued one, as the bundle joins it to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Joined {
+    /// Where its deflate data starts (after its gzip header).
+    pub data: u64,
+    /// The byte, and the bit in it (0: the lowest), of its last block's final bit.
+    pub last_block: (u64, u8),
+    /// Where its deflate data ends: the bytes before `end`, and `end_bits` bits (0 to 7) of the
+    /// byte at `end`.
+    pub end: u64,
+    pub end_bits: u8,
+    /// CRC-32 and length of its uncompressed data.
+    pub crc: u32,
+    pub len: u64,
+}
+
 impl Splice {
+    /// Whether the bundle can be written from this boundary as one gzip member: the continued
+    /// member is the first, or every member before it can be joined to it.
+    pub(crate) fn joinable(&self) -> bool {
+        self.joined.len() == self.member
+    }
+
+    /// How many leading bytes the bundle shares with the release: up to the boundary, or, when
+    /// members are joined, up to the first byte the join changes (the first member's final
+    /// bit).
+    pub(crate) fn release_prefix(&self) -> u64 {
+        self.joined.first().map_or(self.keep, |j| j.last_block.0)
+    }
+
+    /// CRC-32 and length of all the uncompressed data before the boundary: the joined
+    /// members', then this member's.
+    pub(crate) fn before(&self) -> (u32, u64) {
+        let mut crc = 0u32;
+        let mut len = 0u64;
+        for (c, l) in self
+            .joined
+            .iter()
+            .map(|j| (j.crc, j.len))
+            .chain([(self.crc, self.len)])
+        {
+            crc = crc32_combine(crc, c, l);
+            len += l;
+        }
+        (crc, len)
+    }
+
     /// The boundary reached after `consumed` input bytes, the last of them (`last_byte`)
     /// holding `unused` bits of no block yet: those before them are kept, as `bits` of
     /// `value`, for the new deflate data to start from.
-    fn at(consumed: u64, unused: u8, last_byte: u8, crc: u32, len: u64, member: usize) -> Splice {
+    fn at(
+        consumed: u64,
+        unused: u8,
+        last_byte: u8,
+        crc: u32,
+        len: u64,
+        member: usize,
+        data: u64,
+    ) -> Splice {
         let (keep, bits, value) = if unused == 0 {
             (consumed, 0, 0)
         } else {
@@ -52,6 +117,8 @@ impl Splice {
             crc,
             len,
             member,
+            data,
+            joined: Vec::new(),
             tail: Vec::new(),
         }
     }
@@ -66,6 +133,12 @@ fn zerr(what: &str, code: c_int) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("{what} failed (zlib code {code})"),
     )
+}
+
+/// The CRC-32 of `a` then `b`, from the CRC-32 of each and the length of `b`.
+fn crc32_combine(a: u32, b: u32, b_len: u64) -> u32 {
+    // zlib-rs takes the length as a 64-bit offset, so no length is too long for it.
+    z::crc32_combine(a.into(), b.into(), b_len as z::z_off_t) as u32
 }
 
 fn crc32(crc: u32, data: &[u8]) -> u32 {
@@ -181,6 +254,7 @@ pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Op
     let mut best: Option<Splice> = None;
     let mut member_done = false;
     let mut member = 0;
+    let mut member_data = None;
     loop {
         if in_off == in_len {
             in_start += in_len as u64;
@@ -205,6 +279,7 @@ pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Op
             }
             inflate.reset()?;
             (member_crc, member_len, member_done) = (0, 0, false);
+            member_data = None;
         }
         let (ret, consumed, produced) = inflate.block(&inbuf[in_off..in_len], &mut outbuf);
         if consumed > 0 {
@@ -240,8 +315,10 @@ pub(crate) fn find(input: impl Read, cut: u64, cancel: &Cancel) -> io::Result<Op
         if inflate.data_type() & 128 != 0 && inflate.data_type() & 64 == 0 && out_pos <= cut {
             let consumed = in_start + in_off as u64;
             let unused = (inflate.data_type() & 7) as u8;
+            // The member's first boundary is its header's end.
+            let data = *member_data.get_or_insert(consumed);
             best = Some(Splice::at(
-                consumed, unused, last_byte, member_crc, member_len, member,
+                consumed, unused, last_byte, member_crc, member_len, member, data,
             ));
         }
         if ret == z::Z_BUF_ERROR && consumed == 0 && produced == 0 && in_off < in_len {
@@ -261,6 +338,8 @@ struct Boundary {
     crc: u32,
     len: u64,
     member: usize,
+    /// Where that member's deflate data starts.
+    data: u64,
 }
 
 /// Inflates every member of a multi-member gzip stream, as `gzip -d` does (zero padding after
@@ -282,6 +361,13 @@ pub(crate) struct Members<R> {
     members: usize,
     member_crc: u32,
     member_len: u64,
+    /// The current member's deflate start (its first boundary), its latest block start (its
+    /// last block's, once that is read) and where its last block ends.
+    member_data: Option<u64>,
+    member_last_block: (u64, u8),
+    member_end: (u64, u8),
+    /// Every member read to its end, as a join needs it.
+    joined: Vec<Joined>,
     /// Uncompressed output, from offset `base`; `pos` is the next byte to hand out.
     out: Vec<u8>,
     base: u64,
@@ -310,6 +396,10 @@ impl<R: Read> Members<R> {
             members: 0,
             member_crc: 0,
             member_len: 0,
+            member_data: None,
+            member_last_block: (0, 0),
+            member_end: (0, 0),
+            joined: Vec::new(),
             out: Vec::with_capacity(CHUNK),
             base: 0,
             pos: 0,
@@ -336,6 +426,8 @@ impl<R: Read> Members<R> {
             crc: found.crc,
             len: found.len,
             member: found.member,
+            data: found.data,
+            joined: self.joined[..found.member.min(self.joined.len())].to_vec(),
             tail: self.out[from..to].to_vec(),
         })
     }
@@ -394,6 +486,7 @@ impl<R: Read> Members<R> {
         if self.inbuf[self.in_off] == 0x1f {
             self.inflate.reset()?;
             (self.in_member, self.member_crc, self.member_len) = (true, 0, 0);
+            self.member_data = None;
             return Ok(true);
         }
         // gzip -d tolerates zero padding after the last member.
@@ -451,30 +544,18 @@ impl<R: Read> Members<R> {
                 z::Z_STREAM_END => {
                     self.in_member = false;
                     self.members += 1;
+                    self.joined.push(Joined {
+                        data: self.member_data.unwrap_or(self.member_last_block.0),
+                        last_block: self.member_last_block,
+                        end: self.member_end.0,
+                        end_bits: self.member_end.1,
+                        crc: self.member_crc,
+                        len: self.member_len,
+                    });
                 }
                 code => return Err(self.inflate.error(code, self.members + 1)),
             }
-            let data_type = self.inflate.data_type();
-            if self.in_member && data_type & 128 != 0 && data_type & 64 == 0 {
-                let unused = (data_type & 7) as u8;
-                let consumed_total = self.in_start + self.in_off as u64;
-                let (keep, bits, value) = if unused == 0 {
-                    (consumed_total, 0, 0)
-                } else {
-                    let bits = 8 - unused;
-                    let mask = ((1u16 << bits) - 1) as u8;
-                    (consumed_total - 1, bits, self.last_byte & mask)
-                };
-                self.boundaries.push_back(Boundary {
-                    at: self.base + self.out.len() as u64,
-                    keep,
-                    bits,
-                    value,
-                    crc: self.member_crc,
-                    len: self.member_len,
-                    member: self.members,
-                });
-            }
+            self.note_boundary();
             if produced > 0 {
                 return Ok(true);
             }
@@ -482,6 +563,43 @@ impl<R: Read> Members<R> {
                 return Err(zerr("inflate (no progress)", ret));
             }
         }
+    }
+}
+
+impl<R: Read> Members<R> {
+    /// After an `inflate(Z_BLOCK)` inside a member: remembers a block boundary (where a block
+    /// starts: the stream can be continued there, and the last one before the member's final
+    /// block is that block's start) or the end of the member's final block.
+    fn note_boundary(&mut self) {
+        let data_type = self.inflate.data_type();
+        if !self.in_member || data_type & 128 == 0 {
+            return;
+        }
+        let unused = (data_type & 7) as u8;
+        let consumed_total = self.in_start + self.in_off as u64;
+        let (keep, bits) = if unused == 0 {
+            (consumed_total, 0)
+        } else {
+            (consumed_total - 1, 8 - unused)
+        };
+        if data_type & 64 != 0 {
+            // The end of the final block: nothing may follow it in this member.
+            self.member_end = (keep, bits);
+            return;
+        }
+        let value = self.last_byte & ((1u16 << bits) - 1) as u8;
+        let data = *self.member_data.get_or_insert(keep);
+        self.member_last_block = (keep, bits);
+        self.boundaries.push_back(Boundary {
+            at: self.base + self.out.len() as u64,
+            keep,
+            bits,
+            value,
+            crc: self.member_crc,
+            len: self.member_len,
+            member: self.members,
+            data,
+        });
     }
 }
 
@@ -531,11 +649,12 @@ impl<W: Write> Continue<W> {
         if ret != z::Z_OK {
             return Err(zerr("deflateInit2", ret));
         }
+        let (crc, len) = splice.before();
         let mut this = Continue {
             strm,
             out: Some(out),
-            crc: splice.crc,
-            len: splice.len,
+            crc,
+            len,
             buf: vec![0u8; 128 << 10],
         };
         if splice.bits > 0 {

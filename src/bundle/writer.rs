@@ -12,11 +12,12 @@
 //! One case needs the stream rewritten (re-encode, CodeDeploy entries first and the replaced
 //! release entries left out): a release hard link to a path a CodeDeploy file replaces, since
 //! tar leaves such a link with the old content when the path is replaced after it. Also when
-//! the block to compress again is too large to hold, and when the release's end of archive
-//! lies past its first gzip member: every `tgz` bundle is one gzip member, because agent 2.x,
-//! when its system tar fails, extracts again through a decoder that reads only the first
-//! member (docs/AGENT-RULES.md). Every path puts the release's entries, headers untouched, in
-//! their order, so the instance gets the same files.
+//! the block to compress again is too large to hold. Every `tgz` bundle is one gzip member,
+//! because agent 2.x, when its system tar fails, extracts again through a decoder that reads
+//! only the first member (docs/AGENT-RULES.md): a release of several members has them joined
+//! ([`gzsplice::Joined`]), or re-encoded where the scan could not say how to join them. Every
+//! path puts the release's entries, headers untouched, in their order, so the instance gets
+//! the same files.
 
 use crate::base::cancel::Cancel;
 use crate::base::error::{Error, Result};
@@ -172,7 +173,7 @@ pub(crate) fn write<W: Write>(
     };
     let release_prefix = match (app.compression, merge, &splice) {
         (Compression::None, MergeMode::Append | MergeMode::Override, _) => app.end,
-        (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(s)) => s.keep,
+        (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(s)) => s.release_prefix(),
         _ => 0,
     };
     let mut hashing = HashingWriter::new(out, cancel);
@@ -182,7 +183,11 @@ pub(crate) fn write<W: Write>(
             tail(&mut hashing)?;
         }
         (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(splice)) => {
-            copy_prefix(app, splice.keep, &mut hashing)?;
+            if splice.joined.is_empty() {
+                copy_prefix(app, splice.keep, &mut hashing)?;
+            } else {
+                copy_joined(app, &splice, &mut hashing)?;
+            }
             let mut member = gzsplice::Continue::new(&mut hashing, &splice, GZIP_LEVEL as i32)
                 .map_err(io_err)?;
             member.write_all(&splice.tail).map_err(io_err)?;
@@ -234,9 +239,8 @@ fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
 
 /// Where a gzip release is continued: the scan's boundary, or one found by reading the
 /// release again (the scan held none before the cut: a very long block). With none, or with
-/// one past the first gzip member (the bundle would keep the members before it, and agent
-/// 2.x's fallback extraction reads only the first), the bundle is re-encoded (`merge`
-/// becomes `ReEncode`).
+/// one past the first gzip member whose members before it cannot be joined (only the scan
+/// says how), the bundle is re-encoded (`merge` becomes `ReEncode`).
 fn splice_point(
     app: &AppArchive,
     merge: &mut MergeMode,
@@ -254,7 +258,7 @@ fn splice_point(
                 .map_err(|e| Error::io("cannot read app archive", &app.path, e))?
         }
     }
-    .filter(|splice| splice.member == 0);
+    .filter(gzsplice::Splice::joinable);
     if found.is_none() {
         *merge = MergeMode::ReEncode;
     }
@@ -321,6 +325,105 @@ fn copy_prefix(app: &AppArchive, len: u64, out: &mut impl Write) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Copies the release's gzip members before the continued one joined into one deflate stream
+/// (see [`gzsplice::Joined`]), then the continued member's bytes up to the boundary.
+fn copy_joined(app: &AppArchive, splice: &gzsplice::Splice, out: &mut impl Write) -> Result<()> {
+    let file =
+        File::open(&app.path).map_err(|e| Error::io("cannot open app archive", &app.path, e))?;
+    let mut release = Release {
+        file: io::BufReader::new(file),
+        pos: 0,
+    };
+    let changed = |e: io::Error| Error::io("cannot copy app archive into bundle", &app.path, e);
+    let write_err = |e: io::Error| Error::io("cannot write bundle", &app.path, e);
+    for (i, joined) in splice.joined.iter().enumerate() {
+        // The first member keeps its gzip header; the others' are left out.
+        release
+            .skip_to(if i == 0 { 0 } else { joined.data })
+            .map_err(changed)?;
+        let (at, bit) = joined.last_block;
+        release.copy_to(at, out).map_err(changed)?;
+        let final_bit = !(1u8 << bit);
+        let mut ending = Vec::with_capacity(7);
+        if at < joined.end {
+            let byte = release.byte().map_err(changed)?;
+            out.write_all(&[byte & final_bit]).map_err(write_err)?;
+            release.copy_to(joined.end, out).map_err(changed)?;
+        }
+        if joined.end_bits > 0 {
+            // The last byte: its bits of the final block (the final bit cleared if it is
+            // there), then zeros: an empty stored block's 3 header bits and the padding.
+            let mut last = release.byte().map_err(changed)? & ((1u8 << joined.end_bits) - 1);
+            if at == joined.end {
+                last &= final_bit;
+            }
+            ending.push(last);
+            if joined.end_bits > 5 {
+                ending.push(0);
+            }
+        } else {
+            ending.push(0);
+        }
+        // The stored block's LEN 0 and NLEN 0xffff: the next member's deflate data starts on
+        // this byte boundary.
+        ending.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        out.write_all(&ending).map_err(write_err)?;
+    }
+    release.skip_to(splice.data).map_err(changed)?;
+    release.copy_to(splice.keep, out).map_err(changed)
+}
+
+fn shorter() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file is shorter than when it was read (did it change during the run?)",
+    )
+}
+
+/// The release file read forward: copies, skips and single bytes.
+struct Release {
+    file: io::BufReader<File>,
+    pos: u64,
+}
+
+impl Release {
+    fn skip_to(&mut self, at: u64) -> io::Result<()> {
+        if at < self.pos {
+            return Err(io::Error::other(format!(
+                "offset {at} is behind {}",
+                self.pos
+            )));
+        }
+        let skip = at - self.pos;
+        let skipped = io::copy(&mut (&mut self.file).take(skip), &mut io::sink())?;
+        self.pos += skipped;
+        if skipped < skip {
+            return Err(shorter());
+        }
+        Ok(())
+    }
+
+    fn copy_to(&mut self, end: u64, out: &mut impl Write) -> io::Result<()> {
+        let want = end.saturating_sub(self.pos);
+        let copied = io::copy(&mut (&mut self.file).take(want), out)?;
+        self.pos += copied;
+        if copied < want {
+            return Err(shorter());
+        }
+        Ok(())
+    }
+
+    fn byte(&mut self) -> io::Result<u8> {
+        let mut one = [0u8];
+        self.file.read_exact(&mut one).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => shorter(),
+            _ => e,
+        })?;
+        self.pos += 1;
+        Ok(one[0])
+    }
 }
 
 /// Copies every application entry verbatim except the ones a CodeDeploy file replaces.

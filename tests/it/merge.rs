@@ -350,8 +350,8 @@ fn bundles_are_deterministic() {
 }
 
 /// gzip -d on the instance reads every member: so does the scan. The bundle is one member
-/// (agent 2.x's fallback extraction reads only the first): a release whose end of archive lies
-/// past its first member is re-encoded.
+/// (agent 2.x's fallback extraction reads only the first): the release's members are joined
+/// without being compressed again, for the append and the override layout.
 #[test]
 fn multi_member_gzip_input_is_read_whole() {
     let tmp = tempfile::tempdir().unwrap();
@@ -364,13 +364,17 @@ fn multi_member_gzip_input_is_read_whole() {
     let mut two = gzip(a);
     two.extend(gzip(b));
     let app = tmp.path().join("app.tgz");
-    fs::write(&app, two).unwrap();
+    fs::write(&app, &two).unwrap();
     let out = tmp.path().join("bundle.tgz");
     let (info, _) = build(&cd, &app, &out);
     assert_eq!(info.entries.app, 7);
-    assert_eq!(info.merge, MergeMode::ReEncode);
+    assert_eq!(info.merge, MergeMode::Append);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
+    // The bundle shares the release's bytes up to the first member's last block.
+    let kept = info.release_bytes_kept as usize;
+    assert!(kept >= 10 && kept < gzip(a).len(), "{kept}");
+    assert_eq!(fs::read(&out).unwrap()[..kept], two[..kept]);
 
     // An override of a release of two members: one member too.
     let whole = app_tar()
@@ -383,7 +387,7 @@ fn multi_member_gzip_input_is_read_whole() {
     two.extend(gzip(b));
     fs::write(&app, two).unwrap();
     let (info, _) = build(&cd, &app, &out);
-    assert_eq!(info.merge, MergeMode::ReEncode);
+    assert_eq!(info.merge, MergeMode::Override);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
     assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
@@ -397,6 +401,62 @@ fn multi_member_gzip_input_is_read_whole() {
     assert_eq!(info.merge, MergeMode::Override);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
+}
+
+/// Joining members, wherever they are cut and however they were compressed: stored blocks
+/// (level 0), fixed and dynamic ones, members of a few bytes, an empty member between two,
+/// many members (as bgzip writes them). Each bundle is one member and extracts to the same tree
+/// three ways; its first bytes are the release's.
+#[test]
+fn members_are_joined_wherever_they_are_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let mut noise = Vec::new();
+    let mut x: u64 = 11;
+    for _ in 0..20_000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        noise.push((x >> 56) as u8 % 7 + b'a');
+    }
+    let whole = app_tar()
+        .file("site/noise.txt", &noise, 0o644)
+        .file("site/last.txt", b"the end\n", 0o600)
+        .end()
+        .bytes();
+    let level = |data: &[u8], level: u32| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        std::io::Write::write_all(&mut enc, data).unwrap();
+        enc.finish().unwrap()
+    };
+    let cuts: Vec<Vec<usize>> = vec![
+        vec![1],
+        vec![511, 512, 513],
+        vec![3000, 3000],
+        vec![7000, 12_345],
+        (1..whole.len() / 4096).map(|i| i * 4096 + i).collect(),
+    ];
+    let app = tmp.path().join("app.tgz");
+    let out = tmp.path().join("bundle.tgz");
+    for lvl in [0, 1, 6, 9] {
+        for points in &cuts {
+            let mut release = Vec::new();
+            let mut from = 0;
+            for &to in points.iter().chain([&whole.len()]) {
+                release.extend(level(&whole[from..to], lvl));
+                from = to;
+            }
+            fs::write(&app, &release).unwrap();
+            let (info, _) = build(&cd, &app, &out);
+            let case = format!("level {lvl}, cut at {points:?}");
+            assert_eq!(info.merge, MergeMode::Append, "{case}");
+            let (_dir, found) = agent_extract(&out, true);
+            assert_eq!(found["site/noise.txt"].content, noise, "{case}");
+            assert_eq!(found["site/last.txt"].content, b"the end\n", "{case}");
+            let kept = info.release_bytes_kept as usize;
+            assert_eq!(fs::read(&out).unwrap()[..kept], release[..kept], "{case}");
+        }
+    }
 }
 
 /// A gzip release whose tar has no end-of-archive blocks (accepted, as GNU tar accepts it):
