@@ -365,8 +365,9 @@ pub(crate) struct Members<R> {
     /// last block's, once that is read) and where its last block ends.
     member_data: Option<u64>,
     member_last_block: (u64, u8),
-    member_end: (u64, u8),
-    /// Every member read to its end, as a join needs it.
+    member_end: Option<(u64, u8)>,
+    /// The members read to their end, as a join needs them: always the first ones, one per
+    /// member, up to the first that could not be seen whole (none should be).
     joined: Vec<Joined>,
     /// Uncompressed output, from offset `base`; `pos` is the next byte to hand out.
     out: Vec<u8>,
@@ -398,7 +399,7 @@ impl<R: Read> Members<R> {
             member_len: 0,
             member_data: None,
             member_last_block: (0, 0),
-            member_end: (0, 0),
+            member_end: None,
             joined: Vec::new(),
             out: Vec::with_capacity(CHUNK),
             base: 0,
@@ -486,7 +487,7 @@ impl<R: Read> Members<R> {
         if self.inbuf[self.in_off] == 0x1f {
             self.inflate.reset()?;
             (self.in_member, self.member_crc, self.member_len) = (true, 0, 0);
-            self.member_data = None;
+            (self.member_data, self.member_end) = (None, None);
             return Ok(true);
         }
         // gzip -d tolerates zero padding after the last member.
@@ -543,15 +544,8 @@ impl<R: Read> Members<R> {
                 z::Z_OK | z::Z_BUF_ERROR => {}
                 z::Z_STREAM_END => {
                     self.in_member = false;
+                    self.member_ended();
                     self.members += 1;
-                    self.joined.push(Joined {
-                        data: self.member_data.unwrap_or(self.member_last_block.0),
-                        last_block: self.member_last_block,
-                        end: self.member_end.0,
-                        end_bits: self.member_end.1,
-                        crc: self.member_crc,
-                        len: self.member_len,
-                    });
                 }
                 code => return Err(self.inflate.error(code, self.members + 1)),
             }
@@ -567,6 +561,23 @@ impl<R: Read> Members<R> {
 }
 
 impl<R: Read> Members<R> {
+    /// At the end of a member: what joining it needs, when it was all seen (its deflate start
+    /// and its final block's end) and every member before it was too.
+    fn member_ended(&mut self) {
+        if let (Some(data), Some((end, end_bits))) = (self.member_data, self.member_end) {
+            if self.joined.len() == self.members {
+                self.joined.push(Joined {
+                    data,
+                    last_block: self.member_last_block,
+                    end,
+                    end_bits,
+                    crc: self.member_crc,
+                    len: self.member_len,
+                });
+            }
+        }
+    }
+
     /// After an `inflate(Z_BLOCK)` inside a member: remembers a block boundary (where a block
     /// starts: the stream can be continued there, and the last one before the member's final
     /// block is that block's start) or the end of the member's final block.
@@ -584,7 +595,7 @@ impl<R: Read> Members<R> {
         };
         if data_type & 64 != 0 {
             // The end of the final block: nothing may follow it in this member.
-            self.member_end = (keep, bits);
+            self.member_end = Some((keep, bits));
             return;
         }
         let value = self.last_byte & ((1u16 << bits) - 1) as u8;
