@@ -219,9 +219,13 @@ pub(crate) fn write<W: Write>(
 }
 
 /// How the bundle is laid out: the release kept and the CodeDeploy entries after it (append,
-/// override), unless a release hard link points to a replaced path: GNU tar keeps the old
-/// content under such a link when the path is replaced after it, so only a rewrite gives
-/// both the CodeDeploy file.
+/// override), unless GNU tar would not let a later CodeDeploy entry win: a release hard link
+/// to a replaced path (GNU tar keeps the old content under such a link when the path is
+/// replaced after it), or a replaced release symlink whose target is absolute or has a `..`
+/// (GNU tar first extracts such a symlink as a placeholder file and makes the link when it
+/// ends, over whatever a later entry wrote there, when that entry reused the placeholder's
+/// inode: the release's symlink wins under `tar -xpsf` and `tar -xf`, the CodeDeploy file
+/// under agent 2.x's fallback). Only a rewrite gives every path the CodeDeploy file.
 fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
     let linked = app.entries.iter().any(|e| {
         e.kind == Kind::HardLink
@@ -230,11 +234,22 @@ fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
                 .and_then(|target| BundlePath::parse(target.as_bytes()).ok().flatten())
                 .is_some_and(|target| tree.overridden.contains(target.as_str()))
     });
-    match (tree.overridden.is_empty(), linked) {
+    let delayed = app.entries.iter().any(|e| {
+        e.kind == Kind::Symlink
+            && tree.overridden.contains(e.path.as_str())
+            && e.link.as_deref().is_some_and(gnu_tar_delays)
+    });
+    match (tree.overridden.is_empty(), linked || delayed) {
         (true, _) => MergeMode::Append,
         (false, false) => MergeMode::Override,
         (false, true) => MergeMode::ReEncode,
     }
+}
+
+/// Whether GNU tar extracts a symlink of this target late, through a placeholder: an absolute
+/// target, or one with a `..` component (its `contains_dot_dot`).
+fn gnu_tar_delays(target: &str) -> bool {
+    target.starts_with('/') || target.split('/').any(|part| part == "..")
 }
 
 /// Where a gzip release is continued: the scan's boundary, or one found by reading the

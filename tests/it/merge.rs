@@ -504,3 +504,70 @@ fn a_tree_the_fallback_extracts_otherwise_fails_the_three_way_check() {
     fs::write(&path, tar).unwrap();
     agent_extract(&path, false);
 }
+
+/// What the tar crate (agent 2.x's fallback) might extract otherwise than GNU tar: a folder's
+/// entry after its files (with a mode of its own), a plain hard link, a folder with a
+/// restrictive mode: the same tree and folders all three ways, for both containers.
+#[test]
+fn entries_the_tar_crate_might_extract_otherwise_land_the_same() {
+    for gz in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cd = codedeploy_dir(tmp.path());
+        let tar = app_tar()
+            .file("data/a.txt", b"a\n", 0o640)
+            .file("data/b.txt", b"b\n", 0o600)
+            .raw(b"data/", tar::EntryType::Directory, 0o750, b"", b"")
+            .hardlink("data/a-link.txt", "data/a.txt")
+            .raw(b"private/", tar::EntryType::Directory, 0o700, b"", b"")
+            .file("private/key", b"k\n", 0o400)
+            .end();
+        let app = tmp.path().join("app");
+        fs::write(&app, if gz { tar.gz() } else { tar.bytes() }).unwrap();
+        let out = tmp.path().join("bundle");
+        let (info, _) = build(&cd, &app, &out);
+        assert_eq!(info.merge, MergeMode::Append, "gzip {gz}");
+        let (dir, found) = agent_extract(&out, gz);
+        assert_eq!(found["data/a-link.txt"].content, b"a\n");
+        let mode = |p: &str| {
+            std::os::unix::fs::PermissionsExt::mode(
+                &fs::metadata(dir.path().join(p)).unwrap().permissions(),
+            ) & 0o7777
+        };
+        assert_eq!((mode("data"), mode("private")), (0o750, 0o700));
+    }
+}
+
+/// A release symlink whose target climbs (`..`) or is absolute, replaced by a CodeDeploy file:
+/// GNU tar extracts such a link through a placeholder and makes it at the end, over the later
+/// file (the release's symlink wins under agent 1.8 and 2.x's tar, the file under 2.x's
+/// fallback): the bundle is rewritten so that the file lands everywhere. A symlink of a safe
+/// target keeps the override layout.
+#[test]
+fn a_replaced_symlink_that_climbs_falls_back_to_re_encode() {
+    for (gz, target, merge) in [
+        (true, "../data/a.txt", MergeMode::ReEncode),
+        (false, "/etc/hostname", MergeMode::ReEncode),
+        (true, "../scripts/./../data/a.txt", MergeMode::ReEncode),
+        (false, "helper.sh", MergeMode::Override),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cd = codedeploy_dir(tmp.path());
+        let tar = app_tar()
+            .file("data/a.txt", b"a\n", 0o640)
+            .file("scripts/helper.sh", b"#!/bin/sh\n", 0o755)
+            .symlink("scripts/start.sh", target)
+            .end();
+        let app = tmp.path().join("app");
+        fs::write(&app, if gz { tar.gz() } else { tar.bytes() }).unwrap();
+        let out = tmp.path().join("bundle");
+        let (info, _) = build(&cd, &app, &out);
+        assert_eq!(info.merge, merge, "{target}");
+        let (_dir, found) = agent_extract(&out, gz);
+        assert_eq!(found["scripts/start.sh"].kind, 'f', "{target}");
+        assert_eq!(
+            found["scripts/start.sh"].content, b"#!/bin/bash\nset -euo pipefail\necho start\n",
+            "{target}"
+        );
+        assert_eq!(found["data/a.txt"].content, b"a\n", "{target}");
+    }
+}

@@ -222,13 +222,20 @@ pub fn agent_extract(bundle: &Path, gzip: bool) -> (tempfile::TempDir, BTreeMap<
         assert_one_gzip_member(bundle);
     }
     let (dir, found) = extract(bundle, gzip, Extraction::Agent1);
+    let folders = folders_of(dir.path());
     for how in [Extraction::Agent2Tar, Extraction::Agent2Fallback] {
-        let (_other, other) = extract(bundle, gzip, how);
+        let (other_dir, other) = extract(bundle, gzip, how);
         assert!(
             other == found,
             "{}: {how:?} extracts another tree than agent 1.8.1's tar -xpsf:\n{}",
             bundle.display(),
             tree_difference(&found, &other)
+        );
+        assert_eq!(
+            folders_of(other_dir.path()),
+            folders,
+            "{}: {how:?} gives the folders other modes or owners than agent 1.8.1's tar -xpsf",
+            bundle.display()
         );
     }
     (dir, found)
@@ -323,6 +330,24 @@ fn native_extract(bundle: &Path, gzip: bool, dst: &Path) {
             )
         });
     }
+}
+
+/// Every folder below `root`, with its mode and numeric owner.
+fn folders_of(root: &Path) -> BTreeMap<String, (u32, u32, u32)> {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|item| item.file_type().is_dir())
+        .map(|item| {
+            let meta = item.path().symlink_metadata().unwrap();
+            let rel = item.path().strip_prefix(root).unwrap();
+            (
+                rel.to_string_lossy().into_owned(),
+                (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+            )
+        })
+        .collect()
 }
 
 /// Every non-directory path below `root`, with its kind, mode, owner and content.
