@@ -13,8 +13,9 @@ use crate::bundle::scan::{self, AppArchive, MAX_CAPTURE};
 use crate::bundle::tree::{BundleTree, Origin};
 use crate::bundle::writer::{self as bundle, BundleFormat, MergeMode};
 use crate::rules::appspec::{self, APPSPEC};
-use crate::rules::scripts;
 use crate::rules::yaml::{self, Yaml};
+use crate::rules::{hardening, scripts};
+pub use crate::rules::{Agents, Rules};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -115,9 +116,10 @@ fn hook_locations(appspec: &[u8]) -> BTreeSet<String> {
 pub fn check(
     codedeploy_dir: &Path,
     app_archive: Option<&Path>,
+    rules: Rules,
     cancel: &Cancel,
 ) -> Result<Checked> {
-    check_arriving(codedeploy_dir, app_archive, None, cancel)
+    check_arriving(codedeploy_dir, app_archive, None, rules, cancel)
 }
 
 /// [`check`], reading the archive as it arrives when `growing` follows its download.
@@ -125,6 +127,7 @@ pub(crate) fn check_arriving(
     codedeploy_dir: &Path,
     app_archive: Option<&Path>,
     growing: Option<&Arc<Growing>>,
+    rules: Rules,
     cancel: &Cancel,
 ) -> Result<Checked> {
     let mut diags = Diagnostics::default();
@@ -149,6 +152,10 @@ pub(crate) fn check_arriving(
         None => None,
     };
     let tree = BundleTree::build(&cd, app.as_ref(), &mut diags);
+    if rules.strict {
+        let app_label = app.as_ref().map(AppArchive::label);
+        hardening::check(&tree, &cd.label(), app_label.as_deref(), &mut diags);
+    }
     let Some((label, bytes)) = appspec_of(&cd, cd_appspec.as_deref(), app.as_ref()) else {
         missing_appspec(&cd, &tree, codedeploy_dir, &mut diags);
         return Ok(Checked {
@@ -158,12 +165,12 @@ pub(crate) fn check_arriving(
             diags,
         });
     };
-    let spec = appspec::check(&label, &bytes, &tree, app.is_some(), &mut diags);
+    let spec = appspec::check(&label, &bytes, &tree, app.is_some(), rules, &mut diags);
     // The appspec came from the archive: read it again for the hook scripts it names.
     if let (None, Some(archive)) = (&cd_appspec, &mut app) {
         capture_hooks(archive, &spec, growing, cancel)?;
     }
-    let hooks = check_hook_scripts(&spec, &tree, &cd, app.as_ref(), &mut diags)?;
+    let hooks = check_hook_scripts(&spec, &tree, &cd, app.as_ref(), rules, &mut diags)?;
     check_helper_scripts(&cd, &hooks, &mut diags)?;
     Ok(Checked {
         cd,
@@ -238,6 +245,7 @@ fn check_hook_scripts(
     tree: &BundleTree,
     cd: &CodeDeployFiles,
     app: Option<&AppArchive>,
+    rules: Rules,
     diags: &mut Diagnostics,
 ) -> Result<BTreeSet<String>> {
     let mut checked = BTreeSet::new();
@@ -250,13 +258,18 @@ fn check_hook_scripts(
             Some((Origin::CodeDeploy, Kind::File)) => {
                 let entry = cd.get(loc).expect("tree node from the CodeDeploy folder");
                 let content = read_capped(&entry.source)?;
-                scripts::check_hook_script(&format!("{}/{loc}", cd.label()), &content, diags);
+                scripts::check_hook_script(
+                    &format!("{}/{loc}", cd.label()),
+                    &content,
+                    rules.agents,
+                    diags,
+                );
             }
             Some((Origin::App, Kind::File)) => {
                 let Some(app) = app else { continue };
                 if let Some(content) = app.captured.get(loc) {
                     let at = format!("{}: entry '{loc}'", app.label());
-                    scripts::check_hook_script(&at, content, diags);
+                    scripts::check_hook_script(&at, content, rules.agents, diags);
                 }
             }
             _ => {}
@@ -282,7 +295,7 @@ fn check_helper_scripts(
             continue;
         }
         let at = format!("{}/{loc}", cd.label());
-        scripts::check_hook_script(&at, &content, diags);
+        scripts::check_script(&at, &content, diags);
         if entry.mode & 0o111 == 0 {
             diags.warn(
                 at,

@@ -239,6 +239,33 @@ pub(crate) struct CommonArgs {
     /// Summary format on stdout
     #[arg(long, env = "INVISIBLE_PIPELINE_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// The CodeDeploy agent the instances run: 1 (Ruby, 1.8), 2 (Rust, 2.x) or both; an input
+    /// either agent in scope fails, or lands otherwise than written, is an error
+    #[arg(
+        long,
+        env = "CODEDEPLOY_AGENT",
+        value_enum,
+        default_value_t = AgentArg::Both,
+        help_heading = "Checks"
+    )]
+    pub agent: AgentArg,
+
+    /// Also refuse what agent 2.x's opt-in hardening keys refuse
+    /// (reject_path_traversal_in_bundle, reject_symlinks_in_bundle,
+    /// reject_unsafe_permissions_in_bundle), for instances that turn them on
+    #[arg(long, env = "STRICT_AGENT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue, help_heading = "Checks")]
+    pub strict_agent: bool,
+}
+
+/// `--agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AgentArg {
+    #[value(name = "1")]
+    V1,
+    #[value(name = "2")]
+    V2,
+    Both,
 }
 
 #[derive(Debug, Args)]
@@ -676,6 +703,19 @@ pub(crate) struct PromoteArgs {
 }
 
 impl CommonArgs {
+    /// What the checks hold the revision to.
+    pub(crate) fn rules(&self) -> crate::rules::Rules {
+        use crate::rules::Agents;
+        crate::rules::Rules {
+            agents: match self.agent {
+                AgentArg::V1 => Agents::V1,
+                AgentArg::V2 => Agents::V2,
+                AgentArg::Both => Agents::Both,
+            },
+            strict: self.strict_agent,
+        }
+    }
+
     /// The CodeDeploy folder: as given, else `CodeDeploy_Files` in CodeBuild's checkout
     /// (`$CODEBUILD_SRC_DIR`), else in the current folder.
     pub(crate) fn codedeploy_dir(&self) -> PathBuf {

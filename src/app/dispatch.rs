@@ -160,7 +160,14 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         format!("checking {}", app_archive.display()),
         &app_archive,
         shutdown.cancel(),
-        || revision::check(&codedeploy_dir, Some(&app_archive), shutdown.cancel()),
+        || {
+            revision::check(
+                &codedeploy_dir,
+                Some(&app_archive),
+                args.common.rules(),
+                shutdown.cancel(),
+            )
+        },
     )?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
@@ -256,6 +263,7 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         })?;
     let config = DeployConfig {
         archive,
+        rules: args.common.rules(),
         codedeploy_dir,
         bucket,
         prefix: a.artifact_prefix,
@@ -363,6 +371,7 @@ fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
         revision::check(
             &codedeploy_dir,
             args.app_archive.as_deref(),
+            args.common.rules(),
             shutdown.cancel(),
         )
     };
@@ -433,6 +442,7 @@ struct Redeploy {
 fn redeploy_config(r: Redeploy) -> DeployConfig {
     DeployConfig {
         archive: ArchiveSource::Local(PathBuf::new()),
+        rules: crate::rules::Rules::default(),
         codedeploy_dir: PathBuf::new(),
         bucket: r.bucket,
         prefix: r.prefix,

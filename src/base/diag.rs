@@ -28,6 +28,31 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// For a rule of the CodeDeploy agent: which agent it comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentRule>,
+}
+
+/// Which CodeDeploy agent a rule comes from: the Ruby agent 1.8, the Rust agent 2.x, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AgentRule {
+    #[serde(rename = "1.8")]
+    V1,
+    #[serde(rename = "2.x")]
+    V2,
+    #[serde(rename = "both")]
+    Both,
+}
+
+impl AgentRule {
+    /// As messages name it.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            AgentRule::V1 => "[agent 1.8]",
+            AgentRule::V2 => "[agent 2.x]",
+            AgentRule::Both => "[agents 1.8 and 2.x]",
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -35,6 +60,9 @@ impl fmt::Display for Diagnostic {
         write!(f, "{}: {}", self.location, self.message)?;
         if let Some(line) = self.line {
             write!(f, " (line {line})")?;
+        }
+        if let Some(agent) = self.agent {
+            write!(f, " {}", agent.tag())?;
         }
         Ok(())
     }
@@ -51,7 +79,11 @@ impl Diagnostic {
     /// The form editors and CI problem matchers read: `file:line: error: path: message` when
     /// the problem has a line, else `error: location: message`.
     pub(crate) fn for_terminal(&self) -> String {
-        match (&self.file, self.line) {
+        let tag = self
+            .agent
+            .map(|a| format!(" {}", a.tag()))
+            .unwrap_or_default();
+        let text = match (&self.file, self.line) {
             (Some(file), Some(line)) => format!(
                 "{file}:{line}: {}: {}{}",
                 self.severity_word(),
@@ -67,7 +99,8 @@ impl Diagnostic {
                 self.location,
                 self.message
             ),
-        }
+        };
+        text + &tag
     }
 }
 
@@ -93,10 +126,11 @@ impl Diagnostics {
             file: None,
             line: None,
             path: None,
+            agent: None,
         });
     }
 
-    /// A problem at a line of `file`, at `path` in the document.
+    /// A problem at a line of `file`, at `path` in the document, by a rule of `agent`.
     pub(crate) fn at_line(
         &mut self,
         severity: Severity,
@@ -104,6 +138,7 @@ impl Diagnostics {
         path: &str,
         line: Option<usize>,
         message: impl Into<String>,
+        agent: Option<AgentRule>,
     ) {
         self.0.push(Diagnostic {
             severity,
@@ -112,7 +147,22 @@ impl Diagnostics {
             file: Some(file.to_string()),
             line,
             path: Some(path.to_string()),
+            agent,
         });
+    }
+
+    /// A problem of `location` found by a rule of `agent`.
+    pub(crate) fn by_agent(
+        &mut self,
+        severity: Severity,
+        agent: AgentRule,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(severity, location.into(), message.into());
+        if let Some(last) = self.0.last_mut() {
+            last.agent = Some(agent);
+        }
     }
 
     pub fn has_errors(&self) -> bool {

@@ -24,6 +24,8 @@ pub(crate) struct AppEntry {
     pub path: BundlePath,
     pub kind: Kind,
     pub link: Option<String>,
+    /// A regular file with the setuid or setgid bit.
+    pub setid: bool,
 }
 
 /// The result of scanning an application archive.
@@ -329,7 +331,8 @@ fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option
         }
     };
     let mode = entry.header.mode().unwrap_or(0o644);
-    if kind == Kind::File && mode & 0o6000 != 0 {
+    let setid = kind == Kind::File && mode & 0o6000 != 0;
+    if setid {
         diags.warn(
             format!("{label}: entry '{path}'"),
             format!("mode {mode:o} has the setuid/setgid bit; the agent's tar -p keeps it"),
@@ -345,5 +348,10 @@ fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option
         },
         _ => None,
     };
-    Some(AppEntry { path, kind, link })
+    Some(AppEntry {
+        path,
+        kind,
+        link,
+        setid,
+    })
 }

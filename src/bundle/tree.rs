@@ -24,6 +24,8 @@ pub(crate) struct Node {
     pub kind: Kind,
     pub origin: Origin,
     pub link: Option<String>,
+    /// A regular file with the setuid or setgid bit.
+    pub setid: bool,
 }
 
 /// The merged bundle, by path.
@@ -53,6 +55,7 @@ impl BundleTree {
                     kind: entry.kind,
                     origin: Origin::CodeDeploy,
                     link: entry.link.clone(),
+                    setid: entry.kind == Kind::File && entry.mode & 0o6000 != 0,
                 },
             );
         }
@@ -65,6 +68,7 @@ impl BundleTree {
                     kind: entry.kind,
                     origin: Origin::App,
                     link: entry.link.clone(),
+                    setid: entry.setid,
                 };
                 let Some(existing) = tree.nodes.get(&key) else {
                     tree.nodes.insert(key, node);
@@ -198,6 +202,11 @@ impl BundleTree {
             .next()
             .filter(|(k, _)| k.starts_with(&prefix))
             .map(|_| Kind::Dir)
+    }
+
+    /// Every entry, in path order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Node)> {
+        self.nodes.iter()
     }
 
     pub(crate) fn node(&self, path: &str) -> Option<&Node> {

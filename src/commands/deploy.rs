@@ -321,7 +321,13 @@ fn build_bundle(
         "checking {label} with {}",
         cfg.codedeploy_dir.display()
     ));
-    let checked = revision::check_arriving(&cfg.codedeploy_dir, Some(archive), growing, cancel)?;
+    let checked = revision::check_arriving(
+        &cfg.codedeploy_dir,
+        Some(archive),
+        growing,
+        cfg.rules,
+        cancel,
+    )?;
     if checked.diags.has_errors() {
         return Err(Error::Invalid(checked.diags));
     }

@@ -48,6 +48,8 @@ pub enum IfBusy {
 #[derive(Debug, Clone)]
 pub struct DeployConfig {
     pub archive: ArchiveSource,
+    /// What the checks hold the revision to (`--agent`, `--strict-agent`).
+    pub rules: crate::rules::Rules,
     pub codedeploy_dir: PathBuf,
     pub bucket: String,
     pub prefix: String,

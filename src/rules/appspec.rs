@@ -2,10 +2,11 @@
 //! CodeDeploy agent: everything the agent fails on, and everything it silently gets wrong
 //! (a misspelled hook name is never run), is an error here, before anything is deployed.
 
-use crate::base::diag::{Diagnostics, Severity};
+use crate::base::diag::{AgentRule, Diagnostics, Severity};
 use crate::bundle::paths::BundlePath;
 use crate::bundle::paths::Kind;
 use crate::bundle::tree::BundleTree;
+use crate::rules::agents::{Agents, Rules};
 use crate::rules::yaml::{self, Yaml};
 use std::collections::{BTreeMap, HashSet};
 
@@ -108,27 +109,51 @@ struct Checker<'a> {
     /// False when only the CodeDeploy folder is known: paths the app archive may provide are
     /// then not required to exist.
     complete: bool,
+    rules: Rules,
     diags: &'a mut Diagnostics,
 }
 
 impl Checker<'_> {
+    /// A rule both agents hold to.
     fn error(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
+        self.rule(Severity::Error, AgentRule::Both, path, node, message);
+    }
+
+    /// A warning on what both agents accept.
+    fn warn(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
+        self.rule(Severity::Warning, AgentRule::Both, path, node, message);
+    }
+
+    /// A rule of `agent`: said only when that agent is in scope.
+    fn rule(
+        &mut self,
+        severity: Severity,
+        agent: AgentRule,
+        path: &str,
+        node: Option<&Yaml>,
+        message: impl std::fmt::Display,
+    ) {
+        if self.rules.agents.covers(agent) {
+            self.diags.at_line(
+                severity,
+                self.label,
+                path,
+                node.map(|n| n.line()),
+                message.to_string(),
+                Some(agent),
+            );
+        }
+    }
+
+    /// A rule of this tool, not of an agent (what it builds, what it can check).
+    fn refuse(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
         self.diags.at_line(
             Severity::Error,
             self.label,
             path,
             node.map(|n| n.line()),
             message.to_string(),
-        );
-    }
-
-    fn warn(&mut self, path: &str, node: Option<&Yaml>, message: impl std::fmt::Display) {
-        self.diags.at_line(
-            Severity::Warning,
-            self.label,
-            path,
-            node.map(|n| n.line()),
-            message.to_string(),
+            None,
         );
     }
 
@@ -237,15 +262,27 @@ fn join(parent: &str, key: &str) -> String {
 }
 
 /// Checks the raw bytes of the text before YAML parsing: encoding, byte-order mark, tabs.
-fn check_text<'t>(label: &str, bytes: &'t [u8], diags: &mut Diagnostics) -> Option<&'t str> {
-    if bytes.starts_with(b"\xef\xbb\xbf") {
-        diags.error(
-            label,
-            "starts with a UTF-8 byte-order mark; the agent then sees no 'os' and fails with \
-             \"unsupported operating system ()\": save the file as UTF-8 without BOM",
-        );
-        return None;
-    }
+fn check_text<'t>(
+    label: &str,
+    bytes: &'t [u8],
+    agents: Agents,
+    diags: &mut Diagnostics,
+) -> Option<&'t str> {
+    let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {
+        Some(_) if agents.v1() => {
+            diags.by_agent(
+                Severity::Error,
+                AgentRule::V1,
+                label,
+                "starts with a UTF-8 byte-order mark; agent 1.8 then sees no 'os' and fails \
+                 with \"unsupported operating system ()\": save the file as UTF-8 without BOM",
+            );
+            return None;
+        }
+        // libyaml, under agent 2.x's serde_yaml, skips a leading byte-order mark.
+        Some(rest) => rest,
+        None => bytes,
+    };
     let Ok(text) = std::str::from_utf8(bytes) else {
         diags.error(label, "is not valid UTF-8");
         return None;
@@ -275,10 +312,11 @@ pub(crate) fn check(
     bytes: &[u8],
     tree: &BundleTree,
     complete: bool,
+    rules: Rules,
     diags: &mut Diagnostics,
 ) -> AppSpec {
     let mut spec = AppSpec::default();
-    let Some(text) = check_text(label, bytes, diags) else {
+    let Some(text) = check_text(label, bytes, rules.agents, diags) else {
         return spec;
     };
     let doc = match yaml::parse(text) {
@@ -289,10 +327,19 @@ pub(crate) fn check(
         }
     };
     for (line, what) in &doc.refused {
-        diags.error(
-            label,
-            format!("YAML {what} on line {line}; the agent's YAML loader refuses anchors and aliases: write the values out"),
-        );
+        if rules.agents.v1() {
+            diags.by_agent(
+                Severity::Error,
+                AgentRule::V1,
+                label,
+                format!("YAML {what} on line {line}; agent 1.8's YAML loader refuses anchors and aliases: write the values out"),
+            );
+        } else {
+            diags.error(
+                label,
+                format!("YAML {what} on line {line}; agent 2.x resolves it, but this validator does not and cannot check what it stands for: write the values out"),
+            );
+        }
     }
     let Some(root) = doc.root.as_ref().filter(|r| !r.is_null()) else {
         diags.error(label, "is empty");
@@ -302,6 +349,7 @@ pub(crate) fn check(
         label,
         tree,
         complete,
+        rules,
         diags,
     };
     check_timestamps(&mut c, "", root);
@@ -318,7 +366,7 @@ pub(crate) fn check(
             "files" => check_files(&mut c, value),
             "permissions" => check_permissions(&mut c, value),
             "hooks" => spec.hooks = check_hooks(&mut c, value),
-            "resources" => c.error(
+            "resources" => c.refuse(
                 key,
                 Some(value),
                 "'resources' belongs to Lambda and ECS appspecs; EC2/on-premises deployments use files and hooks",
@@ -327,7 +375,7 @@ pub(crate) fn check(
                 other,
                 Some(value),
                 format!(
-                    "unknown top-level key; the agent ignores it silently{}",
+                    "unknown top-level key; both agents ignore it silently{}",
                     suggestion(other, &TOP_LEVEL_KEYS)
                 ),
             ),
@@ -346,10 +394,12 @@ fn check_timestamps(c: &mut Checker<'_>, path: &str, node: &Yaml) {
     match node {
         Yaml::Scalar {
             value, plain: true, ..
-        } if yaml::looks_like_timestamp(value) => c.error(
+        } if yaml::looks_like_timestamp(value) => c.rule(
+            Severity::Error,
+            AgentRule::V1,
             if path.is_empty() { "(value)" } else { path },
             Some(node),
-            format!("'{value}' reads as a date, which the agent's YAML loader refuses: quote it"),
+            format!("'{value}' reads as a date, which agent 1.8's YAML loader refuses: quote it"),
         ),
         Yaml::Scalar { .. } => {}
         Yaml::Seq { items, .. } => {
@@ -404,7 +454,7 @@ fn check_version(c: &mut Checker<'_>, node: &Yaml) {
 fn check_os(c: &mut Checker<'_>, node: &Yaml) {
     match node.as_str() {
         Some("linux") => {}
-        Some("windows") => c.error(
+        Some("windows") => c.refuse(
             "os",
             Some(node),
             "windows: tar and tgz revisions are not supported on Windows Server instances; this tool builds Linux revisions",
@@ -519,6 +569,15 @@ fn file_mapping<'y>(c: &mut Checker<'_>, path: &str, item: &'y Yaml) -> Option<(
         );
         return None;
     }
+    if c.rules.strict && climbs_above_root(destination) {
+        c.rule(
+            Severity::Error,
+            AgentRule::V2,
+            &format!("{path}.destination"),
+            Some(dest_node),
+            format!("'{destination}' climbs above / with '..'; instances with reject_path_traversal_in_bundle: true refuse it"),
+        );
+    }
     let rel = match bundle_relative(source) {
         Ok(rel) => rel,
         Err(e) => {
@@ -558,6 +617,23 @@ fn fed_files(tree: &BundleTree, rel: &str, destination: &str) -> Vec<String> {
     }
 }
 
+/// True when `..` components of the absolute `path` climb above `/`, read lexically as agent
+/// 2.x's `reject_path_traversal_in_bundle` reads it.
+fn climbs_above_root(path: &str) -> bool {
+    let mut depth: usize = 0;
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            let Some(up) = depth.checked_sub(1) else {
+                return true;
+            };
+            depth = up;
+        } else {
+            depth += 1;
+        }
+    }
+    false
+}
+
 fn check_mode(c: &mut Checker<'_>, path: &str, node: &Yaml) {
     let Yaml::Scalar { value, plain, .. } = node else {
         c.error(path, Some(node), "must be an octal mode such as 644");
@@ -571,12 +647,33 @@ fn check_mode(c: &mut Checker<'_>, path: &str, node: &Yaml) {
             Some(node),
             format!("'{value}' is not a mode of 1 to 4 octal digits"),
         );
-    } else if *plain && value.len() > 1 && value.starts_with('0') {
-        c.error(
+        return;
+    }
+    let special = if value.len() == 4 {
+        value.as_bytes()[0] - b'0'
+    } else {
+        0
+    };
+    if c.rules.strict && special & 0o6 != 0 {
+        c.rule(
+            Severity::Error,
+            AgentRule::V2,
+            path,
+            Some(node),
+            format!("{value} sets setuid or setgid; instances with reject_unsafe_permissions_in_bundle: true refuse it at Install"),
+        );
+    }
+    if *plain && value.len() > 1 && value.starts_with('0') {
+        // Agent 1.8's YAML 1.1 loader reads it as an octal number and then the number's
+        // decimal digits as the mode (0644 lands as 0420; 0755 fails); agent 2.x reads the
+        // text as octal (0644 lands as 0644).
+        c.rule(
+            Severity::Error,
+            AgentRule::V1,
             path,
             Some(node),
             format!(
-                "{value} unquoted reads as an octal number in YAML, which the agent turns into a wrong mode or rejects: write {} or \"{value}\"",
+                "{value} unquoted lands as a wrong mode on agent 1.8 (0644 as 0420) or fails it (0755), while agent 2.x applies {value}: write {} or \"{value}\"",
                 value.trim_start_matches('0')
             ),
         );
@@ -727,17 +824,8 @@ fn hook_keys<'y>(
         let key_at = format!("{at}.{key}");
         match key {
             "location" => location = c.string(&key_at, value).map(|s| (s, value)),
-            "timeout" => {
-                let parsed = value.as_str().and_then(|v| v.parse::<u64>().ok());
-                match parsed {
-                    Some(t) if t > 0 => timeout = Some(t),
-                    _ => c.error(
-                        &key_at,
-                        Some(value),
-                        "must be a whole number of seconds greater than 0",
-                    ),
-                }
-            }
+            "timeout" => timeout = hook_timeout(c, &key_at, value),
+            "sudo" => hook_sudo(c, &key_at, value),
             "runas" => {
                 if let Some(user) = c.string(&key_at, value) {
                     if NOLOGIN_ACCOUNTS.contains(&user) {
@@ -756,12 +844,86 @@ fn hook_keys<'y>(
                 Some(value),
                 format!(
                     "unknown key, ignored by the agent{}",
-                    suggestion(other, &["location", "timeout", "runas"])
+                    suggestion(other, &["location", "timeout", "runas", "sudo"])
                 ),
             ),
         }
     }
     (location, timeout)
+}
+
+/// A script's timeout: a whole number of seconds above 0, unquoted (agent 2.x reads a `u32`
+/// and fails on a string). The event's cap (3600 s in all) keeps it far below `u32::MAX`.
+fn hook_timeout(c: &mut Checker<'_>, at: &str, node: &Yaml) -> Option<u64> {
+    let Some(t) = node
+        .as_str()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|t| *t > 0)
+    else {
+        c.error(
+            at,
+            Some(node),
+            "must be a whole number of seconds greater than 0",
+        );
+        return None;
+    };
+    if let Yaml::Scalar { plain: false, .. } = node {
+        c.rule(
+            Severity::Error,
+            AgentRule::V2,
+            at,
+            Some(node),
+            format!("is the string \"{t}\"; agent 1.8 takes it, agent 2.x fails the deployment (expected u32): write timeout: {t} without quotes"),
+        );
+    }
+    Some(t)
+}
+
+/// `sudo: true|false`, agent 2.x's: it runs the script through `sudo`; agent 1.8 does not know
+/// the key and ignores it.
+fn hook_sudo(c: &mut Checker<'_>, at: &str, node: &Yaml) {
+    let agents = c.rules.agents;
+    match node {
+        Yaml::Scalar {
+            value, plain: true, ..
+        } if value == "true" || value == "false" => {
+            if agents == Agents::V1 {
+                c.rule(
+                    Severity::Warning,
+                    AgentRule::V1,
+                    at,
+                    Some(node),
+                    "unknown key, ignored by agent 1.8",
+                );
+            } else if agents == Agents::Both && value == "true" {
+                c.warn(
+                    at,
+                    Some(node),
+                    "agent 2.x runs this script through sudo, agent 1.8 ignores the key and runs it as the agent's user (root by default): the same where the agent runs as root",
+                );
+            }
+        }
+        _ => {
+            let shown = node.as_str().unwrap_or(node.kind());
+            if agents == Agents::V1 {
+                c.rule(
+                    Severity::Warning,
+                    AgentRule::V1,
+                    at,
+                    Some(node),
+                    "unknown key, ignored by agent 1.8",
+                );
+            } else {
+                c.rule(
+                    Severity::Error,
+                    AgentRule::V2,
+                    at,
+                    Some(node),
+                    format!("'{shown}' is not a YAML boolean; agent 2.x fails the deployment: write true or false"),
+                );
+            }
+        }
+    }
 }
 
 /// A script's location, as the bundle path it names; an error (and `None`) when the agent
@@ -848,9 +1010,158 @@ hooks:
     }
 
     fn run(text: &str) -> (AppSpec, Diagnostics) {
+        run_for(text, Agents::Both)
+    }
+
+    fn run_for(text: &str, agents: Agents) -> (AppSpec, Diagnostics) {
         let mut diags = Diagnostics::default();
-        let spec = check(APPSPEC, text.as_bytes(), &tree(), true, &mut diags);
+        let rules = Rules {
+            agents,
+            strict: false,
+        };
+        let spec = check(APPSPEC, text.as_bytes(), &tree(), true, rules, &mut diags);
         (spec, diags)
+    }
+
+    /// The errors and warnings of `text` for a fleet of `agents`, as shown.
+    fn said_for(text: &str, agents: Agents) -> (Vec<String>, Vec<String>) {
+        let (_, d) = run_for(text, agents);
+        (
+            d.errors().map(ToString::to_string).collect(),
+            d.warnings().map(ToString::to_string).collect(),
+        )
+    }
+
+    #[test]
+    fn strict_agent_adds_the_hardening_keys_of_the_appspec() {
+        let text = VALID.replacen("mode: 644", "mode: \"4755\"", 1).replacen(
+            "destination: /var/www/html",
+            "destination: /var/www/../../../etc",
+            1,
+        );
+        let strict = |strict| {
+            let mut diags = Diagnostics::default();
+            let rules = Rules {
+                agents: Agents::Both,
+                strict,
+            };
+            check(APPSPEC, text.as_bytes(), &tree(), true, rules, &mut diags);
+            diags.errors().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        assert!(strict(false).is_empty(), "{:?}", strict(false));
+        let errors = strict(true);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("reject_unsafe_permissions_in_bundle")));
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("climbs above /") && e.ends_with("[agent 2.x]")));
+        assert!(!climbs_above_root("/var/www/../www/html"));
+        assert!(climbs_above_root("/../etc"));
+    }
+
+    /// Inputs the two agents read differently (docs/AGENT-RULES.md, measured on both): an
+    /// error when an agent in scope fails it or lands something else than written, nothing
+    /// (or a warning naming both outcomes) otherwise; each message names its agent.
+    #[test]
+    fn each_agent_s_rules_apply_when_it_is_in_scope() {
+        use Agents::{Both, V1, V2};
+        // (from, to, what an error says, the agents it is an error for)
+        let cases: [(&str, &str, &str, &[Agents]); 5] = [
+            // 2.x reads a u32 and fails on a string; 1.8 takes it.
+            (
+                "timeout: 300",
+                "timeout: \"300\"",
+                "agent 2.x fails the deployment",
+                &[V2, Both],
+            ),
+            // 0644 lands as 0420 on 1.8, as 0644 on 2.x; 0755 fails 1.8.
+            (
+                "mode: 644",
+                "mode: 0644",
+                "lands as a wrong mode on agent 1.8",
+                &[V1, Both],
+            ),
+            ("mode: 644", "mode: 0755", "fails it (0755)", &[V1, Both]),
+            // Psych refuses a date; serde_yaml reads a string.
+            (
+                "runas: root",
+                "runas: 2024-01-01",
+                "agent 1.8's YAML loader refuses",
+                &[V1, Both],
+            ),
+            // serde_yaml reads only true/false as booleans.
+            (
+                "runas: root",
+                "runas: root\n      sudo: yes",
+                "not a YAML boolean",
+                &[V2, Both],
+            ),
+        ];
+        for (from, to, expected, failing) in cases {
+            assert!(VALID.contains(from), "case does not apply: {from}");
+            let text = VALID.replacen(from, to, 1);
+            for agents in [V1, V2, Both] {
+                let (errors, _) = said_for(&text, agents);
+                let hit = errors.iter().any(|e| e.contains(expected));
+                assert_eq!(
+                    hit,
+                    failing.contains(&agents),
+                    "{to} for {agents:?}: {errors:?}"
+                );
+                let others: Vec<_> = errors.iter().filter(|e| !e.contains(expected)).collect();
+                assert!(others.is_empty(), "{to} for {agents:?}: {others:?}");
+                if hit {
+                    let tag = if failing == [V2, Both] {
+                        "[agent 2.x]"
+                    } else {
+                        "[agent 1.8]"
+                    };
+                    assert!(errors.iter().all(|e| e.ends_with(tag)), "{errors:?}");
+                }
+            }
+        }
+        // A byte-order mark: 1.8 sees no `os`; libyaml (2.x) skips it.
+        let with_bom = format!("\u{feff}{VALID}");
+        assert!(said_for(&with_bom, V1).0[0].contains("byte-order mark"));
+        assert!(said_for(&with_bom, Both).0[0].contains("byte-order mark"));
+        assert!(said_for(&with_bom, V2).0.is_empty());
+        // Anchors: 1.8 refuses them; under 2.x alone this validator still cannot check them.
+        let anchors = format!("{VALID}x: &a 1\ny: *a\n");
+        let anchor_errors = |agents| {
+            let (errors, _) = said_for(&anchors, agents);
+            errors
+                .into_iter()
+                .filter(|e| e.contains("YAML a"))
+                .collect::<Vec<_>>()
+        };
+        let both = anchor_errors(Both);
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert!(both
+            .iter()
+            .all(|e| e.contains("agent 1.8's YAML loader") && e.ends_with("[agent 1.8]")));
+        let v2 = anchor_errors(V2);
+        assert_eq!(v2.len(), 2, "{v2:?}");
+        assert!(v2.iter().all(|e| e.contains("this validator does not")));
+        // `sudo: true`: 2.x runs through sudo, 1.8 ignores the key: a warning naming both.
+        let sudo = VALID.replacen("runas: root", "runas: root\n      sudo: true", 1);
+        let (errors, warnings) = said_for(&sudo, Both);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("through sudo") && w.contains("agent 1.8 ignores")),
+            "{warnings:?}"
+        );
+        assert!(said_for(&sudo, V2).1.is_empty());
+        assert!(said_for(&sudo, V1)
+            .1
+            .iter()
+            .any(|w| w.contains("ignored by agent 1.8")));
+        // What both agents hold to is tagged so, whatever the scope.
+        let (errors, _) = said_for(&VALID.replacen("os: linux", "os: Linux", 1), V2);
+        assert!(errors[0].ends_with("[agents 1.8 and 2.x]"), "{errors:?}");
     }
 
     fn errors(text: &str) -> Vec<String> {
@@ -916,7 +1227,7 @@ hooks:
             (
                 "    mode: 644",
                 "    mode: 0644",
-                "0644 unquoted reads as an octal number",
+                "0644 unquoted lands as a wrong mode on agent 1.8",
             ),
             ("    mode: 644", "    mode: 999", "'999' is not a mode"),
             ("    mode: 644", "    mode: \"0644\"", ""),
@@ -1090,7 +1401,14 @@ hooks:
     fn folder_only_check_tolerates_what_the_archive_brings() {
         let mut diags = Diagnostics::default();
         let text = VALID.replace("/site", "/from-archive");
-        check(APPSPEC, text.as_bytes(), &tree(), false, &mut diags);
+        check(
+            APPSPEC,
+            text.as_bytes(),
+            &tree(),
+            false,
+            Rules::default(),
+            &mut diags,
+        );
         assert!(!diags.has_errors(), "{diags:?}");
     }
 

@@ -1,10 +1,18 @@
 //! Checks on lifecycle hook scripts and their helpers: what makes a hook fail on the
 //! instance (CRLF line endings) or hang it (a background process holding stdout open).
 
-use crate::base::diag::Diagnostics;
+use crate::base::diag::{AgentRule, Diagnostics, Severity};
+use crate::rules::agents::Agents;
 
-/// Checks the text of a hook script.
-pub(crate) fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostics) {
+/// Checks the text of a hook script, which the agent executes itself, for the agents in scope.
+pub(crate) fn check_hook_script(at: &str, content: &[u8], agents: Agents, diags: &mut Diagnostics) {
+    check_shebang(at, content, agents, diags);
+    check_script(at, content, diags);
+}
+
+/// Checks the text of a script the hooks call (a helper): a shell that runs one without a
+/// shebang line falls back to itself, so only the text counts.
+pub(crate) fn check_script(at: &str, content: &[u8], diags: &mut Diagnostics) {
     if let Some(line) = first_crlf_line(content) {
         diags.error(
             at,
@@ -13,12 +21,6 @@ pub(crate) fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostic
                  (a CRLF shebang line fails with ENOENT): convert to LF (dos2unix, or \
                  '*.sh text eol=lf' in .gitattributes)"
             ),
-        );
-    }
-    if !content.starts_with(b"#!") {
-        diags.warn(
-            at,
-            "no shebang line (#!/bin/bash); the agent runs it with /bin/sh",
         );
     }
     let text = String::from_utf8_lossy(content);
@@ -32,6 +34,31 @@ pub(crate) fn check_hook_script(at: &str, content: &[u8], diags: &mut Diagnostic
                      timeout (add > /dev/null 2>&1 < /dev/null)",
                     index + 1
                 ),
+            );
+        }
+    }
+}
+
+fn check_shebang(at: &str, content: &[u8], agents: Agents, diags: &mut Diagnostics) {
+    if !content.starts_with(b"#!") {
+        // Agent 1.8 runs it through /bin/sh; agent 2.x executes it directly, and the kernel
+        // refuses a file without `#!` (ENOEXEC): "Exec format error (os error 8)".
+        if agents.v2() {
+            diags.by_agent(
+                Severity::Error,
+                AgentRule::V2,
+                at,
+                "no shebang line; agent 2.x executes the script directly and fails with \
+                 \"Exec format error (os error 8)\" (agent 1.8 would run it with /bin/sh): \
+                 start it with #!/bin/bash",
+            );
+        } else {
+            diags.by_agent(
+                Severity::Warning,
+                AgentRule::V1,
+                at,
+                "no shebang line (#!/bin/bash); agent 1.8 runs it with /bin/sh, agent 2.x \
+                 would fail it",
             );
         }
     }
@@ -77,8 +104,12 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Diagnostics {
+        check_for(text, Agents::Both)
+    }
+
+    fn check_for(text: &str, agents: Agents) -> Diagnostics {
         let mut d = Diagnostics::default();
-        check_hook_script("s.sh", text.as_bytes(), &mut d);
+        check_hook_script("s.sh", text.as_bytes(), agents, &mut d);
         d
     }
 
@@ -91,10 +122,22 @@ mod tests {
     }
 
     #[test]
-    fn missing_shebang_is_a_warning() {
-        let d = check("echo hi\n");
+    fn missing_shebang_fails_agent_2_and_is_a_warning_for_agent_1_alone() {
+        for agents in [Agents::Both, Agents::V2] {
+            let d = check_for("echo hi\n", agents);
+            let e: Vec<_> = d.errors().collect();
+            assert_eq!(e.len(), 1, "{agents:?}");
+            assert!(
+                e[0].message.contains("Exec format error"),
+                "{}",
+                e[0].message
+            );
+            assert_eq!(e[0].agent, Some(AgentRule::V2));
+            assert!(e[0].to_string().ends_with("[agent 2.x]"), "{}", e[0]);
+        }
+        let d = check_for("echo hi\n", Agents::V1);
         assert!(!d.has_errors());
-        assert!(d.warnings().any(|w| w.message.contains("shebang")));
+        assert!(d.warnings().any(|w| w.message.contains("/bin/sh")));
     }
 
     #[test]

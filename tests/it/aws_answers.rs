@@ -154,7 +154,7 @@ fn bundle_sha(cfg: &DeployConfig) -> String {
         panic!("a local release");
     };
     let cancel = Cancel::new();
-    let checked = revision::check(&cfg.codedeploy_dir, Some(app), &cancel).unwrap();
+    let checked = revision::check(&cfg.codedeploy_dir, Some(app), cfg.rules, &cancel).unwrap();
     let dir = tempfile::tempdir().unwrap();
     revision::write_bundle(
         &checked,

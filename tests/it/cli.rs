@@ -459,6 +459,99 @@ fn validate_warns_of_version_0_and_a_runas_without_login_shell() {
     assert!(err.contains("'nobody' has no login shell"), "{err}");
 }
 
+/// `--agent` narrows the rules to the fleet's agent: a hook script without a shebang line
+/// fails agent 2.x ("Exec format error") and runs under agent 1.8 (through /bin/sh); a quoted
+/// timeout is the other way round. Each message names its agent, in text and JSON.
+#[test]
+fn agent_scope_decides_what_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let appspec = APPSPEC.replacen("timeout: 300", "timeout: \"300\"", 1);
+    fs::write(cd.join("appspec.yml"), appspec).unwrap();
+    let hook = cd.join("scripts/install.sh");
+    let body = fs::read_to_string(&hook).unwrap();
+    let without_shebang: String = body.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    fs::write(&hook, without_shebang).unwrap();
+    let run = |agent: Option<&str>, env: Option<&str>| {
+        let mut cmd = bin();
+        cmd.args(["validate", "--output", "json", "--codedeploy-dir"])
+            .arg(&cd);
+        if let Some(agent) = agent {
+            cmd.args(["--agent", agent]);
+        }
+        if let Some(env) = env {
+            cmd.env("CODEDEPLOY_AGENT", env);
+        } else {
+            cmd.env_remove("CODEDEPLOY_AGENT");
+        }
+        let out = cmd.output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            out.status.code(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Both agents (the default): both problems are errors, each naming agent 2.x.
+    let (code, json, err) = run(None, None);
+    assert_eq!(code, Some(3), "{err}");
+    let problems = json["problems"].as_array().unwrap();
+    let errors: Vec<_> = problems
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 2, "{json}");
+    assert!(errors.iter().all(|e| e["agent"] == "2.x"), "{json}");
+    assert!(
+        err.contains("Exec format error") && err.contains("[agent 2.x]"),
+        "{err}"
+    );
+    // Agent 1.8 alone: both run; the missing shebang is a warning.
+    for (agent, env) in [(Some("1"), None), (None, Some("1"))] {
+        let (code, json, err) = run(agent, env);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("agent 1.8 runs it with /bin/sh"), "{err}");
+        let problems = json["problems"].as_array().unwrap();
+        assert!(
+            problems.iter().all(|p| p["severity"] == "warning")
+                && problems.iter().any(|w| w["agent"] == "1.8"),
+            "{json}"
+        );
+    }
+    // Agent 2.x alone: as with both.
+    assert_eq!(run(Some("2"), None).0, Some(3));
+    let a = bin().args(["validate", "--agent", "3"]).assert().code(2);
+    assert!(
+        stderr(&a).contains("possible values: 1, 2, both"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+/// `--strict-agent`: what agent 2.x's hardening keys refuse is an error before the deploy.
+#[test]
+fn strict_agent_refuses_what_the_hardening_keys_refuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The fixture's scripts/common.sh is a symlink.
+    let cd = codedeploy_dir(tmp.path());
+    bin()
+        .args(["validate", "--codedeploy-dir"])
+        .arg(&cd)
+        .assert()
+        .code(0);
+    let a = bin()
+        .args(["validate", "--strict-agent", "--codedeploy-dir"])
+        .arg(&cd)
+        .assert()
+        .code(3);
+    let err = stderr(&a);
+    assert!(
+        err.contains("scripts/common.sh: is a symlink; instances with reject_symlinks_in_bundle: true refuse the bundle")
+            && err.contains("[agent 2.x]"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_missing_appspec_names_the_folder_given_and_the_case() {
     let tmp = tempfile::tempdir().unwrap();

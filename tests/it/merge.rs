@@ -11,7 +11,7 @@ use std::path::Path;
 
 fn build(cd: &Path, app: &Path, out: &Path) -> (BundleInfo, Vec<String>) {
     let cancel = invisible_pipeline::base::cancel::Cancel::new();
-    let checked = revision::check(cd, Some(app), &cancel).unwrap();
+    let checked = revision::check(cd, Some(app), revision::Rules::default(), &cancel).unwrap();
     assert!(!checked.diags.has_errors(), "{:?}", checked.diags);
     let warnings = checked.diags.warnings().map(ToString::to_string).collect();
     (

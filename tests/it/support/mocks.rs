@@ -22,6 +22,7 @@ use aws_smithy_types::DateTime;
 use invisible_pipeline::aws::calls::Listed;
 use invisible_pipeline::aws::{self, Clients};
 use invisible_pipeline::deployment::{self, ArchiveSource, DeployConfig, IfBusy};
+use invisible_pipeline::revision;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -71,6 +72,7 @@ pub(crate) fn no_successes() -> Rule {
 pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
     DeployConfig {
         archive: ArchiveSource::Local(app.to_path_buf()),
+        rules: revision::Rules::default(),
         codedeploy_dir: codedeploy_dir(root),
         bucket: "artifacts".into(),
         prefix: "bundles".into(),
