@@ -65,6 +65,28 @@ Exit codes:
   130, 143  interrupted by SIGINT, SIGTERM
   141  the reader of stdout went away (| head) after the run succeeded";
 
+const RESTART_HELP: &str = "\
+CodeDeploy picks the revision (the group's last successful deployment's) and each instance
+runs it again from its own copy, without downloading it: a restart of the application, with
+the lifecycle hooks of an in-place deployment. That needs CodeDeploy agent 2.1.0 or later on
+every instance (its release notes: it reuses the archive of the last deployment, and downloads
+the revision again only when that copy is missing). RESTART is for EC2/on-premises in-place
+groups only. The run refuses a group with no successful deployment before creating anything.
+
+Examples:
+  invisible-pipeline restart --application app --deployment-group web
+  invisible-pipeline restart --application app --deployment-group web --no-wait --output json
+
+Exit codes:
+  0  success (also: superseded by a newer run)
+  2  usage error: a missing or malformed option
+  4  an AWS call failed
+  5  the deployment failed or was stopped
+  6  the deployment group is busy (--if-busy fail)
+  7  gave up waiting (the deployment is still running, or the group stayed busy)
+  8  refused: the group has no successful deployment to restart
+  130, 143  interrupted by SIGINT, SIGTERM";
+
 const REDEPLOY_HELP: &str = "\
 Examples:
   invisible-pipeline rollback --application app --deployment-group web
@@ -171,6 +193,12 @@ pub(crate) enum Command {
     /// production), copied and checked when the second group is in another region
     #[command(after_help = REDEPLOY_HELP)]
     Promote(PromoteArgs),
+
+    /// Run the group's last successful revision again from the copy on each instance, with no
+    /// download (CreateDeployment deploymentMode RESTART; needs CodeDeploy agent 2.1.0 or
+    /// later on every instance)
+    #[command(after_help = RESTART_HELP)]
+    Restart(RestartArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout
     #[command(after_help = COMPLETIONS_HELP)]
@@ -649,6 +677,30 @@ pub(crate) struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct RestartArgs {
+    #[command(flatten)]
+    pub group: GroupArgs,
+
+    /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
+    #[arg(
+        long,
+        env = "ARTIFACT_PREFIX",
+        default_value = "bundles",
+        value_name = "PREFIX"
+    )]
+    pub artifact_prefix: String,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub regions: RegionArgs,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct PromoteArgs {
     /// CodeDeploy application of the first group
     #[arg(long, env = "CODEDEPLOY_APPLICATION", value_name = "NAME")]
@@ -741,6 +793,7 @@ impl Cli {
             Command::Status(_) => "status",
             Command::Rollback(_) => "rollback",
             Command::Promote(_) => "promote",
+            Command::Restart(_) => "restart",
             Command::Completions(_) => "completions",
             Command::Man => "man",
         }
@@ -754,6 +807,7 @@ impl Cli {
             Command::Status(a) => a.out.output,
             Command::Rollback(a) => a.out.output,
             Command::Promote(a) => a.out.output,
+            Command::Restart(a) => a.out.output,
             Command::Completions(_) | Command::Man => OutputFormat::Text,
         }
     }

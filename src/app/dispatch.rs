@@ -2,7 +2,8 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::app::cli::{
-    Cli, Command, DeployArgs, HistoryArgs, PromoteArgs, RollbackArgs, StatusArgs, ValidateArgs,
+    Cli, Command, DeployArgs, HistoryArgs, PromoteArgs, RestartArgs, RollbackArgs, StatusArgs,
+    ValidateArgs,
 };
 use crate::app::report::Report;
 use crate::aws;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<Report> {
         Command::History(args) => history(args, &shutdown).await,
         Command::Status(args) => status(args, &shutdown).await,
         Command::Rollback(args) => rollback(args, &shutdown).await,
+        Command::Restart(args) => restart(args, &shutdown).await,
         Command::Promote(args) => promote(args, &shutdown).await,
         Command::Completions(args) => {
             let mut script = Vec::new();
@@ -512,6 +514,21 @@ async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
     let outcome =
         crate::commands::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
     Ok(Report::Rollback(Box::new(outcome)))
+}
+
+/// `restart`: see [`crate::commands::restart`].
+async fn restart(args: RestartArgs, shutdown: &Shutdown) -> Result<Report> {
+    let config = redeploy_config(Redeploy {
+        application: args.group.application,
+        group: args.group.deployment_group,
+        bucket: String::new(),
+        prefix: args.artifact_prefix,
+        kms_key_id: None,
+        wait: args.wait,
+    });
+    let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
+    let outcome = crate::commands::restart::run(&clients, &config, shutdown).await?;
+    Ok(Report::Restart(Box::new(outcome)))
 }
 
 /// `status`: the newest successful, active and failed deployments of the group.

@@ -40,6 +40,7 @@ pub enum Report {
         deployments: Vec<crate::deployment::record::Entry>,
     },
     Rollback(Box<crate::commands::rollback::RollbackOutcome>),
+    Restart(Box<crate::commands::restart::RestartOutcome>),
     Promote(Box<crate::commands::promote::PromoteOutcome>),
     Status {
         status: &'static str,
@@ -62,6 +63,7 @@ impl Report {
             | Report::Generated(_)
             | Report::Status { .. }
             | Report::Rollback(_)
+            | Report::Restart(_)
             | Report::Promote(_) => {
                 static NONE: std::sync::OnceLock<Diagnostics> = std::sync::OnceLock::new();
                 NONE.get_or_init(Diagnostics::default)
@@ -180,6 +182,7 @@ fn text(report: &Report) -> String {
         Report::Status { group, .. } => crate::deployment::record::status_text(group),
         Report::Promote(o) => promote_text(o),
         Report::Rollback(o) => rollback_text(o),
+        Report::Restart(o) => restart_text(o),
     }
 }
 
@@ -302,6 +305,23 @@ fn rollback_text(o: &crate::commands::rollback::RollbackOutcome) -> String {
             o.commit.as_deref().unwrap_or("-"),
             o.build.as_deref().unwrap_or("-"),
         );
+    redeployed_lines(&mut text, &o.deployment_id, &o.superseded_by);
+    text
+}
+
+fn restart_text(o: &crate::commands::restart::RestartOutcome) -> String {
+    let mut text = format!(
+        "status      {}\nrestart of  {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",
+        o.status.as_str(),
+        o.restart_of,
+        o.revision.as_deref().unwrap_or("-"),
+        o.revision_version_id
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default(),
+        o.commit.as_deref().unwrap_or("-"),
+        o.build.as_deref().unwrap_or("-"),
+    );
     redeployed_lines(&mut text, &o.deployment_id, &o.superseded_by);
     text
 }

@@ -8,8 +8,8 @@ use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError;
 use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsError;
 use aws_sdk_codedeploy::types::TargetFilterName;
 use aws_sdk_codedeploy::types::{
-    BundleType, DeploymentInfo, DeploymentStatus, FileExistsBehavior, RevisionLocation,
-    RevisionLocationType, S3Location, TimeRange,
+    BundleType, DeploymentInfo, DeploymentMode, DeploymentStatus, FileExistsBehavior,
+    RevisionLocation, RevisionLocationType, S3Location, TimeRange,
 };
 use aws_smithy_types::DateTime;
 
@@ -133,6 +133,10 @@ pub(crate) struct NewDeployment {
     pub version_id: Option<String>,
     pub file_exists_behavior: Option<String>,
     pub ignore_application_stop_failures: bool,
+    /// `deploymentMode: RESTART`: the group's last successful revision again, from the copy
+    /// on each instance. CodeDeploy resolves the revision and rejects one given, so the bucket
+    /// and key above only say which revision that is (the live one's).
+    pub restart: bool,
 }
 
 /// What CreateDeployment answered.
@@ -163,13 +167,22 @@ pub(crate) async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -
         .revision_type(RevisionLocationType::S3)
         .s3_location(location)
         .build();
+    // API reference, CreateDeployment, deploymentMode: with RESTART "the revision parameter
+    // (including its s3Location and gitHubLocation) must not be specified, and is rejected if
+    // provided", and updateOutdatedInstancesOnly must not be true (it is never sent).
+    let (revision, mode) = if d.restart {
+        (None, Some(DeploymentMode::Restart))
+    } else {
+        (Some(revision), None)
+    };
     let answer = cd
         .create_deployment()
         .application_name(&d.application)
         .deployment_group_name(&d.group)
         .set_deployment_config_name(d.config.clone())
         .description(&d.description)
-        .revision(revision)
+        .set_revision(revision)
+        .set_deployment_mode(mode)
         .set_file_exists_behavior(
             d.file_exists_behavior
                 .as_deref()
@@ -234,8 +247,16 @@ pub(crate) async fn find_among(
         .and_then(|info| info.deployment_id().map(str::to_string)))
 }
 
-/// True when `info` deploys exactly `d`'s bucket, key, version and ETag with its description.
+/// True when `info` is `d`: a deployment of exactly `d`'s bucket, key, version and ETag with
+/// its description, or, for a restart, which names no revision of its own, a RESTART
+/// deployment with its description (which carries this run's key: trigger time and build).
 pub(crate) fn is_deployment_of(info: &DeploymentInfo, d: &NewDeployment) -> bool {
+    // "An absent value must not be interpreted as STANDARD" (DeploymentInfo.deploymentMode):
+    // only RESTART is told apart.
+    let restart = info.deployment_mode() == Some(&DeploymentMode::Restart);
+    if d.restart || restart {
+        return d.restart && restart && info.description() == Some(d.description.as_str());
+    }
     let etag = d.etag.as_ref().map(|e| e.trim_matches('"'));
     info.revision()
         .and_then(|r| r.s3_location())

@@ -4,5 +4,6 @@
 pub mod deploy;
 pub mod history;
 pub mod promote;
+pub mod restart;
 pub mod rollback;
 pub mod status;

@@ -148,7 +148,7 @@ fn promotion(
 }
 
 /// Step: the deployment to promote, `--deployment` (of the first group, and a success) or
-/// the group's newest success.
+/// the group's newest success that names a revision.
 async fn chosen_success(
     source: &Clients,
     from: &Source,
@@ -167,11 +167,17 @@ async fn chosen_success(
             ))
             .await?;
         let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
-        return newest_first(infos, 1).into_iter().next().ok_or_else(|| {
-            Error::Refused(format!(
-                "no deployment of {from_group} has succeeded: there is nothing to promote"
-            ))
-        });
+        // A restart (deploymentMode RESTART) ran the revision before it again and may name
+        // none: the newest success that names one is what runs there.
+        let infos = newest_first(infos, usize::MAX);
+        return infos
+            .into_iter()
+            .find(|i| i.revision().is_some())
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "no deployment of {from_group} has succeeded: there is nothing to promote"
+                ))
+            });
     };
     let info = shutdown.guard(cdapi::get(cd, id)).await?;
     let (app, group) = (

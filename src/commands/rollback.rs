@@ -9,10 +9,9 @@ use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
 use crate::base::term::log;
-use crate::deployment::record::newest_first;
-use crate::deployment::redeploy::{check_revision, redeploy, revision_of};
+use crate::deployment::redeploy::{check_revision, redeploy, revision_of, successes};
 use crate::deployment::{self, DeployConfig, Outcome};
-use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
+use aws_sdk_codedeploy::types::DeploymentInfo;
 use serde::Serialize;
 
 /// The summary of a rollback.
@@ -46,12 +45,13 @@ pub(crate) fn choose(
     if let Some(target) = to {
         return Ok((target, live_id));
     }
-    let Some(live) = live else {
+    if live.is_none() {
         return Err(Error::Refused(format!(
             "no deployment of {group} has succeeded: there is nothing to roll back to"
         )));
-    };
-    let live_revision = revision_of(live);
+    }
+    // A restart (deploymentMode RESTART) ran the revision before it again, and may name none.
+    let live_revision = successes.iter().find_map(revision_of);
     successes
         .iter()
         .skip(1)
@@ -145,30 +145,12 @@ async fn named_deployment(
     Ok(info)
 }
 
-/// The group's successful deployments, newest first.
-async fn successes(
-    clients: &Clients,
-    cfg: &DeployConfig,
-    shutdown: &Shutdown,
-) -> Result<Vec<DeploymentInfo>> {
-    let cd = &clients.codedeploy;
-    let ids = shutdown
-        .guard(cdapi::list(
-            cd,
-            &cfg.application,
-            &cfg.group,
-            &[DeploymentStatus::Succeeded],
-            None,
-        ))
-        .await?;
-    let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
-    Ok(newest_first(infos, usize::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_codedeploy::types::{RevisionLocation, RevisionLocationType, S3Location};
+    use aws_sdk_codedeploy::types::{
+        DeploymentMode, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location,
+    };
 
     fn success(id: &str, key: &str, version: &str) -> DeploymentInfo {
         DeploymentInfo::builder()
@@ -207,6 +189,34 @@ mod tests {
         ];
         let (target, _) = choose(&successes, None, "app/web").unwrap();
         assert_eq!(target.deployment_id(), Some("d-2"));
+    }
+
+    /// A restart (deploymentMode RESTART) ran the revision before it again; whether or not
+    /// CodeDeploy shows that revision on it, the rollback goes back past it.
+    #[test]
+    fn a_restart_is_the_live_revision_again() {
+        let restart = DeploymentInfo::builder()
+            .deployment_id("d-4")
+            .status(DeploymentStatus::Succeeded)
+            .deployment_mode(DeploymentMode::Restart)
+            .build();
+        let successes = [
+            restart.clone(),
+            success("d-3", "b/three.tgz", "v3"),
+            success("d-1", "b/one.tgz", "v1"),
+        ];
+        let (target, live) = choose(&successes, None, "app/web").unwrap();
+        assert_eq!(target.deployment_id(), Some("d-1"));
+        assert_eq!(live.as_deref(), Some("d-4"));
+        let shown = DeploymentInfo::builder()
+            .deployment_id("d-4")
+            .status(DeploymentStatus::Succeeded)
+            .deployment_mode(DeploymentMode::Restart)
+            .set_revision(successes[1].revision().cloned())
+            .build();
+        let successes = [shown, successes[1].clone(), successes[2].clone()];
+        let (target, _) = choose(&successes, None, "app/web").unwrap();
+        assert_eq!(target.deployment_id(), Some("d-1"));
     }
 
     #[test]

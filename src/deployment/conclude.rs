@@ -136,7 +136,9 @@ pub(crate) async fn conclude(
         BundleRef::Existing { key, version } => (*key, *version),
     };
     if status == DeploymentStatus::Succeeded {
-        keep_rollback_targets(clients, cfg, Some((&id, key, version)), shutdown).await?;
+        // An empty key: a restart of a revision that is not one of this tool's bundles.
+        let own = (!key.is_empty()).then_some((id.as_str(), key, version));
+        keep_rollback_targets(clients, cfg, own, shutdown).await?;
     } else if let BundleRef::Own(up) = bundle {
         let tag = s3::status_tag();
         let value = match status {

@@ -104,6 +104,16 @@ impl DeployConfig {
             version_id: bundle.version_id,
             file_exists_behavior: self.file_exists_behavior.clone(),
             ignore_application_stop_failures: self.ignore_application_stop_failures,
+            restart: false,
+        }
+    }
+
+    /// A restart of this run's group (`deploymentMode: RESTART`): its last successful
+    /// revision, `live`, run again from the copy on each instance.
+    pub(crate) fn restart_of(&self, live: BundleObject, description: String) -> NewDeployment {
+        NewDeployment {
+            restart: true,
+            ..self.deployment_of(live, description)
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Entry {
     pub build: Option<String>,
     /// For a `rollback`: the deployment whose revision it deployed again.
     pub rollback_of: Option<String>,
+    /// A restart (`deploymentMode: RESTART`, whoever made it): the group's last success run
+    /// again; for one of this tool's `restart`, that deployment's id, else "".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_of: Option<String>,
     pub bundle: Option<Bundle>,
     pub duration_seconds: Option<i64>,
     pub instances_succeeded: i64,
@@ -103,6 +107,9 @@ pub(crate) fn entry(info: &DeploymentInfo) -> Entry {
         commit: deployment::field_of(description, "commit"),
         build: deployment::field_of(description, "build"),
         rollback_of: deployment::field_of(description, "rollback-of"),
+        restart_of: (info.deployment_mode()
+            == Some(&aws_sdk_codedeploy::types::DeploymentMode::Restart))
+        .then(|| deployment::field_of(description, "restart-of").unwrap_or_default()),
         bundle,
         duration_seconds: match (info.create_time(), info.complete_time()) {
             (Some(start), Some(end)) => Some(end.secs() - start.secs()),
@@ -178,9 +185,14 @@ pub fn line(e: &Entry) -> String {
         .as_deref()
         .or(e.created.as_deref())
         .unwrap_or("-");
+    let restart = match e.restart_of.as_deref() {
+        Some("") => "restart: ".to_string(),
+        Some(id) => format!("restart of {id}: "),
+        None => String::new(),
+    };
     let made = if e.by_invisible_pipeline {
         format!(
-            "{}commit {}  build {}",
+            "{restart}{}commit {}  build {}",
             e.rollback_of
                 .as_deref()
                 .map(|id| format!("rollback of {id}: "))
@@ -189,7 +201,7 @@ pub fn line(e: &Entry) -> String {
             e.build.as_deref().unwrap_or("-")
         )
     } else {
-        "not made by invisible-pipeline".to_string()
+        format!("{restart}not made by invisible-pipeline")
     };
     let bundle = match &e.bundle {
         None => "no S3 revision".to_string(),
@@ -431,6 +443,32 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part:?} in {text}");
         }
+    }
+
+    #[test]
+    fn a_restart_says_so_with_what_it_ran_again() {
+        let d = deployment::description_noting(
+            DateTime::from_secs(1_764_000_000),
+            Some("abc"),
+            Some("p:1"),
+            &[("restart-of", "d-LIVE")],
+        );
+        let mut i = info("d-R", 1_764_000_100, &d);
+        i.deployment_mode = Some(aws_sdk_codedeploy::types::DeploymentMode::Restart);
+        i.revision = None;
+        let text = line(&entry(&i));
+        assert!(text.contains("restart of d-LIVE: commit abc"), "{text}");
+        assert!(text.contains("no S3 revision"), "{text}");
+        let mut by_hand = info("d-H", 1_764_000_100, "restarted by hand");
+        by_hand.deployment_mode = Some(aws_sdk_codedeploy::types::DeploymentMode::Restart);
+        let text = line(&entry(&by_hand));
+        assert!(
+            text.contains("restart: not made by invisible-pipeline"),
+            "{text}"
+        );
+        // Not a restart: no field in JSON.
+        let plain = serde_json::to_value(entry(&info("d-P", 1, &d))).unwrap();
+        assert!(plain.get("restart_of").is_none(), "{plain}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Deploying again a bundle already in S3 (`rollback`, `promote`): the revision checked first
 //! (still there, the same bytes), then the group taken, the deployment placed and followed.
 
-use crate::aws::codedeploy::NewDeployment;
+use crate::aws::codedeploy::{self as cdapi, NewDeployment};
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
@@ -11,7 +11,8 @@ use crate::deployment::config::{BundleObject, DeployConfig, Outcome};
 use crate::deployment::follow::follow;
 use crate::deployment::group::{take_group, Group};
 use crate::deployment::place::{place, NotPlaced, Placed};
-use aws_sdk_codedeploy::types::{BundleType, DeploymentInfo};
+use crate::deployment::record::newest_first;
+use aws_sdk_codedeploy::types::{BundleType, DeploymentInfo, DeploymentStatus};
 
 pub(crate) fn revision_of(info: &DeploymentInfo) -> Option<(String, String, Option<String>)> {
     let s3 = info.revision()?.s3_location()?;
@@ -123,6 +124,26 @@ pub(crate) async fn check_revision(
     })
 }
 
+/// The group's successful deployments, newest first.
+pub(crate) async fn successes(
+    clients: &Clients,
+    cfg: &DeployConfig,
+    shutdown: &Shutdown,
+) -> Result<Vec<DeploymentInfo>> {
+    let cd = &clients.codedeploy;
+    let ids = shutdown
+        .guard(cdapi::list(
+            cd,
+            &cfg.application,
+            &cfg.group,
+            &[DeploymentStatus::Succeeded],
+            None,
+        ))
+        .await?;
+    let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
+    Ok(newest_first(infos, usize::MAX))
+}
+
 /// Removes a copy this run made and nothing will deploy; a failure to is only a warning.
 pub(crate) async fn drop_copy(clients: &Clients, copy: Option<crate::aws::s3::Uploaded>) {
     if let Some(copy) = copy {
@@ -194,10 +215,17 @@ pub(crate) async fn redeploy(
             return Err(error);
         }
     };
-    crate::base::term::log(format!(
-        "created deployment {id} of s3://{}/{} in {}/{}",
-        new.bucket, new.key, new.application, new.group
-    ));
+    crate::base::term::log(if new.restart {
+        format!(
+            "created deployment {id}, a restart of {}/{} (its last successful revision, from the copy on each instance)",
+            new.application, new.group
+        )
+    } else {
+        format!(
+            "created deployment {id} of s3://{}/{} in {}/{}",
+            new.bucket, new.key, new.application, new.group
+        )
+    });
     let Some(timeout) = cfg.wait_timeout else {
         return Ok(Redeployed {
             status: Outcome::Created,

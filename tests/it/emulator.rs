@@ -496,7 +496,7 @@ async fn sigterm_during_upload_leaves_nothing_behind() {
 /// them once the instances are done.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
-async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_version() {
+async fn rollback_promote_and_restart_through_the_binary() {
     use crate::support::faultproxy::{Fault, FaultProxy, Rule};
     let e = env("rollback").await;
     let key = provision(&e, &app_tar().end().gz()).await;
@@ -704,6 +704,36 @@ async fn rollback_and_promote_through_the_binary_redeploy_the_same_bundle_versio
         info.description()
             .unwrap()
             .contains(&format!("promoted-from=web/{id} by=invisible-pipeline")),
+        "{info:?}"
+    );
+
+    // restart: web's last success (the rollback) again, CreateDeployment with deploymentMode
+    // RESTART and no revision. moto takes the request (it ignores the mode, and records no
+    // revision); that the mode is sent and the revision left out is held by tests/it/restart.rs.
+    let restarted = text(&["restart", "--no-wait"]);
+    for line in [
+        "status      created\n".to_string(),
+        format!("restart of  {id}\n"),
+        "commit      aaaa1111\n".to_string(),
+    ] {
+        assert!(restarted.contains(&line), "{line:?} in {restarted}");
+    }
+    let restart_id = restarted
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment  "))
+        .unwrap();
+    let info =
+        e.cd.get_deployment()
+            .deployment_id(restart_id)
+            .send()
+            .await
+            .unwrap()
+            .deployment_info
+            .unwrap();
+    assert!(
+        info.description()
+            .unwrap()
+            .contains(&format!("restart-of={id} by=invisible-pipeline")),
         "{info:?}"
     );
 }

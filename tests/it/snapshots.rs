@@ -53,6 +53,7 @@ fn help_of_every_command() {
         "status",
         "rollback",
         "promote",
+        "restart",
         "completions",
     ] {
         insta::assert_snapshot!(
