@@ -9,6 +9,14 @@ import { has, hasService, IMPAIRED, partitionOf, regionData } from './regions.js
 
 export type IfBusy = 'wait' | 'stop-active' | 'fail';
 
+/** The CodeDeploy agent's major versions State Manager can install (codedeploy_agent). */
+export const CODEDEPLOY_AGENT_MAJORS = [1, 2] as const;
+export type CodeDeployAgentMajor = (typeof CODEDEPLOY_AGENT_MAJORS)[number];
+/** What the `AWSCodeDeployAgent` package installs, and what the stack installed before the key
+ * existed: AWS documents Systems Manager for the agent before 2.0.0 and 2.x as an opt-in
+ * upgrade (the `AWSCodeDeployAgentV2` package). */
+export const DEFAULT_CODEDEPLOY_AGENT: CodeDeployAgentMajor = 1;
+
 export interface PipelineConfig {
   /** AWS account of the pipeline. */
   readonly account: string;
@@ -43,6 +51,8 @@ export interface PipelineConfig {
   readonly ec2TagKey: string;
   readonly ec2TagValue: string;
   readonly minHealthyHostsPercent: number;
+  /** The CodeDeploy agent's major version State Manager installs on the instances. */
+  readonly codedeployAgent: CodeDeployAgentMajor;
   /** The name of the deployment configuration of the group (configName, the original sample's
    * key), before its percentage suffix. */
   readonly configName?: string;
@@ -107,6 +117,17 @@ function integer(raw: Raw, key: string, fallback: number, min: number, max: numb
     throw new ConfigError(`cdk.json context "${key}" is ${JSON.stringify(value)}: expected a whole number from ${min} to ${max}`);
   }
   return n;
+}
+
+/** One of `allowed`, as the integer or its string (`2` or `"2"`). */
+function oneOf<T extends number>(raw: Raw, key: string, allowed: readonly T[], fallback: T, what: string): T {
+  const value = raw(key);
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (!allowed.includes(n as T)) {
+    throw new ConfigError(`cdk.json context "${key}" is ${JSON.stringify(value)}: expected ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]} (${what})`);
+  }
+  return n as T;
 }
 
 const PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|group)\/[\w+=,.@/-]+$/;
@@ -178,6 +199,7 @@ export function readConfig(node: Node): PipelineConfig {
     branch: text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main'),
     ...instanceTag(raw, notes),
     minHealthyHostsPercent,
+    codedeployAgent: oneOf(raw, 'codedeploy_agent', CODEDEPLOY_AGENT_MAJORS, DEFAULT_CODEDEPLOY_AGENT, "the CodeDeploy agent's major version"),
     configName,
     deploymentGroupName: text(raw, 'deploymentGroupName', NAME, 'a CodeDeploy deployment group name'),
     applicationName: text(raw, 'applicationName', NAME, 'a CodeDeploy application name'),

@@ -33,6 +33,7 @@ export const CONTEXT_KEYS: readonly ContextKey[] = [
   { name: 'branch', type: 'string', default: '`main`', help: 'the deployment branch' },
   { name: 'ec2_tag_key', type: 'string', help: 'the EC2 tag key that marks the instances; alone (as in the original sample), the instances whose `Name` tag is this value' },
   { name: 'ec2_tag_value', type: 'string', help: 'the value of `ec2_tag_key` on the instances' },
+  { name: 'codedeploy_agent', type: 'integer', default: '`1`', help: "the CodeDeploy agent's major version State Manager installs on the instances: `1` (the Ruby agent 1.8.x, Distributor package `AWSCodeDeployAgent`) or `2` (the agent 2.x, package `AWSCodeDeployAgentV2`); either way a second association sets its polling interval to 1 second (see [Which agent does an instance run?](#which-agent-does-an-instance-run))" },
   { name: 'min_healthy_hosts_percent', type: 'integer', default: '`50`', help: "the deployment configuration's healthy-host floor (0 to 99)" },
   { name: 'configName', type: 'string', help: "the deployment configuration's name (the original sample's key): it is named `<configName>-min-healthy-<percent>`, so that a change of the floor makes a new configuration; default: a name CloudFormation chooses" },
   { name: 'deploymentGroupName', type: 'string', help: 'the CodeDeploy deployment group' },

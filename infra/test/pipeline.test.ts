@@ -2,13 +2,15 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { createPipeline } from '../lib/app.js';
 import { ConfigError } from '../lib/config.js';
+import { agentConfigScript } from '../lib/constructs/deployment-target.js';
 import { build, buildspecPath, infraDir, makeApp, nagFindings } from './helpers.js';
 
 /** Synthesizes (runs cdk-nag and CloudFormation validation) and returns the findings. */
@@ -290,6 +292,155 @@ describe('intent', () => {
       Name: 'AWS-ConfigureAWSPackage',
       Parameters: { action: ['Install'], name: ['AWSCodeDeployAgent'] },
       Targets: [{ Key: 'tag:invisible-pipeline', Values: ['web'] }],
+    });
+  });
+
+  describe('CodeDeploy agent: the chosen major version, polling every second', () => {
+    /** The two associations of a synthesized stack. */
+    function associations(overrides: Record<string, unknown> = {}) {
+      const { t } = template(overrides);
+      const all = Object.entries(t.findResources('AWS::SSM::Association'));
+      expect(all).toHaveLength(2);
+      const [[installId, install], [configureId, configure]] = [
+        all.find(([, r]) => r.Properties.Name === 'AWS-ConfigureAWSPackage')!,
+        all.find(([, r]) => r.Properties.Name === 'AWS-RunShellScript')!,
+      ];
+      return { installId, install: install.Properties, configureId, configure, script: configure.Properties.Parameters.commands.join('\n') as string };
+    }
+
+    test.each([
+      ['default', 'AWSCodeDeployAgent', 1, {}],
+      ['codedeploy_agent: 1', 'AWSCodeDeployAgent', 1, { codedeploy_agent: 1 }],
+      ['codedeploy_agent: "1"', 'AWSCodeDeployAgent', 1, { codedeploy_agent: '1' }],
+      ['codedeploy_agent: 2', 'AWSCodeDeployAgentV2', 2, { codedeploy_agent: 2 }],
+      ['codedeploy_agent: "2"', 'AWSCodeDeployAgentV2', 2, { codedeploy_agent: '2' }],
+    ])('%s installs %s and configures agent %i.x', (_, pkg, major, overrides) => {
+      const { installId, install, configure, script } = associations(overrides);
+      // The package of the major version, its latest published version (no version pinned).
+      expect(install.Parameters).toEqual({ action: ['Install'], name: [pkg] });
+      expect(install.ScheduleExpression).toBe('rate(14 days)');
+      expect(configure.Properties.Targets).toEqual(install.Targets);
+      expect(configure.Properties.Targets).toEqual([{ Key: 'tag:invisible-pipeline', Values: ['web'] }]);
+      expect(configure.Properties.ScheduleExpression).toBe('rate(1 day)');
+      expect(configure.DependsOn).toContain(installId);
+      expect(script).toBe(agentConfigScript(major as 1 | 2));
+      expect(script).toContain(`major=${major}\n`);
+      expect(script).toContain('config=/etc/codedeploy-agent/conf/codedeployagent.yml\n');
+      expect(script).toContain("setting=':wait_between_runs: 1'\n");
+      expect(script).toContain(`package ${pkg})`);
+    });
+
+    test('the second group\'s instances get both associations too', () => {
+      const { install, configure } = associations({ prod_deployment_group_name: 'prod', prod_ec2_tag_value: 'web-prod' });
+      expect(install.Targets).toEqual([{ Key: 'tag:invisible-pipeline', Values: ['web', 'web-prod'] }]);
+      expect(configure.Properties.Targets).toEqual(install.Targets);
+    });
+
+    test.each([[3], ['v2'], ['2.1'], [true], [[2]]])('codedeploy_agent: %o fails synth naming the key and the values', (value) => {
+      expect(() => build({ codedeploy_agent: value })).toThrow(ConfigError);
+      expect(() => build({ codedeploy_agent: value })).toThrow(
+        `cdk.json context "codedeploy_agent" is ${JSON.stringify(value)}: expected 1 or 2 (the CodeDeploy agent's major version)`,
+      );
+    });
+
+    test('cdk-nag is clean with agent 2', () => {
+      expect(synthFindings(build({ codedeploy_agent: 2 }))).toEqual([]);
+    });
+
+    const shellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+    test.skipIf(!shellcheck)('the script is shellcheck-clean, as bash and as POSIX sh (shellcheck installed: scripts/test installs it)', () => {
+      for (const major of [1, 2] as const) {
+        for (const shell of ['bash', 'sh']) {
+          const run = spawnSync('shellcheck', ['--shell', shell, '-'], { input: agentConfigScript(major), encoding: 'utf8' });
+          expect(run.stdout + run.stderr, `agent ${major}, ${shell}`).toBe('');
+          expect(run.status).toBe(0);
+        }
+      }
+    });
+
+    /**
+     * Runs the script of agent `major` on a fake instance in a temporary folder: the agent's
+     * paths moved under it, `systemctl` and `service` replaced by ones that log, no wait.
+     */
+    function onFakeInstance(major: 1 | 2, instance: { config?: string; version?: string }) {
+      const root = mkdtempSync(join(tmpdir(), 'agent-'));
+      const bin = join(root, 'bin');
+      mkdirSync(join(root, 'opt', 'bin'), { recursive: true });
+      mkdirSync(bin);
+      const log = join(root, 'restarts.log');
+      for (const tool of ['systemctl', 'service']) {
+        writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >>"${log}"\n`);
+        chmodSync(join(bin, tool), 0o755);
+      }
+      const config = join(root, 'codedeployagent.yml');
+      if (instance.config !== undefined) {
+        writeFileSync(config, instance.config);
+        writeFileSync(join(root, 'opt', 'bin', 'codedeploy-agent'), '#!/bin/sh\nexit 1\n');
+        chmodSync(join(root, 'opt', 'bin', 'codedeploy-agent'), 0o755);
+      }
+      if (instance.version !== undefined) writeFileSync(join(root, 'opt', '.version'), instance.version);
+      const script = agentConfigScript(major)
+        .replaceAll('/etc/codedeploy-agent/conf/codedeployagent.yml', config)
+        .replaceAll('/opt/codedeploy-agent', join(root, 'opt'))
+        .replace(/^wait_seconds=\d+$/m, 'wait_seconds=0');
+      const run = () => {
+        const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+        let restarts = '';
+        try {
+          restarts = readFileSync(log, 'utf8');
+        } catch {
+          // none
+        }
+        return { status: r.status, out: r.stdout + r.stderr, restarts, config: instance.config === undefined ? undefined : readFileSync(config, 'utf8') };
+      };
+      return run;
+    }
+
+    test('2.x: the shipped 30 s becomes 1 s, once: the agent restarts on the first run only', () => {
+      const shipped = '---\n# Polling\n:wait_between_runs: 30\n:wait_after_error: 30\n';
+      const run = onFakeInstance(2, { config: shipped, version: 'agent_version: 2.1.0' });
+      const first = run();
+      expect(first.status, first.out).toBe(0);
+      expect(first.config).toBe('---\n# Polling\n:wait_between_runs: 1\n:wait_after_error: 30\n');
+      expect(first.restarts.trim().split('\n')).toHaveLength(1);
+      expect(first.restarts).toMatch(/^(systemctl restart|service) codedeploy-agent/);
+      const second = run();
+      expect(second.status, second.out).toBe(0);
+      expect(second.config).toBe(first.config);
+      expect(second.restarts).toBe(first.restarts);
+      expect(second.out).toContain('already has :wait_between_runs: 1');
+    });
+
+    test('2.x: the key in its plain form, or twice, is replaced by one line; a file without it gains it', () => {
+      const plain = onFakeInstance(2, { config: 'wait_between_runs: 30\nverbose: false\n:wait_between_runs: 5\n', version: 'agent_version: 2.0.1' })();
+      expect(plain.status, plain.out).toBe(0);
+      expect(plain.config).toBe(':wait_between_runs: 1\nverbose: false\n');
+      const without = onFakeInstance(2, { config: ':verbose: false', version: 'agent_version: 2.0.1' })();
+      expect(without.config).toBe(':verbose: false\n:wait_between_runs: 1\n');
+    });
+
+    test('1.x: the sample configuration already polls every second: nothing changes, no restart', () => {
+      const sample = '---\n:log_dir: \'/var/log/aws/codedeploy-agent/\'\n:wait_between_runs: 1\n:max_revisions: 5\n';
+      const r = onFakeInstance(1, { config: sample, version: 'agent_version: OFFICIAL_1.8.1-20_rpm' })();
+      expect(r.status, r.out).toBe(0);
+      expect(r.config).toBe(sample);
+      expect(r.restarts).toBe('');
+      expect(r.out).toContain('major version 1 (expected 1)');
+    });
+
+    test('no agent yet: fails with a message naming the install association, changing nothing', () => {
+      const r = onFakeInstance(2, {})();
+      expect(r.status).toBe(1);
+      expect(r.out).toContain('the CodeDeploy agent is not installed');
+      expect(r.out).toContain('package AWSCodeDeployAgentV2');
+      expect(r.restarts).toBe('');
+    });
+
+    test('another major version installed: the setting is written (both read it), and the run fails naming both', () => {
+      const r = onFakeInstance(2, { config: ':wait_between_runs: 30\n', version: 'agent_version: OFFICIAL_1.8.1-20_rpm' })();
+      expect(r.status).toBe(1);
+      expect(r.config).toBe(':wait_between_runs: 1\n');
+      expect(r.out).toContain('the instance runs CodeDeploy agent 1.x, but the stack installs 2.x (codedeploy_agent)');
     });
   });
 
