@@ -52,6 +52,33 @@ pub struct BundleInfo {
     pub entries: EntryCounts,
     /// Leading bytes of the bundle that are the release file's own.
     pub release_bytes_kept: u64,
+    /// The release's gzip members joined into the bundle's one member without compressing
+    /// them again (absent: the release was one member, or the bundle was re-encoded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_members_joined: Option<usize>,
+    /// Why the bundle was re-encoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reencoded_because: Option<&'static str>,
+}
+
+impl BundleInfo {
+    /// The merge line of a summary: how the bundle was laid out, and why.
+    pub fn merge_said(&self) -> String {
+        let how = match self.merge {
+            MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)".to_string(),
+            MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)".to_string(),
+            MergeMode::ReEncode => format!(
+                "re-encode ({}: the stream rewritten, CodeDeploy files replace release entries)",
+                self.reencoded_because.unwrap_or("the release could not be kept")
+            ),
+        };
+        match self.release_members_joined {
+            Some(n) => format!(
+                "{how}; the release's {n} gzip members joined into one, not compressed again"
+            ),
+            None => how,
+        }
+    }
 }
 
 fn is_empty_path(path: &Path) -> bool {
@@ -365,6 +392,8 @@ pub fn write_bundle(
         merge: written.merge,
         entries: counts(checked),
         release_bytes_kept: written.release_prefix,
+        release_members_joined: (written.members_joined > 0).then_some(written.members_joined),
+        reencoded_because: written.reencoded_because,
     })
 }
 

@@ -196,11 +196,7 @@ fn dry_run_text(status: &str, bundle: &BundleInfo, warnings: usize) -> String {
         bundle.entries.app,
         bundle.entries.codedeploy,
         bundle.entries.overridden,
-        match bundle.merge {
-            crate::bundle::writer::MergeMode::Append => "append (the release's bytes kept, CodeDeploy files after them)",
-            crate::bundle::writer::MergeMode::Override => "override (the release's bytes kept, CodeDeploy files after them replace release entries)",
-            crate::bundle::writer::MergeMode::ReEncode => "re-encode (a hard link to a replaced path: the stream rewritten, CodeDeploy files replace release entries)",
-        },
+        bundle.merge_said(),
     )
 }
 
@@ -218,7 +214,7 @@ fn deployment_text(o: &crate::commands::deploy::DeployOutcome, warnings: usize) 
             o.bundle.entries.app,
             o.bundle.entries.codedeploy,
             o.bundle.entries.overridden,
-            o.bundle.merge.as_str(),
+            o.bundle.merge_said(),
         );
     if let Some(newer) = &o.superseded_by {
         text.push_str(&format!("superseded  by deployment {newer}\n"));

@@ -56,16 +56,6 @@ pub enum MergeMode {
     ReEncode,
 }
 
-impl MergeMode {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            MergeMode::Append => "append",
-            MergeMode::Override => "override",
-            MergeMode::ReEncode => "re-encode",
-        }
-    }
-}
-
 /// The bundle's container, tar or tar.gz: its file extension and the JSON summary's word. (The
 /// SDK's `BundleType` is CodeDeploy's name for it, made in `aws::codedeploy`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,7 +90,19 @@ pub(crate) struct Written {
     /// How many leading bytes of the bundle are the release file's own (0 on re-encode): what
     /// an upload can copy from the release object instead of sending.
     pub release_prefix: u64,
+    /// How many gzip members of the release were joined into the bundle's one member, without
+    /// compressing them again (0: the release was one member, or not gzip, or re-encoded).
+    pub members_joined: usize,
+    /// Why the stream was rewritten, on re-encode.
+    pub reencoded_because: Option<&'static str>,
 }
+
+/// Why a bundle is re-encoded: GNU tar would not let a later CodeDeploy entry win.
+const HARD_LINK: &str =
+    "a release hard link to a path a CodeDeploy file replaces keeps the old content under GNU tar";
+const DELAYED_SYMLINK: &str = "a replaced release symlink whose target is absolute or climbs with '..' is made last by GNU tar, over the CodeDeploy file";
+/// Or the release's stream cannot be continued in place.
+const NOT_CONTINUED: &str = "the release's gzip stream cannot be continued in place (members that cannot be joined, or a final block too long to hold)";
 
 /// A writer that counts and hashes what passes through it.
 pub(crate) struct HashingWriter<W> {
@@ -159,8 +161,15 @@ pub(crate) fn write<W: Write>(
     cancel: &Cancel,
 ) -> Result<(W, Written)> {
     let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
-    let mut merge = merge_mode(app, tree);
+    let (mut merge, mut reencoded_because) = merge_mode(app, tree);
     let splice = splice_point(app, &mut merge, cancel)?;
+    if merge == MergeMode::ReEncode && reencoded_because.is_none() {
+        reencoded_because = Some(NOT_CONTINUED);
+    }
+    let members_joined = splice
+        .as_ref()
+        .filter(|s| !s.joined.is_empty())
+        .map_or(0, |s| s.joined.len() + 1);
     let app_dirs: HashSet<&str> = app
         .entries
         .iter()
@@ -214,6 +223,8 @@ pub(crate) fn write<W: Write>(
             sha256,
             merge,
             release_prefix,
+            members_joined,
+            reencoded_because,
         },
     ))
 }
@@ -226,7 +237,7 @@ pub(crate) fn write<W: Write>(
 /// ends, over whatever a later entry wrote there, when that entry reused the placeholder's
 /// inode: the release's symlink wins under `tar -xpsf` and `tar -xf`, the CodeDeploy file
 /// under agent 2.x's fallback). Only a rewrite gives every path the CodeDeploy file.
-fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
+fn merge_mode(app: &AppArchive, tree: &BundleTree) -> (MergeMode, Option<&'static str>) {
     let linked = app.entries.iter().any(|e| {
         e.kind == Kind::HardLink
             && e.link
@@ -239,10 +250,11 @@ fn merge_mode(app: &AppArchive, tree: &BundleTree) -> MergeMode {
             && tree.overridden.contains(e.path.as_str())
             && e.link.as_deref().is_some_and(gnu_tar_delays)
     });
-    match (tree.overridden.is_empty(), linked || delayed) {
-        (true, _) => MergeMode::Append,
-        (false, false) => MergeMode::Override,
-        (false, true) => MergeMode::ReEncode,
+    match (tree.overridden.is_empty(), linked, delayed) {
+        (true, _, _) => (MergeMode::Append, None),
+        (false, false, false) => (MergeMode::Override, None),
+        (false, true, _) => (MergeMode::ReEncode, Some(HARD_LINK)),
+        (false, false, true) => (MergeMode::ReEncode, Some(DELAYED_SYMLINK)),
     }
 }
 

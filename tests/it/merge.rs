@@ -183,6 +183,11 @@ fn a_hard_link_to_a_replaced_path_falls_back_to_re_encode() {
         let out = tmp.path().join("bundle");
         let (info, _) = build(&cd, &app, &out);
         assert_eq!(info.merge, MergeMode::ReEncode);
+        assert!(
+            info.merge_said().contains("a release hard link"),
+            "{}",
+            info.merge_said()
+        );
         let (_dir, found) = agent_extract(&out, gz);
         let new = b"#!/bin/bash\nset -euo pipefail\necho start\n";
         assert_eq!(found["scripts/start.sh"].content, new);
@@ -369,6 +374,16 @@ fn multi_member_gzip_input_is_read_whole() {
     let (info, _) = build(&cd, &app, &out);
     assert_eq!(info.entries.app, 7);
     assert_eq!(info.merge, MergeMode::Append);
+    // The summary says the members were joined, in text and JSON.
+    assert_eq!(info.release_members_joined, Some(2));
+    assert!(
+        info.merge_said()
+            .ends_with("the release's 2 gzip members joined into one, not compressed again"),
+        "{}",
+        info.merge_said()
+    );
+    let json = serde_json::to_value(&info).unwrap();
+    assert_eq!(json["release_members_joined"], 2, "{json}");
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["site/last.txt"].content, b"second member\n");
     // The bundle shares the release's bytes up to the first member's last block.
@@ -399,6 +414,7 @@ fn multi_member_gzip_input_is_read_whole() {
     fs::write(&app, padded).unwrap();
     let (info, _) = build(&cd, &app, &out);
     assert_eq!(info.merge, MergeMode::Override);
+    assert_eq!(info.release_members_joined, None);
     let (_dir, found) = agent_extract(&out, true);
     assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
 }
@@ -562,6 +578,16 @@ fn a_replaced_symlink_that_climbs_falls_back_to_re_encode() {
         let out = tmp.path().join("bundle");
         let (info, _) = build(&cd, &app, &out);
         assert_eq!(info.merge, merge, "{target}");
+        if merge == MergeMode::ReEncode {
+            assert!(
+                info.merge_said().contains("made last by GNU tar"),
+                "{}",
+                info.merge_said()
+            );
+            assert!(info.reencoded_because.is_some());
+        } else {
+            assert_eq!(info.reencoded_because, None);
+        }
         let (_dir, found) = agent_extract(&out, gz);
         assert_eq!(found["scripts/start.sh"].kind, 'f', "{target}");
         assert_eq!(
