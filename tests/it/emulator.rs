@@ -318,7 +318,10 @@ async fn a_release_of_two_gzip_members_deploys_as_one_member() {
         )
         .await;
         assert_eq!(json["result"]["bundle"]["merge"], "append", "{json}");
-        assert_eq!(json["result"]["bundle"]["release_members_joined"], 2, "{json}");
+        assert_eq!(
+            json["result"]["bundle"]["release_members_joined"], 2,
+            "{json}"
+        );
         let copied = json["result"]["bytes_copied_in_s3"].as_u64().unwrap();
         if mode == "copy" {
             assert!((5 << 20..6 << 20).contains(&copied), "{json}");

@@ -597,3 +597,43 @@ fn a_replaced_symlink_that_climbs_falls_back_to_re_encode() {
         assert_eq!(found["data/a.txt"].content, b"a\n", "{target}");
     }
 }
+
+/// An appspec outside the bundle root (a release shipped in a wrapper folder with its own
+/// appspec): the bundle root holds the CodeDeploy folder's entries too, so neither agent
+/// promotes the wrapper (1.8 wants exactly one directory at the root, 2.x exactly one entry):
+/// the root appspec is the CodeDeploy folder's on all three paths, the release's stays where it
+/// was. Without a root appspec, the bundle is refused: both agents would fail it.
+#[test]
+fn an_appspec_outside_the_bundle_root_is_never_the_one_deployed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cd = codedeploy_dir(tmp.path());
+    let wrapped = b"version: 0.0\nos: linux\n# the release's own\n";
+    let tar = app_tar()
+        .dir("myapp")
+        .file("myapp/appspec.yml", wrapped, 0o644)
+        .file("myapp/index.html", b"<p>hi</p>\n", 0o644)
+        .end();
+    let app = tmp.path().join("app.tgz");
+    fs::write(&app, tar.gz()).unwrap();
+    let out = tmp.path().join("bundle.tgz");
+    build(&cd, &app, &out);
+    let (dir, found) = agent_extract(&out, true);
+    assert_eq!(found["appspec.yml"].content, APPSPEC.as_bytes());
+    assert_eq!(found["myapp/appspec.yml"].content, wrapped);
+    let roots = fs::read_dir(dir.path()).unwrap().count();
+    assert!(
+        roots > 1,
+        "a single root entry would be promoted by the agents"
+    );
+
+    fs::remove_file(cd.join("appspec.yml")).unwrap();
+    let cancel = invisible_pipeline::base::cancel::Cancel::new();
+    let checked = revision::check(&cd, Some(&app), revision::Rules::default(), &cancel).unwrap();
+    let errors: Vec<String> = checked.diags.errors().map(ToString::to_string).collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("appspec.yml: missing at the bundle root")),
+        "{errors:?}"
+    );
+}
