@@ -647,15 +647,12 @@ pub(crate) struct StatusArgs {
     pub out: OutputArgs,
 }
 
+/// A command that creates a deployment in one group from a revision already there
+/// (`rollback`, `restart`).
 #[derive(Debug, Args)]
-pub(crate) struct RollbackArgs {
+pub(crate) struct InGroupArgs {
     #[command(flatten)]
     pub group: GroupArgs,
-
-    /// The deployment whose revision to deploy again; default: the newest successful
-    /// deployment whose revision differs from the live one's
-    #[arg(long, env = "ROLLBACK_TO", value_name = "DEPLOYMENT_ID")]
-    pub to: Option<String>,
 
     /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
     #[arg(
@@ -677,27 +674,20 @@ pub(crate) struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The deployment whose revision to deploy again; default: the newest successful
+    /// deployment whose revision differs from the live one's
+    #[arg(long, env = "ROLLBACK_TO", value_name = "DEPLOYMENT_ID")]
+    pub to: Option<String>,
+
+    #[command(flatten)]
+    pub in_group: InGroupArgs,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct RestartArgs {
     #[command(flatten)]
-    pub group: GroupArgs,
-
-    /// Key prefix of the bundles this tool manages (their tags keep rollback targets)
-    #[arg(
-        long,
-        env = "ARTIFACT_PREFIX",
-        default_value = "bundles",
-        value_name = "PREFIX"
-    )]
-    pub artifact_prefix: String,
-
-    #[command(flatten)]
-    pub wait: WaitArgs,
-
-    #[command(flatten)]
-    pub regions: RegionArgs,
-
-    #[command(flatten)]
-    pub out: OutputArgs,
+    pub in_group: InGroupArgs,
 }
 
 #[derive(Debug, Args)]
@@ -805,9 +795,9 @@ impl Cli {
             Command::Validate(a) => a.common.output,
             Command::History(a) => a.out.output,
             Command::Status(a) => a.out.output,
-            Command::Rollback(a) => a.out.output,
+            Command::Rollback(a) => a.in_group.out.output,
             Command::Promote(a) => a.out.output,
-            Command::Restart(a) => a.out.output,
+            Command::Restart(a) => a.in_group.out.output,
             Command::Completions(_) | Command::Man => OutputFormat::Text,
         }
     }

@@ -2,8 +2,8 @@
 //! name the option and its variable), then checks, builds and deploys.
 
 use crate::app::cli::{
-    Cli, Command, DeployArgs, HistoryArgs, PromoteArgs, RestartArgs, RollbackArgs, StatusArgs,
-    ValidateArgs,
+    Cli, Command, DeployArgs, HistoryArgs, InGroupArgs, PromoteArgs, RestartArgs, RollbackArgs,
+    StatusArgs, ValidateArgs,
 };
 use crate::app::report::Report;
 use crate::aws;
@@ -500,17 +500,23 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
     Ok(Report::Promote(Box::new(outcome)))
 }
 
+/// The configuration and clients of a run that deploys in one group what is already there.
+async fn in_group(a: InGroupArgs) -> Result<(DeployConfig, aws::Clients)> {
+    let config = redeploy_config(Redeploy {
+        application: a.group.application,
+        group: a.group.deployment_group,
+        bucket: String::new(),
+        prefix: a.artifact_prefix,
+        kms_key_id: None,
+        wait: a.wait,
+    });
+    let clients = aws::clients(a.regions.region, a.regions.deploy_region).await?;
+    Ok((config, clients))
+}
+
 /// `rollback`: see [`crate::commands::rollback`].
 async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
-    let config = redeploy_config(Redeploy {
-        application: args.group.application,
-        group: args.group.deployment_group,
-        bucket: String::new(),
-        prefix: args.artifact_prefix,
-        kms_key_id: None,
-        wait: args.wait,
-    });
-    let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
+    let (config, clients) = in_group(args.in_group).await?;
     let outcome =
         crate::commands::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
     Ok(Report::Rollback(Box::new(outcome)))
@@ -518,15 +524,7 @@ async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
 
 /// `restart`: see [`crate::commands::restart`].
 async fn restart(args: RestartArgs, shutdown: &Shutdown) -> Result<Report> {
-    let config = redeploy_config(Redeploy {
-        application: args.group.application,
-        group: args.group.deployment_group,
-        bucket: String::new(),
-        prefix: args.artifact_prefix,
-        kms_key_id: None,
-        wait: args.wait,
-    });
-    let clients = aws::clients(args.regions.region, args.regions.deploy_region).await?;
+    let (config, clients) = in_group(args.in_group).await?;
     let outcome = crate::commands::restart::run(&clients, &config, shutdown).await?;
     Ok(Report::Restart(Box::new(outcome)))
 }

@@ -289,37 +289,57 @@ fn promote_text(o: &crate::commands::promote::PromoteOutcome) -> String {
 
 fn rollback_text(o: &crate::commands::rollback::RollbackOutcome) -> String {
     let mut text = format!(
-            "status      {}\nrollback of {}\nreplaced    {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",
-            o.status.as_str(),
-            o.rollback_of,
-            o.replaced.as_deref().unwrap_or("-"),
-            o.revision,
-            o.revision_version_id
-                .as_deref()
-                .map(|v| format!(" (version {v})"))
-                .unwrap_or_default(),
-            o.commit.as_deref().unwrap_or("-"),
-            o.build.as_deref().unwrap_or("-"),
-        );
+        "status      {}\nrollback of {}\nreplaced    {}\n",
+        o.status.as_str(),
+        o.rollback_of,
+        o.replaced.as_deref().unwrap_or("-"),
+    );
+    revision_lines(
+        &mut text,
+        Some(&o.revision),
+        &o.revision_version_id,
+        &o.commit,
+        &o.build,
+    );
     redeployed_lines(&mut text, &o.deployment_id, &o.superseded_by);
     text
 }
 
 fn restart_text(o: &crate::commands::restart::RestartOutcome) -> String {
     let mut text = format!(
-        "status      {}\nrestart of  {}\nrevision    {}{}\ncommit      {}\nbuild       {}\n",
+        "status      {}\nrestart of  {}\n",
         o.status.as_str(),
-        o.restart_of,
-        o.revision.as_deref().unwrap_or("-"),
-        o.revision_version_id
-            .as_deref()
-            .map(|v| format!(" (version {v})"))
-            .unwrap_or_default(),
-        o.commit.as_deref().unwrap_or("-"),
-        o.build.as_deref().unwrap_or("-"),
+        o.restart_of
+    );
+    revision_lines(
+        &mut text,
+        o.revision.as_deref(),
+        &o.revision_version_id,
+        &o.commit,
+        &o.build,
     );
     redeployed_lines(&mut text, &o.deployment_id, &o.superseded_by);
     text
+}
+
+/// The revision a rollback or restart deploys again, with its version, commit and build.
+fn revision_lines(
+    text: &mut String,
+    revision: Option<&str>,
+    version: &Option<String>,
+    commit: &Option<String>,
+    build: &Option<String>,
+) {
+    text.push_str(&format!(
+        "revision    {}{}\ncommit      {}\nbuild       {}\n",
+        revision.unwrap_or("-"),
+        version
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default(),
+        commit.as_deref().unwrap_or("-"),
+        build.as_deref().unwrap_or("-"),
+    ));
 }
 
 /// The deployment a rollback or promotion created, and the newer one that superseded it.

@@ -13,8 +13,7 @@ use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
 use crate::base::term::log;
 use crate::deployment::config::BundleObject;
-use crate::deployment::record::newest_first;
-use crate::deployment::redeploy::{check_revision, drop_copy, redeploy, Revision};
+use crate::deployment::redeploy::{check_revision, drop_copy, redeploy, successes, Revision};
 use crate::deployment::{self, DeployConfig, Outcome};
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 use serde::Serialize;
@@ -157,19 +156,9 @@ async fn chosen_success(
     let cd = &source.codedeploy;
     let from_group = format!("{}/{}", from.application, from.group);
     let Some(id) = &from.deployment else {
-        let ids = shutdown
-            .guard(cdapi::list(
-                cd,
-                &from.application,
-                &from.group,
-                &[DeploymentStatus::Succeeded],
-                None,
-            ))
-            .await?;
-        let infos = shutdown.guard(cdapi::details(cd, &ids)).await?;
+        let infos = successes(source, &from.application, &from.group, shutdown).await?;
         // A restart (deploymentMode RESTART) ran the revision before it again and may name
         // none: the newest success that names one is what runs there.
-        let infos = newest_first(infos, usize::MAX);
         return infos
             .into_iter()
             .find(|i| i.revision().is_some())

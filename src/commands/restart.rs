@@ -64,7 +64,7 @@ pub async fn run(
     shutdown: &Shutdown,
 ) -> Result<RestartOutcome> {
     let group_name = cfg.group_name();
-    let successes = successes(clients, cfg, shutdown).await?;
+    let successes = successes(clients, &cfg.application, &cfg.group, shutdown).await?;
     let Some(live) = successes.first() else {
         return Err(Error::Refused(format!(
             "no deployment of {group_name} has succeeded: a restart runs the last successful revision again, and there is none (deploy first)"

@@ -77,7 +77,7 @@ pub async fn run(
         Some(id) => Some(named_deployment(clients, cfg, id, shutdown).await?),
         None => None,
     };
-    let successes = successes(clients, cfg, shutdown).await?;
+    let successes = successes(clients, &cfg.application, &cfg.group, shutdown).await?;
     let group_name = format!("{}/{}", cfg.application, cfg.group);
     let (target, replaced) = choose(&successes, wanted, &group_name)?;
     let target_id = target.deployment_id().unwrap_or("?").to_string();

@@ -127,15 +127,16 @@ pub(crate) async fn check_revision(
 /// The group's successful deployments, newest first.
 pub(crate) async fn successes(
     clients: &Clients,
-    cfg: &DeployConfig,
+    application: &str,
+    group: &str,
     shutdown: &Shutdown,
 ) -> Result<Vec<DeploymentInfo>> {
     let cd = &clients.codedeploy;
     let ids = shutdown
         .guard(cdapi::list(
             cd,
-            &cfg.application,
-            &cfg.group,
+            application,
+            group,
             &[DeploymentStatus::Succeeded],
             None,
         ))

@@ -883,19 +883,21 @@ fn hook_timeout(c: &mut Checker<'_>, at: &str, node: &Yaml) -> Option<u64> {
 /// the key and ignores it.
 fn hook_sudo(c: &mut Checker<'_>, at: &str, node: &Yaml) {
     let agents = c.rules.agents;
+    if agents == Agents::V1 {
+        c.rule(
+            Severity::Warning,
+            AgentRule::V1,
+            at,
+            Some(node),
+            "unknown key, ignored by agent 1.8",
+        );
+        return;
+    }
     match node {
         Yaml::Scalar {
             value, plain: true, ..
         } if value == "true" || value == "false" => {
-            if agents == Agents::V1 {
-                c.rule(
-                    Severity::Warning,
-                    AgentRule::V1,
-                    at,
-                    Some(node),
-                    "unknown key, ignored by agent 1.8",
-                );
-            } else if agents == Agents::Both && value == "true" {
+            if agents == Agents::Both && value == "true" {
                 c.warn(
                     at,
                     Some(node),
@@ -905,23 +907,13 @@ fn hook_sudo(c: &mut Checker<'_>, at: &str, node: &Yaml) {
         }
         _ => {
             let shown = node.as_str().unwrap_or(node.kind());
-            if agents == Agents::V1 {
-                c.rule(
-                    Severity::Warning,
-                    AgentRule::V1,
-                    at,
-                    Some(node),
-                    "unknown key, ignored by agent 1.8",
-                );
-            } else {
-                c.rule(
-                    Severity::Error,
-                    AgentRule::V2,
-                    at,
-                    Some(node),
-                    format!("'{shown}' is not a YAML boolean; agent 2.x fails the deployment: write true or false"),
-                );
-            }
+            c.rule(
+                Severity::Error,
+                AgentRule::V2,
+                at,
+                Some(node),
+                format!("'{shown}' is not a YAML boolean; agent 2.x fails the deployment: write true or false"),
+            );
         }
     }
 }
