@@ -458,6 +458,17 @@ pub(crate) struct AwsDeployArgs {
     #[arg(help_heading = "Waiting", long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
 
+    /// Blue/green: follow to the deployment's end (succeeded), or only until traffic is on the
+    /// replacement fleet (traffic; the original fleet's termination wait can last days)
+    #[arg(help_heading = "Waiting", long, env = "WAIT_FOR", value_enum, default_value_t = crate::deployment::WaitFor::Succeeded)]
+    pub wait_for: crate::deployment::WaitFor,
+
+    /// Blue/green with a tag-chosen replacement fleet (green_fleet: discover_existing): the
+    /// EC2 tag of the replacement instances, KEY=VALUE (repeat for several; an instance with
+    /// any of them)
+    #[arg(help_heading = "Target", long, env = "GREEN_FLEET_TAG", value_delimiter = ',', value_parser = parse_tag, value_name = "KEY=VALUE")]
+    pub green_fleet_tag: Vec<(String, String)>,
+
     /// When the pipeline was triggered (ISO 8601), for the stale-run check; default: the
     /// commit time of the checkout, else now
     #[arg(
@@ -553,6 +564,16 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `KEY=VALUE`, an EC2 tag.
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("'{text}' is not an EC2 tag KEY=VALUE")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ValidateArgs {
     /// Also check this application archive and the bundle it makes with the folder
@@ -605,6 +626,11 @@ pub(crate) struct WaitArgs {
     /// Time between two looks at the deployment
     #[arg(long, env = "POLL_INTERVAL", default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
+
+    /// Blue/green: follow to the deployment's end (succeeded), or only until traffic is on the
+    /// replacement fleet (traffic; the original fleet's termination wait can last days)
+    #[arg(long, env = "WAIT_FOR", value_enum, default_value_t = crate::deployment::WaitFor::Succeeded)]
+    pub wait_for: crate::deployment::WaitFor,
 }
 
 /// The summary's format.

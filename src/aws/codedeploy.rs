@@ -137,6 +137,9 @@ pub(crate) struct NewDeployment {
     /// on each instance. CodeDeploy resolves the revision and rejects one given, so the bucket
     /// and key above only say which revision that is (the live one's).
     pub restart: bool,
+    /// Blue/green with a tag-chosen replacement fleet: the tags of its instances
+    /// (`targetInstances.tagFilters`, KEY_AND_VALUE: an instance with any of them).
+    pub green_fleet_tags: Vec<(String, String)>,
 }
 
 /// What CreateDeployment answered.
@@ -146,6 +149,28 @@ pub(crate) enum Created {
     /// DeploymentLimitExceededException: a deployment holds the group (maybe ours, when an
     /// earlier answer was lost: look before waiting).
     GroupBusy,
+}
+
+/// CreateDeployment's `targetInstances` for a tag-chosen replacement fleet (API reference,
+/// TargetInstances: "the tag filter key, type, and value used to identify Amazon EC2
+/// instances in a replacement environment for a blue/green deployment").
+fn green_fleet(tags: &[(String, String)]) -> Option<aws_sdk_codedeploy::types::TargetInstances> {
+    use aws_sdk_codedeploy::types::{Ec2TagFilter, Ec2TagFilterType, TargetInstances};
+    (!tags.is_empty()).then(|| {
+        TargetInstances::builder()
+            .set_tag_filters(Some(
+                tags.iter()
+                    .map(|(key, value)| {
+                        Ec2TagFilter::builder()
+                            .key(key)
+                            .value(value)
+                            .r#type(Ec2TagFilterType::KeyAndValue)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    })
 }
 
 /// CreateDeployment, sent once: it is not idempotent, so the SDK's automatic retry (which
@@ -189,6 +214,7 @@ pub(crate) async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -
                 .map(FileExistsBehavior::from),
         )
         .ignore_application_stop_failures(d.ignore_application_stop_failures)
+        .set_target_instances(green_fleet(&d.green_fleet_tags))
         .customize()
         .config_override(
             aws_sdk_codedeploy::config::Builder::default().retry_config(RetryConfig::disabled()),
@@ -320,7 +346,7 @@ pub(crate) fn deployment_summary(info: &DeploymentInfo) -> Vec<String> {
 /// For each failed instance: the lifecycle event that failed, its error code, script and the
 /// log tail CodeDeploy returns. Best effort: what cannot be read is said so.
 pub(crate) async fn failure_details(cd: &aws_sdk_codedeploy::Client, id: &str) -> Vec<String> {
-    let targets = match failed_targets(cd, id).await {
+    let targets = match target_ids(cd, id, Some("Failed")).await {
         Ok(targets) => targets,
         Err(lines) => return lines,
     };
@@ -357,11 +383,47 @@ fn unavailable(err: &dyn std::fmt::Display) -> String {
     format!("(instance details unavailable: {err})")
 }
 
-/// The ids of the deployment's failed instances, every page; `Err`: the line that says why
-/// there are none to show.
-async fn failed_targets(
+/// Every instance of a deployment with its status, fleet (`Blue`, `Green` in a blue/green
+/// deployment) and lifecycle events: ListDeploymentTargets, then BatchGetDeploymentTargets
+/// 25 at a time. `Err`: why there are none to show (none reached yet, or a call failed).
+pub(crate) async fn instance_targets(
     cd: &aws_sdk_codedeploy::Client,
     id: &str,
+) -> std::result::Result<Vec<aws_sdk_codedeploy::types::InstanceTarget>, String> {
+    let ids = target_ids(cd, id, None)
+        .await
+        .map_err(|lines| lines.join("; "))?;
+    let mut instances = Vec::new();
+    for chunk in ids.chunks(25) {
+        let out = cd
+            .batch_get_deployment_targets()
+            .deployment_id(id)
+            .set_target_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|err| {
+                unavailable(&sdk_error(
+                    "codedeploy",
+                    "BatchGetDeploymentTargets",
+                    format!("cannot read the instances of deployment {id}"),
+                    err,
+                ))
+            })?;
+        instances.extend(
+            out.deployment_targets()
+                .iter()
+                .filter_map(|t| t.instance_target().cloned()),
+        );
+    }
+    Ok(instances)
+}
+
+/// The ids of the deployment's instances (only those of `status` when given), every page;
+/// `Err`: the line that says why there are none to show.
+async fn target_ids(
+    cd: &aws_sdk_codedeploy::Client,
+    id: &str,
+    status: Option<&str>,
 ) -> std::result::Result<Vec<String>, Vec<String>> {
     let mut targets = Vec::new();
     let mut token = None;
@@ -369,7 +431,12 @@ async fn failed_targets(
         let answer = cd
             .list_deployment_targets()
             .deployment_id(id)
-            .target_filters(TargetFilterName::TargetStatus, vec!["Failed".to_string()])
+            .set_target_filters(status.map(|status| {
+                std::collections::HashMap::from([(
+                    TargetFilterName::TargetStatus,
+                    vec![status.to_string()],
+                )])
+            }))
             .set_next_token(token)
             .send()
             .await;
@@ -395,7 +462,7 @@ async fn failed_targets(
                 return Err(vec![unavailable(&sdk_error(
                     "codedeploy",
                     "ListDeploymentTargets",
-                    "cannot list failed instances",
+                    "cannot list the deployment's instances",
                     err,
                 ))])
             }

@@ -501,10 +501,10 @@ async fn deploy_built(
         outcome.steps = std::mem::take(&mut timer.steps);
         return Ok(outcome);
     };
-    let info = follow(clients, cfg, &id, timeout, shutdown).await?;
+    let followed = follow(clients, cfg, &id, timeout, shutdown).await?;
     timer.lap("deployment");
     outcome.steps = timer.steps.clone();
-    let ended = conclude(clients, cfg, BundleRef::Own(&uploaded), info, shutdown).await?;
+    let ended = conclude(clients, cfg, BundleRef::Own(&uploaded), followed, shutdown).await?;
     outcome.status = ended.status;
     outcome.final_status = Some(ended.final_status);
     outcome.superseded_by = ended.superseded_by;

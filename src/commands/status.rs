@@ -25,6 +25,7 @@ pub async fn run(
         shutdown,
     )
     .await?;
+    let live_info = live.first().cloned();
     let live = match live.first() {
         Some(info) => Some(with_bundle(clients, info, shutdown).await?),
         None => None,
@@ -72,9 +73,25 @@ pub async fn run(
         }
         None => None,
     };
+    let mut serving = crate::deployment::phase::serving(live_info.as_ref(), &active);
+    if let Some(serving) = &mut serving {
+        // Best effort: the instances of that fleet, as its deployment lists them.
+        let targets = shutdown
+            .guard(async {
+                Ok(
+                    aws::codedeploy::instance_targets(&clients.codedeploy, &serving.deployment_id)
+                        .await,
+                )
+            })
+            .await?;
+        if let Ok(targets) = targets {
+            serving.instances = crate::deployment::phase::fleet_instances(&targets, serving.fleet);
+        }
+    }
     Ok(GroupStatus {
         live,
         running,
         last_failure,
+        serving,
     })
 }

@@ -9,7 +9,7 @@ use crate::base::shutdown::Shutdown;
 use crate::base::term::log;
 use crate::deployment::config::{DeployConfig, Outcome};
 use crate::deployment::group::newer_deployment;
-use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
+use aws_sdk_codedeploy::types::DeploymentStatus;
 use aws_smithy_types::DateTime;
 use std::time::Duration;
 
@@ -125,17 +125,20 @@ pub(crate) async fn conclude(
     clients: &Clients,
     cfg: &DeployConfig,
     bundle: BundleRef<'_>,
-    info: DeploymentInfo,
+    followed: crate::deployment::follow::Followed,
     shutdown: &Shutdown,
 ) -> Result<Ended> {
+    let info = followed.info;
     let id = info.deployment_id().unwrap_or("?").to_string();
     let status = info.status().cloned().unwrap_or(DeploymentStatus::Failed);
     let final_status = status.as_str().to_string();
+    // Blue/green, `--wait-for traffic`: the bundle serves; the deployment goes on.
+    let traffic_moved = followed.phase == crate::deployment::phase::Phase::TrafficMoved;
     let (key, version) = match &bundle {
         BundleRef::Own(up) => (up.key(), up.version_id.as_deref()),
         BundleRef::Existing { key, version } => (*key, *version),
     };
-    if status == DeploymentStatus::Succeeded {
+    if status == DeploymentStatus::Succeeded || traffic_moved {
         // An empty key: a restart of a revision that is not one of this tool's bundles.
         let own = (!key.is_empty()).then_some((id.as_str(), key, version));
         keep_rollback_targets(clients, cfg, own, shutdown).await?;
@@ -151,6 +154,13 @@ pub(crate) async fn conclude(
         {
             log(format!("warning: {err}"));
         }
+    }
+    if traffic_moved {
+        return Ok(Ended {
+            status: Outcome::TrafficMoved,
+            final_status,
+            superseded_by: None,
+        });
     }
     match status {
         DeploymentStatus::Succeeded => Ok(Ended {

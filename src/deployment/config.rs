@@ -44,6 +44,18 @@ pub enum IfBusy {
     Fail,
 }
 
+/// When following a deployment ends (`--wait-for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitFor {
+    /// The deployment's end: for blue/green, after the original fleet's termination wait.
+    #[default]
+    Succeeded,
+    /// Blue/green: as soon as traffic is on the replacement fleet (the original fleet's
+    /// termination wait can last days); in place, the same as succeeded.
+    Traffic,
+}
+
 /// The resolved configuration of one deploy run.
 #[derive(Debug, Clone)]
 pub struct DeployConfig {
@@ -66,6 +78,10 @@ pub struct DeployConfig {
     /// `--no-wait`: `--wait-timeout`.
     pub busy_timeout: Duration,
     pub poll_interval: Duration,
+    /// When following ends (`--wait-for`).
+    pub wait_for: WaitFor,
+    /// Blue/green with a tag-chosen replacement fleet: its EC2 tags (`--green-fleet-tag`).
+    pub green_fleet_tags: Vec<(String, String)>,
     pub commit: Option<String>,
     pub build_id: Option<String>,
     pub trigger_time: DateTime,
@@ -105,6 +121,7 @@ impl DeployConfig {
             file_exists_behavior: self.file_exists_behavior.clone(),
             ignore_application_stop_failures: self.ignore_application_stop_failures,
             restart: false,
+            green_fleet_tags: self.green_fleet_tags.clone(),
         }
     }
 
@@ -141,10 +158,13 @@ pub struct StepTime {
 
 /// How a run that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The deployment succeeded.
     Succeeded,
+    /// Blue/green, `--wait-for traffic`: traffic is on the replacement fleet; the deployment
+    /// goes on through the original fleet's termination wait.
+    TrafficMoved,
     /// The deployment was created and not followed (`--no-wait`).
     Created,
     /// A newer trigger's deployment made this run's moot; nothing of it is deployed.
@@ -155,6 +175,7 @@ impl Outcome {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
+            Outcome::TrafficMoved => "traffic-moved",
             Outcome::Created => "created",
             Outcome::Superseded => "superseded",
         }

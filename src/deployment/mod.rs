@@ -8,10 +8,13 @@ pub(crate) mod config;
 pub(crate) mod description;
 pub(crate) mod follow;
 pub(crate) mod group;
+pub(crate) mod phase;
 pub(crate) mod place;
 pub mod record;
 pub(crate) mod redeploy;
 
-pub use config::{bundle_key, ArchiveSource, DeployConfig, IfBusy, Outcome, StepTime, UploadMode};
+pub use config::{
+    bundle_key, ArchiveSource, DeployConfig, IfBusy, Outcome, StepTime, UploadMode, WaitFor,
+};
 pub use description::{description, description_noting};
 pub(crate) use description::{field_of, run_key};

@@ -274,6 +274,9 @@ pub struct GroupStatus {
     pub live: Option<Entry>,
     pub running: Vec<Running>,
     pub last_failure: Option<Failure>,
+    /// A blue/green group: the fleet that takes the traffic now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<crate::deployment::phase::Serving>,
 }
 
 /// `status` as text: three short sections, each headed by what it answers.
@@ -282,6 +285,19 @@ pub fn status_text(status: &GroupStatus) -> String {
     match &status.live {
         Some(live) => text.push_str(&format!("live        {}\n", line(live))),
         None => text.push_str("live        nothing: no deployment of this group succeeded\n"),
+    }
+    if let Some(serving) = &status.serving {
+        text.push_str(&format!(
+            "serving     the {} fleet of {} ({}): {}\n",
+            serving.fleet,
+            serving.deployment_id,
+            serving.why,
+            if serving.instances.is_empty() {
+                "instances not shown".to_string()
+            } else {
+                serving.instances.join(", ")
+            }
+        ));
     }
     if status.running.is_empty() {
         text.push_str("running     nothing\n");
@@ -501,8 +517,18 @@ mod tests {
                 entry: entry(&info("d-BAD", 50, "by hand")),
                 details: vec!["i-0abc: ApplicationStart failed\nlog tail".into()],
             }),
+            serving: Some(crate::deployment::phase::Serving {
+                fleet: "green",
+                deployment_id: "d-RUN".into(),
+                why: "traffic moved; the original fleet waits to be terminated",
+                instances: vec!["i-1".into(), "i-2".into()],
+            }),
         };
         let text = status_text(&status);
+        assert!(
+            text.contains("serving     the green fleet of d-RUN (traffic moved; the original fleet waits to be terminated): i-1, i-2\n"),
+            "{text}"
+        );
         assert!(text.starts_with("live        d-LIVE"), "{text}");
         assert!(text.contains("running     d-RUN"), "{text}");
         assert!(
@@ -515,6 +541,7 @@ mod tests {
             live: None,
             running: vec![],
             last_failure: None,
+            serving: None,
         };
         assert!(status_text(&empty).contains("no deployment of this group succeeded"));
     }

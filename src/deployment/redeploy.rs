@@ -235,7 +235,7 @@ pub(crate) async fn redeploy(
             superseded_by: None,
         });
     };
-    let info = follow(clients, cfg, &id, timeout, shutdown).await?;
+    let followed = follow(clients, cfg, &id, timeout, shutdown).await?;
     let bundle = match &copy {
         Some(copy) => BundleRef::Own(copy),
         None => BundleRef::Existing {
@@ -243,7 +243,7 @@ pub(crate) async fn redeploy(
             version: new.version_id.as_deref(),
         },
     };
-    let ended = conclude(clients, cfg, bundle, info, shutdown).await?;
+    let ended = conclude(clients, cfg, bundle, followed, shutdown).await?;
     Ok(Redeployed {
         status: ended.status,
         deployment_id: Some(id),

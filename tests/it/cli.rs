@@ -528,6 +528,20 @@ fn agent_scope_decides_what_is_an_error() {
     );
 }
 
+/// `--green-fleet-tag` takes KEY=VALUE; anything else is a usage error naming the option.
+#[test]
+fn a_green_fleet_tag_without_a_key_is_a_usage_error() {
+    let a = bin()
+        .args(["deploy", "--green-fleet-tag", "green"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("--green-fleet-tag") && err.contains("'green' is not an EC2 tag KEY=VALUE"),
+        "{err}"
+    );
+}
+
 /// `--strict-agent`: what agent 2.x's hardening keys refuse is an error before the deploy.
 #[test]
 fn strict_agent_refuses_what_the_hardening_keys_refuse() {

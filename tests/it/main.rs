@@ -15,6 +15,7 @@
 mod support;
 
 mod aws_answers;
+mod blue_green;
 mod buildspec;
 mod cli;
 mod deploy_mocked;

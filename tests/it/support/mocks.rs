@@ -86,6 +86,8 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         wait_timeout: Some(Duration::from_secs(30)),
         busy_timeout: Duration::from_secs(30),
         poll_interval: Duration::from_millis(1),
+        wait_for: deployment::WaitFor::Succeeded,
+        green_fleet_tags: Vec::new(),
         commit: Some("abc123".into()),
         build_id: Some("proj:1".into()),
         trigger_time: DateTime::from_str(TRIGGER, Format::DateTime).unwrap(),
