@@ -65,6 +65,7 @@ export function createPipeline(app: App, paths: Paths): PipelineApp {
     crossRegionReferences: false,
   });
   for (const note of config.notes) Annotations.of(pipeline).addInfo(note);
+  for (const warning of config.warnings) Annotations.of(pipeline).addWarning(warning);
   const build = config.buildRegion
     ? new BuildStack(app, 'InvisiblePipelineBuild', {
         env: { account: config.account, region: config.buildRegion },

@@ -4,6 +4,7 @@
  * fails synth with a message naming it.
  */
 import type { Node } from 'constructs';
+import { createHash } from 'node:crypto';
 import { contextValue, unknownKeys } from './context-keys.js';
 import { has, hasService, IMPAIRED, partitionOf, regionData } from './regions.js';
 
@@ -16,6 +17,62 @@ export type CodeDeployAgentMajor = (typeof CODEDEPLOY_AGENT_MAJORS)[number];
  * existed: AWS documents Systems Manager for the agent before 2.0.0 and 2.x as an opt-in
  * upgrade (the `AWSCodeDeployAgentV2` package). */
 export const DEFAULT_CODEDEPLOY_AGENT: CodeDeployAgentMajor = 1;
+
+/** A healthy-host floor: a percentage of the fleet or a number of hosts (CodeDeploy's
+ * MinimumHealthyHosts and MinimumHealthyHostsPerZone). */
+export interface HealthyHosts {
+  readonly type: 'FLEET_PERCENT' | 'HOST_COUNT';
+  readonly value: number;
+}
+
+/** One Availability Zone at a time (CodeDeploy's ZonalConfig; zonal_config). */
+export interface ZonalSettings {
+  readonly firstZoneMonitorSeconds?: number;
+  readonly monitorSeconds?: number;
+  readonly minHealthyHostsPerZone?: HealthyHosts;
+}
+
+/** An EC2 tag, `Key=Value` in cdk.json. */
+export interface Tag {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** The Auto Scaling processes CodeDeploy can suspend during an in-place deployment
+ * (EC2DeploymentOptions.autoScalingGroupProcessesToSuspend, CodeDeploy API reference). */
+export const ASG_PROCESSES = ['Terminate', 'AZRebalance', 'InstanceRefresh', 'ScheduledActions'] as const;
+
+/** How a blue/green group replaces its fleet (deployment_style blue_green). */
+export interface BlueGreen {
+  /** COPY_AUTO_SCALING_GROUP or DISCOVER_EXISTING. */
+  readonly greenFleet: 'copy_auto_scaling_group' | 'discover_existing';
+  /** discover_existing: the tags of the replacement instances (any of them), passed to each
+   * deployment by the build (CreateDeployment's targetInstances). */
+  readonly greenFleetTags: Tag[];
+  /** CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT (after trafficRerouteWaitMinutes). */
+  readonly trafficReroute: 'continue' | 'stop';
+  readonly trafficRerouteWaitMinutes?: number;
+  /** TERMINATE (after blueTerminationWaitMinutes) or KEEP_ALIVE. */
+  readonly blueInstances: 'terminate' | 'keep_alive';
+  readonly blueTerminationWaitMinutes?: number;
+}
+
+/** The first group's instances and how they are deployed. */
+export interface Fleet {
+  /** Tag groups, an instance has one tag of every group (CodeDeploy's ec2TagSet): ec2_tag_set, or
+   * the one tag ec2_tag_key=ec2_tag_value; [] when the group has no tag. */
+  readonly tagSet: Tag[][];
+  /** Whether tagSet is ec2_tag_set (not the one tag of ec2_tag_key). */
+  readonly fromTagSet: boolean;
+  readonly autoScalingGroups: string[];
+  /** Target group names (ARNs are reduced to their names: CodeDeploy takes names). */
+  readonly targetGroups: string[];
+  readonly classicLoadBalancers: string[];
+  /** Absent: in place. */
+  readonly blueGreen?: BlueGreen;
+  /** In place with Auto Scaling groups: the group's Ec2DeploymentOptions. */
+  readonly suspendAsgProcesses: string[];
+}
 
 export interface PipelineConfig {
   /** AWS account of the pipeline. */
@@ -48,9 +105,17 @@ export interface PipelineConfig {
   /** Import the repository by name instead of creating it. */
   readonly repoExists: boolean;
   readonly branch: string;
-  readonly ec2TagKey: string;
-  readonly ec2TagValue: string;
-  readonly minHealthyHostsPercent: number;
+  /** The tag key of ec2_tag_key (`Name` when it is given alone, as in the original sample):
+   * the first group's tag, unless ec2_tag_set or auto_scaling_groups supersede it, and the key of
+   * prod_ec2_tag_value. Absent when neither group uses it. */
+  readonly ec2TagKey?: string;
+  /** The first group's instances and how they are deployed (tags, tag set, Auto Scaling groups,
+   * load balancers, in place or blue/green). */
+  readonly fleet: Fleet;
+  /** The first group's healthy-host floor: min_healthy_hosts, else min_healthy_hosts_percent. */
+  readonly minHealthyHosts: HealthyHosts;
+  /** zonal_config, for the configurations of both groups. */
+  readonly zonal?: ZonalSettings;
   /** The CodeDeploy agent's major version State Manager installs on the instances. */
   readonly codedeployAgent: CodeDeployAgentMajor;
   /** The name of the deployment configuration of the group (configName, the original sample's
@@ -70,7 +135,7 @@ export interface PipelineConfig {
   readonly prod?: {
     readonly deploymentGroupName: string;
     readonly ec2TagValue: string;
-    readonly minHealthyHostsPercent: number;
+    readonly minHealthyHosts: HealthyHosts;
   };
   /** IAM roles and groups (ARNs) that may start the promotion project: the approval. */
   readonly approvers: string[];
@@ -78,6 +143,8 @@ export interface PipelineConfig {
   readonly operators: string[];
   /** What synth says about how the configuration was read (e.g. the original sample's tag). */
   readonly notes: string[];
+  /** What synth warns about: settings that are read but superseded by others. */
+  readonly warnings: string[];
 }
 
 export class ConfigError extends Error {}
@@ -179,15 +246,21 @@ export function readConfig(node: Node): PipelineConfig {
     }
   }
   checkRegions(pipelineRegion, buildRegion, gh ? undefined : sourceRegion, flag(raw, 'repo_exists', false), notes);
-  const minHealthyHostsPercent = integer(raw, 'min_healthy_hosts_percent', 50, 0, 99);
-  const configName = optional(raw, 'configName', /^[A-Za-z0-9._-]{1,70}$/, 'a CodeDeploy deployment configuration name of at most 70 characters (a suffix with the percentage is added)');
+  const account = text(raw, 'pipeline_account', /^\d{12}$/, 'a 12-digit AWS account id');
+  const deploymentGroupName = text(raw, 'deploymentGroupName', NAME, 'a CodeDeploy deployment group name');
+  const minHealthyHosts = floor(raw);
+  const zonal = zonalConfig(raw);
+  const configName = optional(raw, 'configName', /^[A-Za-z0-9._-]{1,70}$/, 'a CodeDeploy deployment configuration name of at most 70 characters (a suffix with the floor is added)');
   if (configName) {
     notes.push(
-      `cdk.json context "configName" is "${configName}": the deployment configuration is named "${configName}-min-healthy-${minHealthyHostsPercent}". CloudFormation replaces a deployment configuration on any change, and a replacement under the same name would fail: the percentage in the name makes a new floor a new configuration.`,
+      `cdk.json context "configName" is "${configName}": the deployment configuration is named "${configName}-${floorName(minHealthyHosts, zonal)}". CloudFormation replaces a deployment configuration on any change, and a replacement under the same name would fail: the floor in the name makes a new floor a new configuration.`,
     );
   }
+  const warnings: string[] = [];
+  const prodName = optional(raw, 'prod_deployment_group_name', NAME, 'a CodeDeploy deployment group name');
+  const { ec2TagKey, fleet } = targets(raw, { region: pipelineRegion, account, deploymentGroupName, prod: prodName !== undefined }, notes, warnings);
   return {
-    account: text(raw, 'pipeline_account', /^\d{12}$/, 'a 12-digit AWS account id'),
+    account,
     region: pipelineRegion,
     buildRegion: buildRegion === pipelineRegion ? undefined : buildRegion,
     // The repository's region matters for CodeCommit only.
@@ -197,11 +270,13 @@ export function readConfig(node: Node): PipelineConfig {
     github: gh,
     repoExists: flag(raw, 'repo_exists', false),
     branch: text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main'),
-    ...instanceTag(raw, notes),
-    minHealthyHostsPercent,
+    ec2TagKey,
+    fleet,
+    minHealthyHosts,
+    zonal,
     codedeployAgent: oneOf(raw, 'codedeploy_agent', CODEDEPLOY_AGENT_MAJORS, DEFAULT_CODEDEPLOY_AGENT, "the CodeDeploy agent's major version"),
     configName,
-    deploymentGroupName: text(raw, 'deploymentGroupName', NAME, 'a CodeDeploy deployment group name'),
+    deploymentGroupName,
     applicationName: text(raw, 'applicationName', NAME, 'a CodeDeploy application name'),
     projectName: text(raw, 'projectName', /^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$/, 'a CodeBuild project name'),
     appArchiveParameter: text(raw, 'app_archive_parameter', /^\/?[A-Za-z0-9_.\-/]{1,1000}$/, 'an SSM parameter name such as /app/release', '/invisible-pipeline/app-archive'),
@@ -209,10 +284,11 @@ export function readConfig(node: Node): PipelineConfig {
     notificationEmail: optional(raw, 'notification_email', /^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an email address'),
     ifBusy,
     waitTimeoutMinutes: integer(raw, 'wait_timeout_minutes', 60, 5, 240),
-    prod: prodGroup(raw),
+    prod: prodGroup(raw, minHealthyHosts, ec2TagKey),
     approvers: principals(raw, 'approvers'),
     operators: principals(raw, 'operators'),
     notes,
+    warnings,
   };
 }
 
@@ -244,20 +320,282 @@ function checkRegions(pipeline: string, build: string, source: string | undefine
 }
 
 /**
- * The tag that marks the instances. The original sample has `ec2_tag_key` only and uses its
- * value as the value of the tag `Name`: without `ec2_tag_value` that is what it means here too.
+ * The tag of ec2_tag_key and ec2_tag_value. The original sample has `ec2_tag_key` only and uses
+ * its value as the value of the tag `Name`: without `ec2_tag_value` that is what it means here
+ * too (said as a note when the tag is used, by `sampleNote`).
  */
-function instanceTag(raw: Raw, notes: string[]): { ec2TagKey: string; ec2TagValue: string } {
-  const key = text(raw, 'ec2_tag_key', /^.{1,256}$/, 'the EC2 tag key that marks the instances');
+function simpleTag(raw: Raw): { tag: Tag; sample: boolean } | undefined {
+  const key = optional(raw, 'ec2_tag_key', /^.{1,256}$/, 'the EC2 tag key that marks the instances');
   const value = optional(raw, 'ec2_tag_value', /^.{1,256}$/, 'the value of that tag on the instances');
+  if (key === undefined) {
+    if (value !== undefined) throw new ConfigError('cdk.json context "ec2_tag_value" is set without "ec2_tag_key": set the tag\'s key too');
+    return undefined;
+  }
   if (value !== undefined) {
     if (key.length > 128) throw new ConfigError(`cdk.json context "ec2_tag_key" is ${key.length} characters long: an EC2 tag key has at most 128`);
-    return { ec2TagKey: key, ec2TagValue: value };
+    return { tag: { key, value }, sample: false };
   }
-  notes.push(
-    `cdk.json context "ec2_tag_key" is set without "ec2_tag_value": as in the original sample, the deployment group targets the instances whose tag Name is "${key}". To target another tag, set "ec2_tag_key" to its key and "ec2_tag_value" to its value.`,
+  return { tag: { key: 'Name', value: key }, sample: true };
+}
+
+function sampleNote(key: string): string {
+  return `cdk.json context "ec2_tag_key" is set without "ec2_tag_value": as in the original sample, the deployment group targets the instances whose tag Name is "${key}". To target another tag, set "ec2_tag_key" to its key and "ec2_tag_value" to its value.`;
+}
+
+function isSet(raw: Raw, key: string): boolean {
+  const value = raw(key);
+  return value !== undefined && value !== null && value !== '';
+}
+
+/** A JSON value given on the command line (`cdk synth -c key='[...]'` passes a string). */
+function structured(raw: Raw, key: string, opening: string): unknown {
+  const value = raw(key);
+  if (typeof value !== 'string' || !value.trim().startsWith(opening)) return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new ConfigError(`cdk.json context "${key}" is ${JSON.stringify(value)}: not valid JSON`);
+  }
+}
+
+/** A list of strings: a JSON list, or one comma-separated string; [] when unset. Each must match
+ * `pattern`, none twice, at most `max`. */
+function names(raw: Raw, key: string, pattern: RegExp, what: string, max: number): string[] {
+  if (!isSet(raw, key)) return [];
+  const value = structured(raw, key, '[');
+  const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [value];
+  for (const item of list) {
+    if (typeof item !== 'string' || !pattern.test(item)) {
+      throw new ConfigError(`cdk.json context "${key}" has ${JSON.stringify(item)}: expected ${what}`);
+    }
+  }
+  const twice = list.find((item, i) => list.indexOf(item) !== i);
+  if (twice !== undefined) throw new ConfigError(`cdk.json context "${key}" has ${JSON.stringify(twice)} twice`);
+  if (list.length > max) throw new ConfigError(`cdk.json context "${key}" has ${list.length} entries: CodeDeploy takes at most ${max}`);
+  return list as string[];
+}
+
+/** `Key=Value` (the value may hold `=`): an EC2 tag key of 1 to 128 characters, a value of 1 to 256. */
+function tag(item: unknown): Tag | undefined {
+  if (typeof item !== 'string') return undefined;
+  const at = item.indexOf('=');
+  const [key, value] = [item.slice(0, at), item.slice(at + 1)];
+  if (at < 1 || key.length > 128 || value.length === 0 || value.length > 256) return undefined;
+  return { key, value };
+}
+
+const TAG_SET_FORM = 'tag groups, each a list of "Key=Value", e.g. [["Env=prod"], ["Role=web", "Role=api"]] (at most 3 groups of at most 10 tags; an instance is in the deployment group when it has a tag of every group)';
+
+/** ec2_tag_set: 1 to 3 groups of 1 to 10 tags ("You can create up to three tag groups with up
+ * to ten key-value pairs each", CodeDeploy User Guide, "Create a deployment group for an in-place
+ * deployment (console)"). */
+function tagSet(raw: Raw): Tag[][] | undefined {
+  if (!isSet(raw, 'ec2_tag_set')) return undefined;
+  const value = structured(raw, 'ec2_tag_set', '[');
+  const fail = (problem: string) => new ConfigError(`cdk.json context "ec2_tag_set" ${problem}: expected ${TAG_SET_FORM}`);
+  if (!Array.isArray(value) || value.length === 0) throw fail(`is ${JSON.stringify(value)}`);
+  if (value.every((g) => typeof g === 'string')) {
+    throw fail(`is one list of tags, ${JSON.stringify(value)}: put each group in brackets, e.g. [${JSON.stringify(value)}] for one group`);
+  }
+  if (value.length > 3) throw fail(`has ${value.length} groups`);
+  return value.map((group, i) => {
+    if (!Array.isArray(group) || group.length === 0 || group.length > 10) throw fail(`has group ${i + 1} ${JSON.stringify(group)}`);
+    return group.map((item) => {
+      const t = tag(item);
+      if (!t) throw fail(`has ${JSON.stringify(item)} in group ${i + 1}`);
+      return t;
+    });
+  });
+}
+
+/** One of `allowed` (a string), or `fallback`. */
+function choice<T extends string>(raw: Raw, key: string, allowed: readonly T[], fallback: T): T {
+  const value = raw(key);
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new ConfigError(`cdk.json context "${key}" is ${JSON.stringify(value)}: expected ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`);
+  }
+  return value as T;
+}
+
+/** A percentage ("75%", 0% to 99%) or a number of hosts (2, 0 to 9999). */
+function healthyHosts(value: unknown, key: string): HealthyHosts {
+  const percent = typeof value === 'string' ? /^\s*(\d{1,2})\s*%\s*$/.exec(value) : null;
+  if (percent) return { type: 'FLEET_PERCENT', value: Number(percent[1]) };
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 9999) return { type: 'HOST_COUNT', value: n };
+  throw new ConfigError(`cdk.json context "${key}" is ${JSON.stringify(value)}: expected a percentage such as "75%" (0% to 99%) or a number of hosts such as 2 (0 to 9999)`);
+}
+
+/** The first group's floor: min_healthy_hosts, else min_healthy_hosts_percent (50 by default). */
+function floor(raw: Raw): HealthyHosts {
+  if (!isSet(raw, 'min_healthy_hosts')) return { type: 'FLEET_PERCENT', value: integer(raw, 'min_healthy_hosts_percent', 50, 0, 99) };
+  if (isSet(raw, 'min_healthy_hosts_percent')) {
+    throw new ConfigError('cdk.json context "min_healthy_hosts" and "min_healthy_hosts_percent" are both set: keep one ("min_healthy_hosts" takes a percentage such as "75%" or a number of hosts such as 2)');
+  }
+  return healthyHosts(raw('min_healthy_hosts'), 'min_healthy_hosts');
+}
+
+const ZONAL_KEYS = ['first_zone_monitor_seconds', 'monitor_seconds', 'min_healthy_hosts_per_zone'] as const;
+
+/** zonal_config: the three zonal settings of the deployment configurations (ZonalConfig). */
+function zonalConfig(raw: Raw): ZonalSettings | undefined {
+  if (!isSet(raw, 'zonal_config')) return undefined;
+  const value = structured(raw, 'zonal_config', '{');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`cdk.json context "zonal_config" is ${JSON.stringify(value)}: expected an object of ${ZONAL_KEYS.join(', ')}, e.g. {"first_zone_monitor_seconds": 900, "monitor_seconds": 300, "min_healthy_hosts_per_zone": "50%"}`);
+  }
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) {
+    if (!(ZONAL_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(`cdk.json context "zonal_config" has "${key}": expected ${ZONAL_KEYS.join(', ')}`);
+    }
+  }
+  const seconds = (key: string): number | undefined => {
+    const v = object[key];
+    if (v === undefined || v === null || v === '') return undefined;
+    const n = typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 86400) {
+      throw new ConfigError(`cdk.json context "zonal_config.${key}" is ${JSON.stringify(v)}: expected whole seconds from 0 to 86400`);
+    }
+    return n;
+  };
+  const perZone = object.min_healthy_hosts_per_zone;
+  return {
+    firstZoneMonitorSeconds: seconds('first_zone_monitor_seconds'),
+    monitorSeconds: seconds('monitor_seconds'),
+    minHealthyHostsPerZone:
+      perZone === undefined || perZone === null || perZone === '' ? undefined : healthyHosts(perZone, 'zonal_config.min_healthy_hosts_per_zone'),
+  };
+}
+
+/** The part of a deployment configuration's fixed name that changes with its settings: the
+ * floor (`min-healthy-50`, `min-hosts-2`) and, with zonal settings, a hash of them. */
+export function floorName(hosts: HealthyHosts, zonal?: ZonalSettings): string {
+  const base = hosts.type === 'FLEET_PERCENT' ? `min-healthy-${hosts.value}` : `min-hosts-${hosts.value}`;
+  if (!zonal) return base;
+  const settings = JSON.stringify([zonal.firstZoneMonitorSeconds ?? null, zonal.monitorSeconds ?? null, zonal.minHealthyHostsPerZone ?? null]);
+  return `${base}-zonal-${createHash('sha256').update(settings).digest('hex').slice(0, 6)}`;
+}
+
+/** A target group by name, or by ARN of the pipeline's account and region (reduced to its name:
+ * CodeDeploy's TargetGroupInfo takes the name). */
+function targetGroupName(item: string, where: { region: string; account: string }): string {
+  const arn = /^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):(\d{12}):targetgroup\/([^/]+)\/[0-9a-f]+$/.exec(item);
+  if (!arn) return item;
+  const [, region, account, name] = arn;
+  if (region !== where.region || account !== where.account) {
+    throw new ConfigError(
+      `cdk.json context "target_groups" has ${JSON.stringify(item)}, a target group of ${account} in ${region}: CodeDeploy deploys with target groups of its own account and region (${where.account}, ${where.region})`,
+    );
+  }
+  return name;
+}
+
+/** ELB names: 1 to 32 letters, digits and hyphens, no hyphen first or last. */
+const ELB_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
+const TARGET_GROUP = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?|arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+)$/;
+/** Auto Scaling group names: 1 to 255 characters, not an ARN (CodeDeploy takes names). */
+const ASG_NAME = /^(?!arn:)\S.{0,254}$/;
+
+const BLUE_GREEN_KEYS = ['green_fleet', 'green_fleet_tags', 'traffic_reroute', 'traffic_reroute_wait_minutes', 'blue_instances', 'blue_termination_wait_minutes'];
+
+/**
+ * The first group's instances (tags, a tag set, Auto Scaling groups), its load balancers and its
+ * deployment style, each checked against the others; and the key of ec2_tag_key, which the
+ * second group uses too.
+ */
+function targets(
+  raw: Raw,
+  where: { region: string; account: string; deploymentGroupName: string; prod: boolean },
+  notes: string[],
+  warnings: string[],
+): { ec2TagKey?: string; fleet: Fleet } {
+  const simple = simpleTag(raw);
+  const set = tagSet(raw);
+  const autoScalingGroups = names(raw, 'auto_scaling_groups', ASG_NAME, 'Auto Scaling group names (not ARNs)', 100);
+  const targetGroups = names(raw, 'target_groups', TARGET_GROUP, 'target group names (1 to 32 letters, digits or hyphens) or target group ARNs', 10).map((t) =>
+    targetGroupName(t, where),
   );
-  return { ec2TagKey: 'Name', ec2TagValue: key };
+  const classicLoadBalancers = names(raw, 'classic_load_balancers', ELB_NAME, 'Classic Load Balancer names (1 to 32 letters, digits or hyphens)', 10);
+  const style = choice(raw, 'deployment_style', ['in_place', 'blue_green'] as const, 'in_place');
+  const superseded = set ? 'ec2_tag_set' : autoScalingGroups.length > 0 ? 'auto_scaling_groups' : undefined;
+  if (!simple && !superseded) {
+    throw new ConfigError('cdk.json context "ec2_tag_key" is missing: set it to the EC2 tag key that marks the instances (with "ec2_tag_value"), or set "ec2_tag_set" or "auto_scaling_groups"');
+  }
+  if (simple && superseded) {
+    warnings.push(
+      `cdk.json context "${superseded}" supersedes "ec2_tag_key"/"ec2_tag_value" for the deployment group ${where.deploymentGroupName}: it deploys to ${set ? 'the instances of the tag set' : 'the Auto Scaling groups'}${set && autoScalingGroups.length ? ' and of the Auto Scaling groups' : ''} only.${where.prod ? ' "ec2_tag_key" stays the key of "prod_ec2_tag_value".' : ' Remove "ec2_tag_key"/"ec2_tag_value" to silence this warning.'}`,
+    );
+  }
+  if (simple?.sample && !superseded) notes.push(sampleNote(simple.tag.value));
+  const tags = set ?? (superseded || !simple ? [] : [[simple.tag]]);
+
+  const processes = names(raw, 'suspend_asg_processes', /^.+$/, `Auto Scaling processes (${ASG_PROCESSES.join(', ')})`, ASG_PROCESSES.length);
+  const unknownProcess = processes.find((p) => !(ASG_PROCESSES as readonly string[]).includes(p));
+  if (unknownProcess !== undefined) {
+    throw new ConfigError(
+      `cdk.json context "suspend_asg_processes" has "${unknownProcess}": CodeDeploy suspends only ${ASG_PROCESSES.join(', ')} (case-sensitive; InvalidAutoScalingGroupProcessToSuspendException otherwise)`,
+    );
+  }
+  if (processes.length > 0 && autoScalingGroups.length === 0) {
+    throw new ConfigError('cdk.json context "suspend_asg_processes" is set, but "auto_scaling_groups" is not: CodeDeploy suspends processes of the deployment group\'s Auto Scaling groups only');
+  }
+
+  let blueGreen: BlueGreen | undefined;
+  if (style === 'in_place') {
+    for (const key of BLUE_GREEN_KEYS) {
+      if (isSet(raw, key)) throw new ConfigError(`cdk.json context "${key}" is set, but "deployment_style" is not blue_green`);
+    }
+  } else {
+    if (targetGroups.length === 0) {
+      throw new ConfigError('cdk.json context "deployment_style" is blue_green, but "target_groups" is not set: a blue/green deployment moves traffic to the replacement fleet through the target groups (ALB or NLB) of "target_groups"');
+    }
+    if (processes.length > 0) {
+      throw new ConfigError('cdk.json context "suspend_asg_processes" is set with "deployment_style" blue_green: CodeDeploy suspends Auto Scaling processes for in-place deployments only');
+    }
+    const greenFleet = choice(raw, 'green_fleet', ['copy_auto_scaling_group', 'discover_existing'] as const, 'copy_auto_scaling_group');
+    const greenFleetTags = names(raw, 'green_fleet_tags', /^[^=]{1,128}=.{1,256}$/, '"Key=Value" tags of the replacement instances', 10).map((t) => tag(t)!);
+    if (greenFleet === 'copy_auto_scaling_group') {
+      if (autoScalingGroups.length !== 1) {
+        throw new ConfigError(
+          `cdk.json context "green_fleet" is copy_auto_scaling_group, but "auto_scaling_groups" has ${autoScalingGroups.length} group(s): CodeDeploy copies exactly one Auto Scaling group`,
+        );
+      }
+      if (set) throw new ConfigError('cdk.json context "ec2_tag_set" is set with "green_fleet" copy_auto_scaling_group: the original fleet of a copy is its Auto Scaling group alone');
+      if (greenFleetTags.length > 0) throw new ConfigError('cdk.json context "green_fleet_tags" is set, but "green_fleet" is not discover_existing: a copied Auto Scaling group is the replacement fleet');
+    } else if (greenFleetTags.length === 0) {
+      throw new ConfigError('cdk.json context "green_fleet" is discover_existing, but "green_fleet_tags" is not set: name the tags of the replacement instances, e.g. ["Fleet=green"]');
+    }
+    const trafficReroute = choice(raw, 'traffic_reroute', ['continue', 'stop'] as const, 'continue');
+    if (trafficReroute === 'continue' && isSet(raw, 'traffic_reroute_wait_minutes')) {
+      throw new ConfigError('cdk.json context "traffic_reroute_wait_minutes" is set, but "traffic_reroute" is not stop: with continue, traffic moves as soon as the replacement fleet is ready');
+    }
+    const blueInstances = choice(raw, 'blue_instances', ['terminate', 'keep_alive'] as const, 'terminate');
+    if (blueInstances === 'keep_alive' && isSet(raw, 'blue_termination_wait_minutes')) {
+      throw new ConfigError('cdk.json context "blue_termination_wait_minutes" is set, but "blue_instances" is keep_alive: the original fleet is not terminated');
+    }
+    blueGreen = {
+      greenFleet,
+      greenFleetTags,
+      trafficReroute,
+      trafficRerouteWaitMinutes: trafficReroute === 'stop' ? integer(raw, 'traffic_reroute_wait_minutes', 60, 1, 2880) : undefined,
+      blueInstances,
+      blueTerminationWaitMinutes: blueInstances === 'terminate' ? integer(raw, 'blue_termination_wait_minutes', 60, 0, 2880) : undefined,
+    };
+  }
+  return {
+    ec2TagKey: simple && (!superseded || where.prod) ? simple.tag.key : undefined,
+    fleet: {
+      tagSet: tags,
+      fromTagSet: set !== undefined,
+      autoScalingGroups,
+      targetGroups,
+      classicLoadBalancers,
+      blueGreen,
+      suspendAsgProcesses: processes,
+    },
+  };
 }
 
 function github(raw: Raw): PipelineConfig['github'] {
@@ -281,7 +619,7 @@ function github(raw: Raw): PipelineConfig['github'] {
   return { owner, repo, connectionArn, tokenSecret, pathFilter: flag(raw, 'path_filter', false) };
 }
 
-function prodGroup(raw: Raw): PipelineConfig['prod'] {
+function prodGroup(raw: Raw, first: HealthyHosts, ec2TagKey: string | undefined): PipelineConfig['prod'] {
   const name = optional(raw, 'prod_deployment_group_name', NAME, 'a CodeDeploy deployment group name');
   if (!name) {
     for (const key of ['prod_ec2_tag_value', 'prod_min_healthy_hosts_percent', 'approvers']) {
@@ -291,9 +629,15 @@ function prodGroup(raw: Raw): PipelineConfig['prod'] {
     }
     return undefined;
   }
+  const ec2TagValue = text(raw, 'prod_ec2_tag_value', /^.{1,256}$/, 'the value of the EC2 tag on the second group\'s instances');
+  if (!ec2TagKey) {
+    throw new ConfigError('cdk.json context "prod_ec2_tag_value" needs "ec2_tag_key": the second group deploys to the instances whose tag "ec2_tag_key" has this value');
+  }
   return {
     deploymentGroupName: name,
-    ec2TagValue: text(raw, 'prod_ec2_tag_value', /^.{1,256}$/, 'the value of the EC2 tag on the second group\'s instances'),
-    minHealthyHostsPercent: integer(raw, 'prod_min_healthy_hosts_percent', integer(raw, 'min_healthy_hosts_percent', 50, 0, 99), 0, 99),
+    ec2TagValue,
+    minHealthyHosts: isSet(raw, 'prod_min_healthy_hosts_percent')
+      ? { type: 'FLEET_PERCENT', value: integer(raw, 'prod_min_healthy_hosts_percent', 50, 0, 99) }
+      : first,
   };
 }

@@ -8,7 +8,7 @@
  */
 import type { Node } from 'constructs';
 
-export type KeyType = 'string' | 'boolean' | 'integer' | 'list';
+export type KeyType = 'string' | 'boolean' | 'integer' | 'list' | 'list of lists' | 'object' | 'string or integer';
 
 export interface ContextKey {
   readonly name: string;
@@ -31,11 +31,25 @@ export const CONTEXT_KEYS: readonly ContextKey[] = [
   { name: 'repo_name', type: 'string', help: 'the CodeCommit repository of the CodeDeploy files' },
   { name: 'repo_exists', type: 'boolean', default: '`false`', help: 'import the repository by name instead of creating it' },
   { name: 'branch', type: 'string', default: '`main`', help: 'the deployment branch' },
-  { name: 'ec2_tag_key', type: 'string', help: 'the EC2 tag key that marks the instances; alone (as in the original sample), the instances whose `Name` tag is this value' },
+  { name: 'ec2_tag_key', type: 'string', help: 'the EC2 tag key that marks the instances; alone (as in the original sample), the instances whose `Name` tag is this value; not needed with `ec2_tag_set` or `auto_scaling_groups` (the key of `prod_ec2_tag_value` all the same)' },
   { name: 'ec2_tag_value', type: 'string', help: 'the value of `ec2_tag_key` on the instances' },
+  { name: 'ec2_tag_set', type: 'list of lists', help: 'instead of `ec2_tag_key`: tag groups, each a list of `"Key=Value"` (up to 3 groups of up to 10 tags): an instance is in the group when it has one tag of every group, e.g. `[["Env=prod"], ["Role=web", "Role=api"]]` (CodeDeploy\'s `ec2TagSet`); supersedes `ec2_tag_key`/`ec2_tag_value` (a synth warning when both are set; `ec2_tag_key` stays the key of `prod_ec2_tag_value`)' },
+  { name: 'auto_scaling_groups', type: 'list', help: 'Auto Scaling group names (not ARNs), e.g. `["web-asg"]`: the group deploys to their instances, and CodeDeploy\'s launch hook deploys the last successful revision to each new one (`outdatedInstancesStrategy` UPDATE, termination hook on); supersedes `ec2_tag_key`/`ec2_tag_value` (with `ec2_tag_set`, both); see [Production fleets](#production-fleets-auto-scaling-load-balancers-bluegreen-zones)' },
+  { name: 'target_groups', type: 'list', help: 'ALB/NLB target groups (names or ARNs of the pipeline region, up to 10), e.g. `["web-tg"]`: in place, each instance is taken out of them while it is deployed (deployment option `WITH_TRAFFIC_CONTROL`); required by `blue_green`' },
+  { name: 'classic_load_balancers', type: 'list', help: 'Classic Load Balancer names (up to 10), e.g. `["web-elb"]`, as `target_groups`' },
+  { name: 'deployment_style', type: 'string', default: '`in_place`', help: '`in_place` or `blue_green` (a replacement fleet, then traffic moved to it through `target_groups`)' },
+  { name: 'green_fleet', type: 'string', default: '`copy_auto_scaling_group`', help: 'with `blue_green`: `copy_auto_scaling_group` (CodeDeploy copies the one group of `auto_scaling_groups`) or `discover_existing` (instances you launch, chosen per deployment by `green_fleet_tags`)' },
+  { name: 'green_fleet_tags', type: 'list', help: 'with `discover_existing`: the tags of the replacement instances, `"Key=Value"` (an instance with any of them), e.g. `["Fleet=green"]`; the build passes them to each deployment (`GREEN_FLEET_TAG`)' },
+  { name: 'traffic_reroute', type: 'string', default: '`continue`', help: 'with `blue_green`: `continue` (move traffic as soon as the replacement fleet is ready) or `stop` (wait for a manual reroute, `aws deploy continue-deployment`, at most `traffic_reroute_wait_minutes`, then stop the deployment)' },
+  { name: 'traffic_reroute_wait_minutes', type: 'integer', default: '`60`', help: 'with `traffic_reroute: stop`: how long the replacement fleet waits for the manual reroute (1 to 2880)' },
+  { name: 'blue_instances', type: 'string', default: '`terminate`', help: 'with `blue_green`: `terminate` the original fleet after `blue_termination_wait_minutes`, or `keep_alive` (deregistered, left running)' },
+  { name: 'blue_termination_wait_minutes', type: 'integer', default: '`60`', help: 'with `blue_instances: terminate`: minutes between the traffic move and the original fleet\'s termination (0 to 2880); the build stops following at the traffic move (`WAIT_FOR=traffic`)' },
+  { name: 'suspend_asg_processes', type: 'list', help: 'in place, with `auto_scaling_groups`: Auto Scaling processes CodeDeploy suspends during each deployment, of `Terminate`, `AZRebalance`, `InstanceRefresh`, `ScheduledActions` (the group\'s `Ec2DeploymentOptions`)' },
   { name: 'codedeploy_agent', type: 'integer', default: '`1`', help: "the CodeDeploy agent's major version State Manager installs on the instances: `1` (the Ruby agent 1.8.x, Distributor package `AWSCodeDeployAgent`) or `2` (the agent 2.x, package `AWSCodeDeployAgentV2`); either way a second association sets its polling interval to 1 second (see [Which agent does an instance run?](#which-agent-does-an-instance-run))" },
   { name: 'min_healthy_hosts_percent', type: 'integer', default: '`50`', help: "the deployment configuration's healthy-host floor (0 to 99)" },
-  { name: 'configName', type: 'string', help: "the deployment configuration's name (the original sample's key): it is named `<configName>-min-healthy-<percent>`, so that a change of the floor makes a new configuration; default: a name CloudFormation chooses" },
+  { name: 'min_healthy_hosts', type: 'string or integer', default: '`min_healthy_hosts_percent`', help: 'instead of `min_healthy_hosts_percent`, the floor as a percentage, `"75%"` (0% to 99%), or a number of hosts, `2` (0 to 9999)' },
+  { name: 'zonal_config', type: 'object', help: 'deploy one Availability Zone at a time: `{"first_zone_monitor_seconds": 900, "monitor_seconds": 300, "min_healthy_hosts_per_zone": "50%"}` (each optional; seconds 0 to 86400; hosts per zone a percentage or a number), for the configurations of both groups' },
+  { name: 'configName', type: 'string', help: "the deployment configuration's name (the original sample's key): it is named `<configName>-min-healthy-<percent>` (`<configName>-min-hosts-<count>` for a number of hosts, with `-zonal-<hash>` after it with `zonal_config`), so that a change of the floor makes a new configuration; default: a name CloudFormation chooses" },
   { name: 'deploymentGroupName', type: 'string', help: 'the CodeDeploy deployment group' },
   { name: 'applicationName', type: 'string', help: 'the CodeDeploy application' },
   { name: 'projectName', type: 'string', help: 'the CodeBuild project (the validate project is `<projectName>-validate`)' },
@@ -47,7 +61,7 @@ export const CONTEXT_KEYS: readonly ContextKey[] = [
   { name: 'tool_dir', type: 'string', default: '`../dist/tool`', help: 'the folder with the binary and its `.sha256`' },
   { name: 'prod_deployment_group_name', type: 'string', help: 'an optional second deployment group (e.g. `prod`); with it the stack adds the promotion project' },
   { name: 'prod_ec2_tag_value', type: 'string', help: "the value of `ec2_tag_key` on the second group's instances" },
-  { name: 'prod_min_healthy_hosts_percent', type: 'integer', default: '`min_healthy_hosts_percent`', help: "the second group's own healthy-host floor" },
+  { name: 'prod_min_healthy_hosts_percent', type: 'integer', default: "the first group's floor", help: "the second group's own healthy-host floor (percent); the second group is in place, by `ec2_tag_key`, whatever the first group's fleet options" },
   { name: 'approvers', type: 'list', help: 'IAM role or group ARNs (a JSON list, or one comma-separated string) that may start the promotion project' },
   { name: 'operators', type: 'list', help: 'IAM role or group ARNs that may start the rollback project' },
 ];

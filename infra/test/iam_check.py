@@ -9,6 +9,13 @@ with Fn::Join, Fn::GetAtt and Ref are resolved by the type of the resource they 
 Usage: python3 iam_check.py TEMPLATE CALLS_JSON [--self-test]
 With --self-test it also proves the check live: the template with the three CodeDeploy actions
 that have no resource type scoped to the deployment group (the mistake it exists for) must fail.
+
+Usage: python3 iam_check.py TEMPLATE --roles PREFIX[,PREFIX...]
+checks every statement of the roles whose logical id starts with a PREFIX (their inline
+policies and the AWS::IAM::Policy resources attached to them) instead: each action is an IAM
+action, and each resource is of a type the Service Authorization Reference gives for it ("*"
+exactly when it has none). The blue/green group's service role and its custom resource's role
+are checked this way (infra/test/fleets.test.ts).
 """
 
 import copy
@@ -29,6 +36,7 @@ ARN_OF = {
     "AWS::SNS::Topic": "arn:aws:sns:region:123456789012:{id}",
     "AWS::SQS::Queue": "arn:aws:sqs:region:123456789012:{id}",
     "AWS::Logs::LogGroup": "arn:aws:logs:region:123456789012:log-group:{id}",
+    "AWS::IAM::Role": "arn:aws:iam::123456789012:role/{id}",
 }
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "region", "AWS::AccountId": "123456789012", "AWS::URLSuffix": "amazonaws.com"}
 
@@ -68,6 +76,18 @@ def patterns(action):
 def pattern_regex(arn):
     parts = re.split(r"\$\{[^}]+\}", arn)
     return re.compile("^" + ".+".join(re.escape(p) for p in parts) + "$")
+
+
+def sample_arn(arn):
+    """A concrete ARN of an ARN pattern, with the placeholders render() uses."""
+    fixed = {"Partition": "aws", "Region": "region", "Account": "123456789012"}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: fixed.get(m.group(1), "x"), arn)
+
+
+def of_type(resource, arns):
+    """Whether a rendered resource (a `*` in it a wildcard) names a resource of one of the types."""
+    glob = re.compile("^" + ".*".join(re.escape(part) for part in resource.split("*")) + "$")
+    return any(pattern_regex(p).match(resource.replace("*", "x")) or glob.match(sample_arn(p)) for p in arns)
 
 
 def role_statements(template, role_id):
@@ -123,6 +143,41 @@ def check(template, calls):
     return problems
 
 
+def check_statements(template, prefixes):
+    """Every Allow statement of the roles whose logical id starts with one of `prefixes`."""
+    resources = template["Resources"]
+    roles = [k for k, v in resources.items() if v["Type"] == "AWS::IAM::Role" and any(k.startswith(p) for p in prefixes)]
+    if not roles:
+        return [f"no role whose logical id starts with {prefixes}"]
+    problems = []
+    for role_id in roles:
+        statements = [
+            st
+            for policy in resources[role_id]["Properties"].get("Policies", [])
+            for st in policy["PolicyDocument"]["Statement"]
+            if st.get("Effect") == "Allow"
+        ] + role_statements(template, role_id)
+        for st in statements:
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            res = st.get("Resource", [])
+            rendered = [render(r, resources) for r in (res if isinstance(res, list) else [res])]
+            for action in actions:
+                try:
+                    arns = patterns(action)
+                except KeyError:
+                    problems.append(f"{role_id}: {action} is not an IAM action")
+                    continue
+                if not arns:
+                    if rendered != ["*"]:
+                        problems.append(f'{role_id}: {action} has no resource type, so only "*" matches it; granted on {rendered}')
+                    continue
+                for r in rendered:
+                    if r == "*" or not of_type(r, arns):
+                        problems.append(f"{role_id}: {action} is granted on {r}, none of the types {arns}")
+        print(f"{role_id}: {len(statements)} statements checked", file=sys.stderr)
+    return problems
+
+
 def mistake(template):
     """The template with the resource-type-less CodeDeploy actions scoped to the group."""
     broken = copy.deepcopy(template)
@@ -141,6 +196,14 @@ def mistake(template):
 
 def main():
     template = json.load(open(sys.argv[1]))
+    if sys.argv[2] == "--roles":
+        problems = check_statements(template, sys.argv[3].split(","))
+        for p in problems:
+            print(f"iam: {p}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"iam: {sys.argv[1]}: every statement of the roles {sys.argv[3]} names IAM actions on resources of their types", file=sys.stderr)
+        return 0
     calls = json.load(open(sys.argv[2]))
     problems = check(template, calls)
     for p in problems:

@@ -191,6 +191,19 @@ export class BuildStep extends Construct {
       return project;
     };
 
+    // Blue/green (the first group): the replacement instances a deployment goes to, when they
+    // are chosen by tag (green_fleet discover_existing: CreateDeployment's targetInstances); and,
+    // when the original fleet is terminated after a wait (up to two days), following ends when
+    // traffic has moved (the deployment's end is told by the notification topic).
+    const blueGreen = config.fleet.blueGreen;
+    const blueGreenEnv: Record<string, codebuild.BuildEnvironmentVariable> = {
+      ...(blueGreen && blueGreen.greenFleetTags.length > 0
+        ? { GREEN_FLEET_TAG: { value: blueGreen.greenFleetTags.map((t) => `${t.key}=${t.value}`).join(',') } }
+        : {}),
+      ...(blueGreen?.blueInstances === 'terminate' ? { WAIT_FOR: { value: 'traffic' } } : {}),
+    };
+    const waitForEnv: Record<string, codebuild.BuildEnvironmentVariable> = blueGreenEnv.WAIT_FOR ? { WAIT_FOR: blueGreenEnv.WAIT_FOR } : {};
+
     // Following the deployment and waiting for a busy group each take up to the wait timeout.
     this.project = newProject(
       'Project',
@@ -207,6 +220,7 @@ export class BuildStep extends Construct {
         CODEDEPLOY_DEPLOYMENT_CONFIG: { value: props.deploymentConfigName },
         IF_BUSY: { value: config.ifBusy },
         WAIT_TIMEOUT: { value: `${config.waitTimeoutMinutes}m` },
+        ...blueGreenEnv,
       },
     );
     // Pushes to other branches: checks only, in a project whose role can read the release and
@@ -433,6 +447,7 @@ export class BuildStep extends Construct {
         INVISIBLE_PIPELINE_COMMAND: { value: 'rollback' },
         ...common,
         CODEDEPLOY_DEPLOYMENT_GROUP: { value: props.deploymentGroupName },
+        ...waitForEnv,
       },
       true,
     );

@@ -1,17 +1,22 @@
 /**
  * The CodeDeploy side and the EC2 instances it deploys to: application, deployment
- * configuration, deployment group by EC2 tag with automatic rollback, and what the instances
+ * configuration (a floor as a percentage or a number of hosts, optionally zone by zone), the
+ * first deployment group with automatic rollback, in place (by EC2 tag, tag set or Auto Scaling
+ * groups, behind target groups or Classic Load Balancers) or blue/green (lib/constructs/
+ * blue-green-group.ts), the optional second group (in place, by tag), and what the instances
  * need (an instance profile that may read the bundles, and the CodeDeploy agent of the chosen
- * major version, installed and kept up to date by an SSM State Manager association, with a
+ * major version, installed and kept up to date by SSM State Manager associations, with a
  * second one that sets its polling interval to 1 second).
  */
-import { Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactStore } from './artifact-store.js';
-import type { CodeDeployAgentMajor, PipelineConfig } from '../config.js';
+import { createHash } from 'node:crypto';
+import type { CodeDeployAgentMajor, Fleet, HealthyHosts, PipelineConfig, Tag, ZonalSettings } from '../config.js';
+import { BlueGreenGroup } from './blue-green-group.js';
 import { deploymentConfigName } from '../shared/fixed-names.js';
 import { acknowledgeWildcards, nagArn } from '../shared/nag.js';
 
@@ -150,10 +155,72 @@ export interface DeploymentTargetProps {
   readonly artifacts: ArtifactStore;
 }
 
+/** A State Manager target: a tag key (`tag:Key`) and the values an instance may have. */
+export interface AgentTarget {
+  readonly key: string;
+  readonly values: string[];
+}
+
+/**
+ * The instances the agent associations reach, one target per tag key (an instance matching any
+ * value of it), a superset of every group's instances. State Manager documents tag targets
+ * (`Key=tag:tag-key,Values=tag-value-1,tag-value-2`, "Target", Systems Manager API reference, and
+ * "Running Auto Scaling groups with associations"); each target gets its own pair of associations,
+ * so that no two targets of one association must both match.
+ * - the first group's tags: the one tag, or of a tag set the group with the fewest keys (an
+ *   instance of the set has a tag of every group, so of that one);
+ * - its Auto Scaling groups: the tag `aws:autoscaling:groupName` EC2 Auto Scaling puts on their
+ *   instances;
+ * - a blue/green group's replacement instances chosen by tag (green_fleet_tags);
+ * - the second group's tag.
+ */
+export function agentTargets(config: PipelineConfig): AgentTarget[] {
+  const byKey = new Map<string, string[]>();
+  const add = (key: string, value: string) => {
+    const values = byKey.get(key) ?? [];
+    if (!values.includes(value)) values.push(value);
+    byKey.set(key, values);
+  };
+  const { fleet } = config;
+  if (fleet.tagSet.length > 0) {
+    const keys = (group: Tag[]) => new Set(group.map((t) => t.key)).size;
+    const narrowest = fleet.tagSet.reduce((a, b) => (keys(b) < keys(a) ? b : a));
+    for (const t of narrowest) add(`tag:${t.key}`, t.value);
+  }
+  for (const name of fleet.autoScalingGroups) add('tag:aws:autoscaling:groupName', name);
+  for (const t of fleet.blueGreen?.greenFleetTags ?? []) add(`tag:${t.key}`, t.value);
+  if (config.prod && config.ec2TagKey) add(`tag:${config.ec2TagKey}`, config.prod.ec2TagValue);
+  return [...byKey].map(([key, values]) => ({ key, values }));
+}
+
+/** The deployment configuration of a floor, with the zonal settings. */
+function configProps(hosts: HealthyHosts, zonal: ZonalSettings | undefined): codedeploy.ServerDeploymentConfigProps {
+  const floor = (h: HealthyHosts) => (h.type === 'FLEET_PERCENT' ? codedeploy.MinimumHealthyHosts.percentage(h.value) : codedeploy.MinimumHealthyHosts.count(h.value));
+  const perZone = zonal?.minHealthyHostsPerZone;
+  return {
+    minimumHealthyHosts: floor(hosts),
+    zonalConfig: zonal && {
+      firstZoneMonitorDuration: zonal.firstZoneMonitorSeconds === undefined ? undefined : Duration.seconds(zonal.firstZoneMonitorSeconds),
+      monitorDuration: zonal.monitorSeconds === undefined ? undefined : Duration.seconds(zonal.monitorSeconds),
+      minimumHealthyHostsPerZone:
+        perZone === undefined
+          ? undefined
+          : perZone.type === 'FLEET_PERCENT'
+            ? codedeploy.MinimumHealthyHostsPerZone.percentage(perZone.value)
+            : codedeploy.MinimumHealthyHostsPerZone.count(perZone.value),
+    },
+  };
+}
+
 export class DeploymentTarget extends Construct {
   readonly application: codedeploy.ServerApplication;
   readonly deploymentConfig: codedeploy.ServerDeploymentConfig;
-  readonly group: codedeploy.ServerDeploymentGroup;
+  /** The first group, in place (a CloudFormation deployment group). */
+  readonly group?: codedeploy.ServerDeploymentGroup;
+  /** The first group, blue/green (through the CodeDeploy API). */
+  readonly blueGreen?: BlueGreenGroup;
+  /** The first group's name, as a reference to it (what uses it comes after it). */
+  readonly groupName: string;
   /** The second group (production), when configured, with its own configuration. */
   readonly prod?: { group: codedeploy.ServerDeploymentGroup; deploymentConfig: codedeploy.ServerDeploymentConfig };
   readonly instanceRole: iam.Role;
@@ -162,44 +229,14 @@ export class DeploymentTarget extends Construct {
   constructor(scope: Construct, id: string, props: DeploymentTargetProps) {
     super(scope, id);
     const { config, artifacts } = props;
+    const { fleet } = config;
     this.application = new codedeploy.ServerApplication(this, 'Application', {
       applicationName: config.applicationName,
     });
     this.deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'Config', {
       deploymentConfigName: deploymentConfigName(config, 'main'),
-      minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.minHealthyHostsPercent),
+      ...configProps(config.minHealthyHosts, config.zonal),
     });
-    this.group = new codedeploy.ServerDeploymentGroup(this, 'Group', {
-      application: this.application,
-      deploymentGroupName: config.deploymentGroupName,
-      deploymentConfig: this.deploymentConfig,
-      ec2InstanceTags: new codedeploy.InstanceTagSet({ [config.ec2TagKey]: [config.ec2TagValue] }),
-      installAgent: false,
-      // A deployment stopped by a newer run (--if-busy stop-active) must not roll back.
-      autoRollback: { failedDeployment: true, stoppedDeployment: false },
-    });
-    if (config.prod) {
-      const deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'ProdConfig', {
-        deploymentConfigName: deploymentConfigName(config, 'prod'),
-        minimumHealthyHosts: codedeploy.MinimumHealthyHosts.percentage(config.prod.minHealthyHostsPercent),
-      });
-      const group = new codedeploy.ServerDeploymentGroup(this, 'ProdGroup', {
-        application: this.application,
-        deploymentGroupName: config.prod.deploymentGroupName,
-        deploymentConfig,
-        ec2InstanceTags: new codedeploy.InstanceTagSet({ [config.ec2TagKey]: [config.prod.ec2TagValue] }),
-        installAgent: false,
-        autoRollback: { failedDeployment: true, stoppedDeployment: false },
-      });
-      this.prod = { group, deploymentConfig };
-    }
-    for (const group of [this.group, this.prod?.group]) {
-      if (!group) continue;
-      Validations.of(group.role!).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRole]',
-        reason: 'AWSCodeDeployRole is the service-role policy CodeDeploy documents for EC2/on-premises deployment groups.',
-      });
-    }
 
     this.instanceRole = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
@@ -230,30 +267,128 @@ export class DeploymentTarget extends Construct {
     });
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.instanceRole });
 
+    if (fleet.blueGreen) {
+      this.blueGreen = new BlueGreenGroup(this, 'BlueGreenGroup', {
+        application: this.application,
+        deploymentGroupName: config.deploymentGroupName,
+        deploymentConfig: this.deploymentConfig,
+        fleet: { ...fleet, blueGreen: fleet.blueGreen },
+        instanceRole: this.instanceRole,
+        after: [this.instanceProfile],
+      });
+      this.groupName = this.blueGreen.deploymentGroupName;
+    } else {
+      this.group = new codedeploy.ServerDeploymentGroup(this, 'Group', {
+        application: this.application,
+        deploymentGroupName: config.deploymentGroupName,
+        deploymentConfig: this.deploymentConfig,
+        ec2InstanceTags: fleet.tagSet.length > 0 ? new codedeploy.InstanceTagSet(...fleet.tagSet.map(tagGroup)) : undefined,
+        installAgent: false,
+        // A deployment stopped by a newer run (--if-busy stop-active) must not roll back.
+        autoRollback: { failedDeployment: true, stoppedDeployment: false },
+      });
+      inPlaceFleet(this.group, fleet);
+      this.groupName = this.group.deploymentGroupName;
+    }
+    if (config.prod) {
+      if (!config.ec2TagKey) throw new Error('a second group without ec2_tag_key');
+      const deploymentConfig = new codedeploy.ServerDeploymentConfig(this, 'ProdConfig', {
+        deploymentConfigName: deploymentConfigName(config, 'prod'),
+        ...configProps(config.prod.minHealthyHosts, config.zonal),
+      });
+      const group = new codedeploy.ServerDeploymentGroup(this, 'ProdGroup', {
+        application: this.application,
+        deploymentGroupName: config.prod.deploymentGroupName,
+        deploymentConfig,
+        ec2InstanceTags: new codedeploy.InstanceTagSet({ [config.ec2TagKey]: [config.prod.ec2TagValue] }),
+        installAgent: false,
+        autoRollback: { failedDeployment: true, stoppedDeployment: false },
+      });
+      this.prod = { group, deploymentConfig };
+    }
+    for (const group of [this.group, this.prod?.group]) {
+      if (!group) continue;
+      Validations.of(group.role!).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRole]',
+        reason: 'AWSCodeDeployRole is the service-role policy CodeDeploy documents for EC2/on-premises deployment groups.',
+      });
+    }
+
     const agent = CODEDEPLOY_AGENTS[config.codedeployAgent];
-    const targets = [
-      {
-        key: `tag:${config.ec2TagKey}`,
-        values: [config.ec2TagValue, ...(config.prod ? [config.prod.ec2TagValue] : [])],
-      },
-    ];
-    // Each runs when created, then on its schedule, independently of the other: the
-    // configuration script waits for the agent (agentConfigScript).
-    const install = new ssm.CfnAssociation(this, 'CodeDeployAgent', {
-      name: 'AWS-ConfigureAWSPackage',
-      parameters: { action: ['Install'], name: [agent.package] },
-      targets,
-      scheduleExpression: INSTALL_SCHEDULE,
+    agentTargets(config).forEach((target, i) => {
+      // The first pair keeps the ids the stack had before there could be several.
+      const suffix = i === 0 ? '' : createHash('sha256').update(target.key).digest('hex').slice(0, 8);
+      const targets = [target];
+      // Each runs when created, then on its schedule, independently of the other: the
+      // configuration script waits for the agent (agentConfigScript).
+      const install = new ssm.CfnAssociation(this, `CodeDeployAgent${suffix}`, {
+        name: 'AWS-ConfigureAWSPackage',
+        parameters: { action: ['Install'], name: [agent.package] },
+        targets,
+        scheduleExpression: INSTALL_SCHEDULE,
+      });
+      const configure = new ssm.CfnAssociation(this, `CodeDeployAgentConfig${suffix}`, {
+        name: 'AWS-RunShellScript',
+        // One element, the script as shellcheck sees it (the SSM agent writes the elements of
+        // `commands` one per line to the file it runs).
+        parameters: { commands: [agentConfigScript(config.codedeployAgent)] },
+        targets,
+        scheduleExpression: CONFIGURE_SCHEDULE,
+      });
+      // Created after the install association, so that it is the first to reach the instances.
+      configure.addResourceDependency(install);
     });
-    const configure = new ssm.CfnAssociation(this, 'CodeDeployAgentConfig', {
-      name: 'AWS-RunShellScript',
-      // One element, the script as shellcheck sees it (the SSM agent writes the elements of
-      // `commands` one per line to the file it runs).
-      parameters: { commands: [agentConfigScript(config.codedeployAgent)] },
-      targets,
-      scheduleExpression: CONFIGURE_SCHEDULE,
+  }
+}
+
+/** A tag group as the CDK's InstanceTagSet takes it: each key with its values (any of them). */
+function tagGroup(group: Tag[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const t of group) out[t.key] = [...(out[t.key] ?? []), t.value];
+  return out;
+}
+
+/**
+ * What the CDK's ServerDeploymentGroup does not take from names, set on its CloudFormation
+ * resource (AWS::CodeDeploy::DeploymentGroup):
+ * - Auto Scaling groups by name, with OutdatedInstancesStrategy UPDATE (instances launched during
+ *   a deployment get its revision by a follow-up deployment) and TerminationHookEnabled (a
+ *   scale-in runs the revision's stop hooks before the instance goes); CodeDeploy's launch hook
+ *   deploys the last successful revision to every new instance ("Integrating CodeDeploy with
+ *   Amazon EC2 Auto Scaling",
+ *   https://docs.aws.amazon.com/codedeploy/latest/userguide/integrations-aws-auto-scaling.html);
+ * - target groups (by name: TargetGroupInfo takes names) and Classic Load Balancers in
+ *   LoadBalancerInfo, with DeploymentOption WITH_TRAFFIC_CONTROL, without which CloudFormation
+ *   ignores LoadBalancerInfo (CloudFormation reference, LoadBalancerInfo);
+ * - Ec2DeploymentOptions (AutoScalingGroupProcessesToSuspend): a property of the CloudFormation
+ *   resource ("AWS::CodeDeploy::DeploymentGroup Ec2DeploymentOptions",
+ *   https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-codedeploy-deploymentgroup-ec2deploymentoptions.html)
+ *   that cfn-lint 1.58.0's schema does not have yet: its E3002 is ignored on this resource only.
+ *   AWSCodeDeployRole already allows autoscaling:SuspendProcesses and ResumeProcesses.
+ */
+function inPlaceFleet(group: codedeploy.ServerDeploymentGroup, fleet: Fleet): void {
+  const cfn = group.node.defaultChild as codedeploy.CfnDeploymentGroup;
+  if (fleet.autoScalingGroups.length > 0) {
+    cfn.autoScalingGroups = fleet.autoScalingGroups;
+    cfn.outdatedInstancesStrategy = 'UPDATE';
+    cfn.terminationHookEnabled = true;
+  }
+  if (fleet.targetGroups.length > 0 || fleet.classicLoadBalancers.length > 0) {
+    cfn.loadBalancerInfo = {
+      targetGroupInfoList: fleet.targetGroups.length > 0 ? fleet.targetGroups.map((name) => ({ name })) : undefined,
+      elbInfoList: fleet.classicLoadBalancers.length > 0 ? fleet.classicLoadBalancers.map((name) => ({ name })) : undefined,
+    };
+    cfn.deploymentStyle = { deploymentType: 'IN_PLACE', deploymentOption: 'WITH_TRAFFIC_CONTROL' };
+  }
+  if (fleet.suspendAsgProcesses.length > 0) {
+    cfn.ec2DeploymentOptions = { autoScalingGroupProcessesToSuspend: fleet.suspendAsgProcesses };
+    // The two schema checks know the resource from before the property: cfn-lint 1.58.0 (E3002)
+    // and the CDK's own CloudFormation Validate plugin (F3002), both "additional properties".
+    cfn.addMetadata('cfn-lint', { config: { ignore_checks: ['E3002'] } });
+    Validations.of(cfn).acknowledge({
+      id: 'CloudFormation-Validate::F3002',
+      reason:
+        'Ec2DeploymentOptions is a property of AWS::CodeDeploy::DeploymentGroup in the CloudFormation reference and of the CDK\'s CfnDeploymentGroup (2.276.0); the bundled registry schema this check uses predates it.',
     });
-    // Created after the install association, so that it is the first to reach the instances.
-    configure.addResourceDependency(install);
   }
 }

@@ -3,7 +3,7 @@
  * deployment configurations of the pipeline's region, without a cross-region reference.
  */
 import { createHash } from 'node:crypto';
-import type { PipelineConfig } from '../config.js';
+import { floorName, type PipelineConfig } from '../config.js';
 
 /**
  * What the build needs of the artifact store: in the same stack, its resources; from a build
@@ -51,27 +51,31 @@ export function remoteBundles(partition: string, account: string, region: string
 
 /**
  * The name of a group's deployment configuration when the build is in another region and names
- * it without a cross-region reference: the percentage is part of the name, so that a change of
- * it creates a new configuration (a replacement under the same name would fail).
+ * it without a cross-region reference: the floor (and a hash of the zonal settings) is part of
+ * the name, so that a change of it creates a new configuration (a replacement under the same
+ * name would fail). `floor` is `floorName`'s: `min-healthy-50`, `min-hosts-2`, with
+ * `-zonal-<hash>` for zonal settings (at most 60 + 9 + 1 + 27 characters: CodeDeploy takes 100).
  */
-export function fixedConfigName(applicationName: string, groupName: string, percent: number): string {
+export function fixedConfigName(applicationName: string, groupName: string, floor: string): string {
   const hash = createHash('sha256').update(`${applicationName}/${groupName}`).digest('hex').slice(0, 8);
-  return `${groupName.slice(0, 60)}-${hash}-min-healthy-${percent}`;
+  return `${groupName.slice(0, 60)}-${hash}-${floor}`;
 }
 
 /**
  * The name of a group's deployment configuration, or undefined for one CloudFormation chooses.
  * CloudFormation replaces a deployment configuration on any change, and a replacement under the
- * same name would fail: a name it is given carries the percentage, so that a new floor is a new
- * name. The main group's is `<configName>-min-healthy-<percent>` when configName is set (the
- * original sample's key); a build in another region needs a name it can know without a
- * cross-region reference (`fixedConfigName`).
+ * same name would fail: a name it is given carries the floor (and the zonal settings' hash), so
+ * that a new floor is a new name. The main group's is `<configName>-<floor>` when configName is
+ * set (the original sample's key; `<configName>-min-healthy-<percent>` as before for a
+ * percentage without zonal settings); a build in another region needs a name it can know
+ * without a cross-region reference (`fixedConfigName`).
  */
 export function deploymentConfigName(config: PipelineConfig, group: 'main' | 'prod'): string | undefined {
-  const [name, percent] =
+  const [name, hosts] =
     group === 'main' || !config.prod
-      ? [config.deploymentGroupName, config.minHealthyHostsPercent]
-      : [config.prod.deploymentGroupName, config.prod.minHealthyHostsPercent];
-  if (group === 'main' && config.configName) return `${config.configName}-min-healthy-${percent}`;
-  return config.buildRegion ? fixedConfigName(config.applicationName, name, percent) : undefined;
+      ? [config.deploymentGroupName, config.minHealthyHosts]
+      : [config.prod.deploymentGroupName, config.prod.minHealthyHosts];
+  const floor = floorName(hosts, config.zonal);
+  if (group === 'main' && config.configName) return `${config.configName}-${floor}`;
+  return config.buildRegion ? fixedConfigName(config.applicationName, name, floor) : undefined;
 }

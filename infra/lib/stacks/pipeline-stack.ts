@@ -43,7 +43,7 @@ export class PipelineStack extends Stack {
         logKey: this.artifacts.key,
         accessLogs: this.artifacts.accessLogs,
         applicationName: this.target.application.applicationName,
-        deploymentGroupName: this.target.group.deploymentGroupName,
+        deploymentGroupName: this.target.groupName,
         deploymentConfigName: this.target.deploymentConfig.deploymentConfigName,
         prod: this.target.prod && {
           deploymentGroupName: this.target.prod.group.deploymentGroupName,
