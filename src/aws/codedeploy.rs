@@ -233,6 +233,24 @@ pub(crate) async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -
         {
             Ok(Created::GroupBusy)
         }
+        Err(err)
+            if matches!(
+                err.as_service_error(),
+                Some(CreateDeploymentError::InvalidAutoScalingGroupProcessToSuspendException(_))
+            ) =>
+        {
+            // API reference, EC2DeploymentOptions: suspending Auto Scaling processes needs an
+            // in-place group with Auto Scaling groups, and processes of the documented list.
+            let said = err
+                .as_service_error()
+                .and_then(|e| aws_sdk_codedeploy::error::ProvideErrorMetadata::message(e))
+                .unwrap_or("no detail")
+                .to_string();
+            Err(crate::base::error::Error::Refused(format!(
+                "CodeDeploy cannot suspend the Auto Scaling processes the group {}/{} names (ec2DeploymentOptions, suspend_asg_processes in cdk.json): {said}; they apply to an in-place group with Auto Scaling groups, and only Terminate, AZRebalance, InstanceRefresh and ScheduledActions can be suspended",
+                d.application, d.group
+            )))
+        }
         Err(err) => Err(sdk_error(
             "codedeploy",
             "CreateDeployment",

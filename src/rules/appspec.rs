@@ -761,6 +761,10 @@ fn check_event(c: &mut Checker<'_>, event: &str, value: &Yaml, scripts: &mut Vec
     if !LIFECYCLE_EVENTS.contains(&event) {
         let message = if matches!(event, "Install" | "DownloadBundle" | "Start" | "End") {
             "is run by the agent itself and cannot have scripts".to_string()
+        } else if matches!(event, "BlockTraffic" | "AllowTraffic") {
+            format!(
+                "is CodeDeploy taking the instance out of (or putting it back into) the load balancer and cannot have scripts: use Before{event} or After{event}"
+            )
         } else {
             format!(
                 "unknown lifecycle event{}; the agent silently skips it",
@@ -1242,6 +1246,11 @@ hooks:
                 "  BeforeInstall:",
                 "  Install:",
                 "is run by the agent itself",
+            ),
+            (
+                "  BeforeInstall:",
+                "  BlockTraffic:",
+                "cannot have scripts: use BeforeBlockTraffic or AfterBlockTraffic",
             ),
             (
                 "    - location: scripts/install.sh",

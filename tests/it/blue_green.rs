@@ -552,3 +552,47 @@ async fn a_tag_chosen_green_fleet_goes_in_target_instances() {
     assert_eq!(outcome.status, Outcome::Created);
     assert_eq!(create.num_calls(), 1);
 }
+
+/// A group whose ec2DeploymentOptions name processes CodeDeploy cannot suspend: CreateDeployment
+/// answers 400 InvalidAutoScalingGroupProcessToSuspendException (API reference, CreateDeployment
+/// errors); the run says what the setting is and where it comes from (exit 8), and the bundle
+/// it uploaded is deleted: no deployment, nothing left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_that_cannot_be_suspended_are_said_plainly_and_leave_nothing() {
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    let (_tmp, cfg) = setup();
+    let create = mock!(aws_sdk_codedeploy::Client::create_deployment).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(
+                r#"{"__type":"InvalidAutoScalingGroupProcessToSuspendException","message":"The process Launch cannot be suspended."}"#,
+            ),
+        )
+    });
+    let (hb, put, tag, del, recent, active) = (
+        head_bucket("us-east-1"),
+        put_object(),
+        tagging(),
+        delete_object(),
+        list_recent(&[]),
+        list_active(&[]),
+    );
+    let c = clients(&[&hb, &put, &tag, &del], &[&recent, &active, &create], &[]);
+    let err = deploy::run(&c, &cfg, &Shutdown::manual().1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::REFUSED, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("suspend_asg_processes")
+            && text.contains("The process Launch cannot be suspended"),
+        "{text}"
+    );
+    assert_eq!(
+        (create.num_calls(), del.num_calls()),
+        (1, 1),
+        "sent once, bundle deleted"
+    );
+}
