@@ -125,6 +125,8 @@ mod tests {
         assert_eq!(
             star,
             [
+                "DescribeTargetGroups",
+                "DescribeTargetGroupAttributes",
                 "StopDeployment",
                 "ListDeploymentTargets",
                 "BatchGetDeploymentTargets"
@@ -139,7 +141,7 @@ mod tests {
             for a in &op.actions {
                 let (service, _) = a.action.split_once(':').expect("service:Action");
                 assert!(
-                    ["s3", "ssm", "kms", "codedeploy"].contains(&service),
+                    ["s3", "ssm", "kms", "codedeploy", "elasticloadbalancing"].contains(&service),
                     "{}",
                     a.action
                 );

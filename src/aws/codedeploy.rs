@@ -313,6 +313,39 @@ pub(crate) fn is_deployment_of(info: &DeploymentInfo, d: &NewDeployment) -> bool
         && info.description() == Some(d.description.as_str())
 }
 
+/// The target groups (names) of a deployment group's load balancer, for traffic control
+/// (GetDeploymentGroup, `loadBalancerInfo.targetGroupInfoList`); none without one.
+pub(crate) async fn group_target_groups(
+    cd: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>> {
+    let out = cd
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await
+        .map_err(|err| {
+            sdk_error(
+                "codedeploy",
+                "GetDeploymentGroup",
+                format!("cannot read deployment group {application}/{group}"),
+                err,
+            )
+        })?;
+    Ok(out
+        .deployment_group_info()
+        .and_then(|g| g.load_balancer_info())
+        .map(|lb| {
+            lb.target_group_info_list()
+                .iter()
+                .filter_map(|t| t.name().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// One line of advice per common `errorInformation` code
 /// (<https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ErrorInformation.html>,
 /// <https://docs.aws.amazon.com/codedeploy/latest/userguide/error-codes.html>).

@@ -10,6 +10,7 @@
 
 pub mod calls;
 pub(crate) mod codedeploy;
+pub(crate) mod elb;
 pub mod s3;
 pub(crate) mod s3url;
 pub mod ssm;
@@ -27,6 +28,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub artifact_s3: aws_sdk_s3::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
+    /// The deployment group's load balancers (its region: CodeDeploy's).
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
     /// The region of CodeDeploy and of the artifact bucket.
     pub deploy_region: String,
 }
@@ -81,6 +84,11 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         .timeout_config(api_timeouts())
         .interceptor(calls::Listed)
         .build();
+    let elb_conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(&shared)
+        .region(aws_config::Region::new(deploy_region.clone()))
+        .timeout_config(api_timeouts())
+        .interceptor(calls::Listed)
+        .build();
     let ssm_conf = aws_sdk_ssm::config::Builder::from(&shared)
         .timeout_config(api_timeouts())
         .interceptor(calls::Listed)
@@ -90,6 +98,7 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         s3: aws_sdk_s3::Client::from_conf(s3_conf(&region)),
         artifact_s3: aws_sdk_s3::Client::from_conf(s3_conf(&deploy_region)),
         codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy_conf),
+        elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb_conf),
         deploy_region,
     })
 }

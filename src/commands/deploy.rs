@@ -390,8 +390,14 @@ pub async fn run(
     check_target(clients, cfg, shutdown).await?;
     let metadata = bundle_metadata(cfg);
     let target = ahead_target(cfg, &metadata);
-    let (fetched, built, ahead) =
+    let (fetched, mut built, ahead) =
         fetch_and_build(clients, cfg, target, shutdown, &mut timer).await?;
+    for note in
+        crate::deployment::drain::notes(clients, &cfg.application, &cfg.group, shutdown).await
+    {
+        log(format!("warning: {}: {}", note.location, note.message));
+        built.2.warn(note.location, note.message);
+    }
     timer.lap("bundle");
     let mut ahead = StartedAhead(ahead);
     let run = Run {

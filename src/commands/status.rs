@@ -88,10 +88,16 @@ pub async fn run(
             serving.instances = crate::deployment::phase::fleet_instances(&targets, serving.fleet);
         }
     }
+    let notes = crate::deployment::drain::notes(clients, application, group, shutdown)
+        .await
+        .into_iter()
+        .map(|n| format!("{}: {}", n.location, n.message))
+        .collect();
     Ok(GroupStatus {
         live,
         running,
         last_failure,
         serving,
+        notes,
     })
 }

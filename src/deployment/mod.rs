@@ -6,6 +6,7 @@
 pub(crate) mod conclude;
 pub(crate) mod config;
 pub(crate) mod description;
+pub(crate) mod drain;
 pub(crate) mod follow;
 pub(crate) mod group;
 pub(crate) mod phase;

@@ -277,6 +277,10 @@ pub struct GroupStatus {
     /// A blue/green group: the fleet that takes the traffic now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<crate::deployment::phase::Serving>,
+    /// What slows every deployment of the group (a load balancer's deregistration delay), or
+    /// why it could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// `status` as text: three short sections, each headed by what it answers.
@@ -324,6 +328,9 @@ pub fn status_text(status: &GroupStatus) -> String {
             }
         }
         None => text.push_str("last failed none\n"),
+    }
+    for note in &status.notes {
+        text.push_str(&format!("note        {note}\n"));
     }
     text
 }
@@ -517,6 +524,7 @@ mod tests {
                 entry: entry(&info("d-BAD", 50, "by hand")),
                 details: vec!["i-0abc: ApplicationStart failed\nlog tail".into()],
             }),
+            notes: vec!["target group web: deregistration delay 300 s (the default)".into()],
             serving: Some(crate::deployment::phase::Serving {
                 fleet: "green",
                 deployment_id: "d-RUN".into(),
@@ -536,12 +544,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("last failed d-BAD"), "{text}");
+        assert!(
+            text.contains("note        target group web: deregistration delay 300 s"),
+            "{text}"
+        );
         assert!(text.contains("            log tail\n"), "{text}");
         let empty = GroupStatus {
             live: None,
             running: vec![],
             last_failure: None,
             serving: None,
+            notes: Vec::new(),
         };
         assert!(status_text(&empty).contains("no deployment of this group succeeded"));
     }

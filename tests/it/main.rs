@@ -23,6 +23,7 @@ mod emulator;
 mod faults;
 mod history;
 mod hostile;
+mod load_balancer;
 mod merge;
 mod promote;
 mod restart;

@@ -286,6 +286,7 @@ export class BuildStep extends Construct {
           'codedeploy:GetDeployment',
           'codedeploy:ListDeployments',
           'codedeploy:BatchGetDeployments',
+          'codedeploy:GetDeploymentGroup',
         ],
         resources: [arn(`deploymentgroup:${props.applicationName}/${props.deploymentGroupName}`)],
       }),
@@ -297,6 +298,16 @@ export class BuildStep extends Construct {
       new iam.PolicyStatement({
         sid: 'DeploymentsWithoutResourceType',
         actions: ['codedeploy:StopDeployment', 'codedeploy:ListDeploymentTargets', 'codedeploy:BatchGetDeploymentTargets'],
+        resources: ['*'],
+      }),
+    );
+    // The deploy says when the group's target groups keep the 300 s deregistration delay:
+    // Elastic Load Balancing's Describe actions have no resource type either (Service
+    // Authorization Reference, "Actions defined by Elastic Load Balancing V2"); read-only.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'TargetGroupsWithoutResourceType',
+        actions: ['elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTargetGroupAttributes'],
         resources: ['*'],
       }),
     );
@@ -330,7 +341,7 @@ export class BuildStep extends Construct {
       ...projectGrants(project),
       ...keyWildcard,
       'Resource::*':
-        'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
+        'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets, and elasticloadbalancing:DescribeTargetGroups and DescribeTargetGroupAttributes (read-only), have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
     });
     const validate = nagRef(this.validateProject);
     acknowledgeWildcards(validateRole, {

@@ -30,6 +30,16 @@ use std::time::Duration;
 pub(crate) const TRIGGER: &str = "2026-11-26T06:00:00Z";
 
 pub(crate) fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule]) -> Clients {
+    clients_with_elb(s3_rules, cd_rules, ssm_rules, &[])
+}
+
+/// [`clients`], with answers of Elastic Load Balancing v2 too.
+pub(crate) fn clients_with_elb(
+    s3_rules: &[&Rule],
+    cd_rules: &[&Rule],
+    ssm_rules: &[&Rule],
+    elb_rules: &[&Rule],
+) -> Clients {
     let retry = || {
         aws_sdk_s3::config::retry::RetryConfig::standard()
             .with_max_attempts(3)
@@ -41,8 +51,9 @@ pub(crate) fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule
         s3_rules.iter().copied(),
         |c| c.retry_config(retry()).interceptor(Listed)
     );
-    // Last, so that a test's own rule wins: no successful deployment before this run's.
-    let defaults = [no_successes()];
+    // Last, so that a test's own rule wins: no successful deployment before this run's, and a
+    // deployment group without a load balancer.
+    let defaults = [no_successes(), plain_group()];
     Clients {
         ssm: mock_client!(
             aws_sdk_ssm,
@@ -58,8 +69,28 @@ pub(crate) fn clients(s3_rules: &[&Rule], cd_rules: &[&Rule], ssm_rules: &[&Rule
             cd_rules.iter().copied().chain(defaults.iter()),
             |c| c.retry_config(retry()).interceptor(Listed)
         ),
+        elb: mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            elb_rules.iter().copied(),
+            |c| c.retry_config(retry()).interceptor(Listed)
+        ),
         deploy_region: "us-east-1".into(),
     }
+}
+
+/// GetDeploymentGroup of a group that deploys in place, by tag, without a load balancer.
+pub(crate) fn plain_group() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_output(|| {
+        aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput::builder()
+            .deployment_group_info(
+                aws_sdk_codedeploy::types::DeploymentGroupInfo::builder()
+                    .application_name("app")
+                    .deployment_group_name("web")
+                    .build(),
+            )
+            .build()
+    })
 }
 
 /// ListDeployments of successful deployments (the rollback targets' tags): none.
