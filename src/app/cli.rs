@@ -14,9 +14,11 @@ Exit codes:
   4  an AWS call or local I/O failed
   5  the deployment failed or was stopped
   6  the deployment group is busy (--if-busy fail)
-  7  gave up waiting: the deployment is still running (its id is printed), or the group
-     stayed busy for --wait-timeout (--if-busy wait)
-  8  rollback or promote refused: nothing to deploy again, or its bundle is gone or changed
+  7  gave up waiting: the deployment is still running (its id is printed), the group
+     stayed busy for --wait-timeout (--if-busy wait), or the deployment window opens after it
+  8  rollback, promote or restart refused: nothing to deploy again, or its bundle is gone or
+     changed
+  9  deploy outside its deployment window or in a freeze (--if-outside-window fail)
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)
   141  the reader of stdout went away (| head) after the run succeeded";
 
@@ -35,8 +37,10 @@ Exit codes:
   4  an AWS call or local I/O failed
   5  the deployment failed or was stopped
   6  the deployment group is busy (--if-busy fail)
-  7  gave up waiting: the deployment is still running (its id is printed), or the group
-     stayed busy for --wait-timeout (--if-busy wait)
+  7  gave up waiting: the deployment is still running (its id is printed), the group
+     stayed busy for --wait-timeout (--if-busy wait), or the deployment window opens after it
+  8  refused (CodeDeploy cannot suspend the Auto Scaling processes the group names)
+  9  outside the deployment window or in a freeze (--if-outside-window fail)
   130, 143  interrupted by SIGINT, SIGTERM (a multipart upload is aborted first)
   141  the reader of stdout went away (| head) after the run succeeded";
 
@@ -462,6 +466,34 @@ pub(crate) struct AwsDeployArgs {
     /// replacement fleet (traffic; the original fleet's termination wait can last days)
     #[arg(help_heading = "Waiting", long, env = "WAIT_FOR", value_enum, default_value_t = crate::deployment::WaitFor::Succeeded)]
     pub wait_for: crate::deployment::WaitFor,
+
+    /// Create the deployment only inside this window: DAYS HH:MM-HH:MM ZONE, e.g. 'Mon-Fri
+    /// 09:00-16:00 Europe/Berlin' (an end at or before the start runs past midnight; 24:00 is
+    /// an end); repeat for several, or separate them with ';'
+    #[arg(
+        help_heading = "Waiting",
+        long,
+        env = "DEPLOY_WINDOW",
+        value_delimiter = ';',
+        value_name = "WINDOW"
+    )]
+    pub deploy_window: Vec<crate::deployment::window::Window>,
+
+    /// Never create the deployment on these days: YYYY-MM-DD[..YYYY-MM-DD] ZONE, both days
+    /// included; repeat, or separate them with ';'
+    #[arg(
+        help_heading = "Waiting",
+        long,
+        env = "DEPLOY_FREEZE",
+        value_delimiter = ';',
+        value_name = "DAYS"
+    )]
+    pub freeze: Vec<crate::deployment::window::Freeze>,
+
+    /// Outside the window or in a freeze: wait until it opens (within --wait-timeout, exit 7
+    /// past it), or fail at once (exit 9)
+    #[arg(help_heading = "Waiting", long, env = "IF_OUTSIDE_WINDOW", value_enum, default_value_t = crate::deployment::IfOutsideWindow::Wait)]
+    pub if_outside_window: crate::deployment::IfOutsideWindow,
 
     /// Blue/green with a tag-chosen replacement fleet (green_fleet: discover_existing): the
     /// EC2 tag of the replacement instances, KEY=VALUE (repeat for several; an instance with

@@ -449,6 +449,7 @@ fn error_location(error: &Error) -> String {
         | Error::DeploymentFailed { deployment_id, .. }
         | Error::WaitTimeout { deployment_id, .. } => format!("deployment {deployment_id}"),
         Error::Refused(_) => "revision".to_string(),
+        Error::OutsideWindow { .. } => "deployment window".to_string(),
         Error::Interrupted(signal) => (*signal).to_string(),
         Error::Invalid(_) => "input".to_string(),
     }

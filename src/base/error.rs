@@ -21,6 +21,8 @@ pub mod exit {
     pub const WAIT_TIMEOUT: u8 = 7;
     /// Refused: nothing to roll back to, or the bundle to deploy again is gone or changed.
     pub const REFUSED: u8 = 8;
+    /// Outside the deployment window, or in a freeze (`--if-outside-window fail`).
+    pub const OUTSIDE_WINDOW: u8 = 9;
     /// Interrupted by SIGINT (128 + 2), after cleaning up.
     pub const INTERRUPTED_INT: u8 = 130;
     /// Interrupted by SIGTERM (128 + 15), after cleaning up.
@@ -82,6 +84,15 @@ pub enum Error {
     WaitTimeout {
         deployment_id: String,
         waited_secs: u64,
+    },
+
+    /// A deploy outside its deployment window or in a freeze: `--if-outside-window fail` (exit
+    /// 9), or a wait for the window longer than `--wait-timeout` allows (exit 7).
+    #[error("{why}{}; nothing was deployed", match opens { Some(o) => format!(" (it opens at {o})"), None => " (it opens no time in the next 15 days)".to_string() })]
+    OutsideWindow {
+        why: String,
+        opens: Option<String>,
+        gave_up: bool,
     },
 
     /// A rollback (or promotion) that cannot be done as asked: nothing to go back to, or its
@@ -151,6 +162,8 @@ impl Error {
             Error::DeploymentFailed { .. } => exit::DEPLOYMENT_FAILED,
             Error::WaitTimeout { .. } | Error::BusyTimeout { .. } => exit::WAIT_TIMEOUT,
             Error::Refused(_) => exit::REFUSED,
+            Error::OutsideWindow { gave_up: true, .. } => exit::WAIT_TIMEOUT,
+            Error::OutsideWindow { gave_up: false, .. } => exit::OUTSIDE_WINDOW,
             Error::Interrupted("SIGINT") => exit::INTERRUPTED_INT,
             Error::Interrupted(_) => exit::INTERRUPTED_TERM,
         }

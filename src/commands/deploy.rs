@@ -388,6 +388,14 @@ pub async fn run(
 ) -> Result<DeployOutcome> {
     let mut timer = Timer::new();
     check_target(clients, cfg, shutdown).await?;
+    // Outside the deployment window, nothing is downloaded or built yet: fail, or wait first
+    // (it is judged again just before CreateDeployment).
+    crate::deployment::place::hold_for_window(
+        cfg,
+        std::time::Instant::now() + cfg.budget(),
+        shutdown,
+    )
+    .await?;
     let metadata = bundle_metadata(cfg);
     let target = ahead_target(cfg, &metadata);
     let (fetched, mut built, ahead) =

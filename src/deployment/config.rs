@@ -56,6 +56,17 @@ pub enum WaitFor {
     Traffic,
 }
 
+/// What a deploy does outside its deployment window (`--if-outside-window`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IfOutsideWindow {
+    /// Wait until the window opens (within `--wait-timeout`; exit 7 past it).
+    #[default]
+    Wait,
+    /// Fail with exit code 9, saying when the window opens.
+    Fail,
+}
+
 /// The resolved configuration of one deploy run.
 #[derive(Debug, Clone)]
 pub struct DeployConfig {
@@ -80,6 +91,9 @@ pub struct DeployConfig {
     pub poll_interval: Duration,
     /// When following ends (`--wait-for`).
     pub wait_for: WaitFor,
+    /// When the deployment may be created (`--deploy-window`, `--freeze`): always when empty.
+    pub schedule: crate::deployment::window::Schedule,
+    pub if_outside_window: IfOutsideWindow,
     /// Blue/green with a tag-chosen replacement fleet: its EC2 tags (`--green-fleet-tag`).
     pub green_fleet_tags: Vec<(String, String)>,
     pub commit: Option<String>,

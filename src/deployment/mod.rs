@@ -13,9 +13,11 @@ pub(crate) mod phase;
 pub(crate) mod place;
 pub mod record;
 pub(crate) mod redeploy;
+pub mod window;
 
 pub use config::{
-    bundle_key, ArchiveSource, DeployConfig, IfBusy, Outcome, StepTime, UploadMode, WaitFor,
+    bundle_key, ArchiveSource, DeployConfig, IfBusy, IfOutsideWindow, Outcome, StepTime,
+    UploadMode, WaitFor,
 };
 pub use description::{description, description_noting};
 pub(crate) use description::{field_of, run_key};

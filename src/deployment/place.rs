@@ -5,8 +5,9 @@ use crate::aws::Clients;
 use crate::base::error::Error;
 use crate::base::shutdown::Shutdown;
 use crate::base::term::log;
-use crate::deployment::config::{DeployConfig, IfBusy};
+use crate::deployment::config::{DeployConfig, IfBusy, IfOutsideWindow};
 use crate::deployment::group::{newer_run, take_group, Group};
+use crate::deployment::window::Verdict;
 use aws_smithy_types::DateTime;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,13 @@ pub(crate) async fn place(
         if let Some(signal) = shutdown.fired() {
             return Err(fail(Error::Interrupted(signal), false));
         }
+        // The window is judged at the moment of CreateDeployment (a wait for the group may
+        // have run past its end). Never a hold for a rollback, restart or promotion.
+        if !new.restart {
+            hold_for_window(cfg, deadline, shutdown)
+                .await
+                .map_err(|e| fail(e, false))?;
+        }
         let err = match cdapi::create(&clients.codedeploy, new).await {
             Ok(Created::Id(id)) => return Ok(Placed::Created(id)),
             Ok(Created::GroupBusy) => {
@@ -85,6 +93,46 @@ pub(crate) async fn place(
         }
         // Every look came back without it: taken as not created.
         return Err(fail(err, false));
+    }
+}
+
+/// Waits until the deployment window is open (`--deploy-window`, `--freeze`), by
+/// `--if-outside-window`: fails at once (exit 9), or waits, saying until when, and gives up
+/// (exit 7) when the window opens after `deadline`.
+pub(crate) async fn hold_for_window(
+    cfg: &DeployConfig,
+    deadline: Instant,
+    shutdown: &Shutdown,
+) -> Result<(), Error> {
+    let mut said = false;
+    loop {
+        let now = jiff::Timestamp::now();
+        let Verdict::Closed { opens, why } = cfg.schedule.at(now) else {
+            if said {
+                log("the deployment window is open");
+            }
+            return Ok(());
+        };
+        let wait = opens.and_then(|o| std::time::Duration::try_from(o.duration_since(now)).ok());
+        let within = wait.is_some_and(|w| Instant::now() + w <= deadline);
+        if cfg.if_outside_window == IfOutsideWindow::Fail || !within {
+            return Err(Error::OutsideWindow {
+                why,
+                opens: opens.map(|o| o.to_string()),
+                gave_up: cfg.if_outside_window == IfOutsideWindow::Wait,
+            });
+        }
+        if !said {
+            log(format!(
+                "{why}: waiting until it opens at {} (--if-outside-window wait)",
+                opens.map(|o| o.to_string()).unwrap_or_default()
+            ));
+            said = true;
+        }
+        let step = wait
+            .unwrap_or_default()
+            .clamp(Duration::from_millis(10), Duration::from_secs(60));
+        shutdown.sleep(step).await?;
     }
 }
 

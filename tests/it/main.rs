@@ -31,3 +31,4 @@ mod rollback;
 mod sample;
 mod signals;
 mod snapshots;
+mod window;

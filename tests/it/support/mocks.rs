@@ -118,6 +118,8 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         busy_timeout: Duration::from_secs(30),
         poll_interval: Duration::from_millis(1),
         wait_for: deployment::WaitFor::Succeeded,
+        schedule: deployment::window::Schedule::default(),
+        if_outside_window: deployment::IfOutsideWindow::Wait,
         green_fleet_tags: Vec::new(),
         commit: Some("abc123".into()),
         build_id: Some("proj:1".into()),
