@@ -131,6 +131,9 @@ export interface PipelineConfig {
   readonly ifBusy: IfBusy;
   /** How long the build follows a deployment, in minutes. */
   readonly waitTimeoutMinutes: number;
+  /** Deployment windows (`--deploy-window`) and freezes (`--freeze`), as the binary reads them. */
+  readonly deployWindows: string[];
+  readonly freezes: string[];
   /** A second deployment group (e.g. production) that the promotion project deploys to. */
   readonly prod?: {
     readonly deploymentGroupName: string;
@@ -214,6 +217,40 @@ function principals(raw: Raw, key: string): string[] {
   return list as string[];
 }
 
+/** A deployment window as the binary parses it (src/deployment/window.rs): days as a range or a
+ * comma list, times HH:MM (or HH:MM:SS; 24:00 as an end), a zone. */
+const DAY = '(Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const DAYS = `${DAY}(-${DAY})?(,${DAY}(-${DAY})?)*`;
+const TIME = '([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?';
+const WINDOW = new RegExp(`^${DAYS} ${TIME}-(${TIME}|24:00) (\\S+)$`, 'i');
+const FREEZE = /^(\d{4}-\d{2}-\d{2})(\.\.(\d{4}-\d{2}-\d{2}))? (\S+)$/;
+
+/** A list of windows or freezes, each checked as the binary reads it, its zone one that the
+ * IANA database knows (what Intl accepts); the build gets them joined by ';'. */
+function schedule(raw: Raw, key: string, pattern: RegExp, what: string): string[] {
+  const value = raw(key);
+  if (value === undefined || value === null || value === '') return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((item) => {
+    const text = typeof item === 'string' ? item.trim().replace(/\s+/g, ' ') : '';
+    const match = pattern.exec(text);
+    const zone = match?.[match.length - 1];
+    let known = false;
+    try {
+      known = zone !== undefined && new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone !== undefined;
+    } catch {
+      known = false;
+    }
+    if (!match || !known || text.includes(';')) {
+      throw new ConfigError(`cdk.json context "${key}" has ${JSON.stringify(item)}: expected ${what}, with a time zone of the IANA database`);
+    }
+    if (pattern === FREEZE && match[3] !== undefined && match[3] < match[1]) {
+      throw new ConfigError(`cdk.json context "${key}" has ${JSON.stringify(item)}: it ends before it starts`);
+    }
+    return text;
+  });
+}
+
 /** The region of the build: `build_region`, else the pipeline's. */
 export function buildRegionOf(config: PipelineConfig): string {
   return config.buildRegion ?? config.region;
@@ -284,6 +321,8 @@ export function readConfig(node: Node): PipelineConfig {
     notificationEmail: optional(raw, 'notification_email', /^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an email address'),
     ifBusy,
     waitTimeoutMinutes: integer(raw, 'wait_timeout_minutes', 60, 5, 240),
+    deployWindows: schedule(raw, 'deploy_windows', WINDOW, 'DAYS HH:MM-HH:MM ZONE, e.g. "Mon-Fri 09:00-16:00 Europe/Berlin"'),
+    freezes: schedule(raw, 'freeze', FREEZE, 'YYYY-MM-DD..YYYY-MM-DD ZONE or YYYY-MM-DD ZONE, e.g. "2026-12-21..2027-01-03 Europe/Berlin"'),
     prod: prodGroup(raw, minHealthyHosts, ec2TagKey),
     approvers: principals(raw, 'approvers'),
     operators: principals(raw, 'operators'),

@@ -57,6 +57,8 @@ export const CONTEXT_KEYS: readonly ContextKey[] = [
   { name: 'app_bucket_name', type: 'string', default: 'a bucket the stack creates', help: 'an existing bucket of releases' },
   { name: 'notification_email', type: 'string', help: 'an email subscription of the topics' },
   { name: 'if_busy', type: 'string', default: '`wait`', help: "the build's `--if-busy`: `wait`, `stop-active` or `fail`" },
+  { name: 'deploy_windows', type: 'list', help: "when the pipeline's deploys may create deployments: `DAYS HH:MM-HH:MM ZONE` each, e.g. `Mon-Fri 09:00-16:00 Europe/Berlin` (an end at or before the start runs past midnight; `24:00` is an end); outside them a deploy waits (the build's `--deploy-window`); rollbacks are never held" },
+  { name: 'freeze', type: 'list', help: 'days on which no deploy creates a deployment: `YYYY-MM-DD..YYYY-MM-DD ZONE` or `YYYY-MM-DD ZONE`, both days included (the build\'s `--freeze`)' },
   { name: 'wait_timeout_minutes', type: 'integer', default: '`60`', help: "the build's `--wait-timeout` (5 to 240)" },
   { name: 'tool_dir', type: 'string', default: '`../dist/tool`', help: 'the folder with the binary and its `.sha256`' },
   { name: 'prod_deployment_group_name', type: 'string', help: 'an optional second deployment group (e.g. `prod`); with it the stack adds the promotion project' },

@@ -265,6 +265,27 @@ describe('intent', () => {
     );
     expect(env.INVISIBLE_PIPELINE_EXPORT_FILE).toMatch(/^\/tmp\//);
     expect(env.WAIT_TIMEOUT).toBe('60m');
+  });
+
+  test('deployment windows and freezes reach the deploy project, and never the rollback project', () => {
+    const { t } = template({
+      deploy_windows: ['Mon-Fri 09:00-16:00 Europe/Berlin', 'Sat 22:00-02:00 Europe/Berlin'],
+      freeze: ['2026-12-21..2027-01-03 Europe/Berlin'],
+      operators: ['arn:aws:iam::123456789012:role/OnCall'],
+    });
+    const projects = Object.values(t.findResources('AWS::CodeBuild::Project'));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const envOf = (p: Record<string, any>) =>
+      Object.fromEntries(
+        (p.Properties.Environment.EnvironmentVariables as { Name: string; Value: unknown }[]).map((v) => [v.Name, v.Value]),
+      );
+    const envs = projects.map(envOf);
+    const deploy = envs.find((e) => e.INVISIBLE_PIPELINE_COMMAND === undefined && e.CODEDEPLOY_DEPLOYMENT_CONFIG !== undefined);
+    expect(deploy?.DEPLOY_WINDOW).toBe('Mon-Fri 09:00-16:00 Europe/Berlin;Sat 22:00-02:00 Europe/Berlin');
+    expect(deploy?.DEPLOY_FREEZE).toBe('2026-12-21..2027-01-03 Europe/Berlin');
+    const rollback = envs.find((e) => e.INVISIBLE_PIPELINE_COMMAND === 'rollback');
+    expect(rollback).toBeDefined();
+    expect(rollback?.DEPLOY_WINDOW).toBeUndefined();
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
   });
 
@@ -677,6 +698,10 @@ describe('configuration', () => {
     [{ if_busy: 'sometimes' }, 'expected wait, stop-active or fail'],
     [{ notification_email: 'not-an-email' }, 'context "notification_email"'],
     [{ repo_exists: 'maybe' }, 'expected true or false'],
+    [{ deploy_windows: ['Mon-Fry 09:00-16:00 Europe/Berlin'] }, 'context "deploy_windows" has "Mon-Fry 09:00-16:00 Europe/Berlin": expected DAYS HH:MM-HH:MM ZONE'],
+    [{ deploy_windows: ['Mon-Fri 09:00-16:00 Europe/Berlinn'] }, 'with a time zone of the IANA database'],
+    [{ deploy_windows: ['Mon-Fri 9:00-16:00 UTC'] }, 'context "deploy_windows"'],
+    [{ freeze: ['2027-01-03..2026-12-21 UTC'] }, 'context "freeze" has "2027-01-03..2026-12-21 UTC": it ends before it starts'],
   ])('%o fails synth naming the key', (overrides, message) => {
     expect(() => build(overrides)).toThrow(ConfigError);
     expect(() => build(overrides)).toThrow(message);

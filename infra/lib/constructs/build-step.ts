@@ -221,6 +221,9 @@ export class BuildStep extends Construct {
         IF_BUSY: { value: config.ifBusy },
         WAIT_TIMEOUT: { value: `${config.waitTimeoutMinutes}m` },
         ...blueGreenEnv,
+        // Deploys only: the windows and freezes (src/deployment/window.rs); rollbacks are never held.
+        ...(config.deployWindows.length ? { DEPLOY_WINDOW: { value: config.deployWindows.join(';') } } : {}),
+        ...(config.freezes.length ? { DEPLOY_FREEZE: { value: config.freezes.join(';') } } : {}),
       },
     );
     // Pushes to other branches: checks only, in a project whose role can read the release and
