@@ -286,6 +286,13 @@ describe('intent', () => {
     const rollback = envs.find((e) => e.INVISIBLE_PIPELINE_COMMAND === 'rollback');
     expect(rollback).toBeDefined();
     expect(rollback?.DEPLOY_WINDOW).toBeUndefined();
+    // The README's example synthesizes as it stands.
+    const readme = readFileSync(join(infraDir, '..', 'README.md'), 'utf8');
+    const block = /```json\n(\{\n  "deploy_windows"[\s\S]*?)\n```/.exec(readme);
+    expect(block).not.toBeNull();
+    const example = template(JSON.parse(block![1]));
+    const exampleEnvs = Object.values(example.t.findResources('AWS::CodeBuild::Project')).map(envOf);
+    expect(exampleEnvs.some((e) => String(e.DEPLOY_WINDOW ?? '').startsWith('Mon-Thu 09:00-16:00 Europe/Berlin;'))).toBe(true);
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
   });
 
