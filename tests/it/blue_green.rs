@@ -287,16 +287,9 @@ fn through_ready() -> Vec<Moment> {
     ]
 }
 
-fn clients_for(cd: &[Rule]) -> (invisible_pipeline::aws::Clients, Vec<Rule>) {
-    let s3 = vec![head_bucket("us-east-1"), put_object(), tagging()];
-    let mut codedeploy = vec![list_recent(&[]), list_active(&[]), create()];
-    let c = {
-        let s3: Vec<&Rule> = s3.iter().collect();
-        let cd: Vec<&Rule> = codedeploy.iter().chain(cd.iter()).collect();
-        clients(&s3, &cd, &[])
-    };
-    codedeploy.extend(s3);
-    (c, codedeploy)
+fn clients_for(cd: &[Rule]) -> (invisible_pipeline::aws::Clients, UsualDeploy) {
+    let cd: Vec<&Rule> = cd.iter().collect();
+    usual_deploy(&cd, &[])
 }
 
 /// Ready (waiting for a manual reroute) is not the end, nor is the blue fleet's termination

@@ -83,22 +83,11 @@ fn attributes(delay: &'static str) -> Rule {
 
 async fn deploy_with(elb: &[&Rule]) -> deploy::DeployOutcome {
     let (_tmp, cfg) = setup();
-    let (hb, put, tag, recent, active, cr, group) = (
-        head_bucket("us-east-1"),
-        put_object(),
-        tagging(),
-        list_recent(&[]),
-        list_active(&[]),
-        create(),
+    let (group, get) = (
         behind_target_group(),
+        get_deployment(&[DeploymentStatus::Succeeded]),
     );
-    let get = get_deployment(&[DeploymentStatus::Succeeded]);
-    let c = clients_with_elb(
-        &[&hb, &put, &tag],
-        &[&group, &recent, &active, &cr, &get],
-        &[],
-        elb,
-    );
+    let (c, _usual) = usual_deploy(&[&group, &get], elb);
     deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap()
 }
 

@@ -81,16 +81,9 @@ async fn a_window_that_opens_during_the_wait_is_waited_for() {
         windows: vec![window.parse::<Window>().unwrap()],
         freezes: Vec::new(),
     };
-    let (hb, put, tag, recent, active, cr) = (
-        head_bucket("us-east-1"),
-        put_object(),
-        tagging(),
-        list_recent(&[]),
-        list_active(&[]),
-        create(),
-    );
     let get = get_deployment(&[DeploymentStatus::Succeeded]);
-    let c = clients(&[&hb, &put, &tag], &[&recent, &active, &cr, &get], &[]);
+    let (c, usual) = usual_deploy(&[&get], &[]);
+    let cr = &usual.create;
     let started = Instant::now();
     let outcome = deploy::run(&c, &cfg, &Shutdown::manual().1).await.unwrap();
     assert_eq!(outcome.status, Outcome::Succeeded);

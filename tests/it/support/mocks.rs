@@ -79,6 +79,37 @@ pub(crate) fn clients_with_elb(
     }
 }
 
+/// The answers of a deploy that meets nothing unusual: the bucket in its region, the upload
+/// and its tags, no other deployment in the group, CreateDeployment (kept apart, for its count).
+pub(crate) struct UsualDeploy {
+    pub create: Rule,
+    _rest: Vec<Rule>,
+}
+
+/// Clients answering a deploy as [`UsualDeploy`] says, the test's own CodeDeploy and Elastic
+/// Load Balancing answers first.
+pub(crate) fn usual_deploy(cd_rules: &[&Rule], elb_rules: &[&Rule]) -> (Clients, UsualDeploy) {
+    let s3 = [head_bucket("us-east-1"), put_object(), tagging()];
+    let cd = [list_recent(&[]), list_active(&[])];
+    let create = create();
+    let s3_refs: Vec<&Rule> = s3.iter().collect();
+    let cd_refs: Vec<&Rule> = cd_rules
+        .iter()
+        .copied()
+        .chain(cd.iter())
+        .chain([&create])
+        .collect();
+    let c = clients_with_elb(&s3_refs, &cd_refs, &[], elb_rules);
+    let rest = s3.into_iter().chain(cd).collect();
+    (
+        c,
+        UsualDeploy {
+            create,
+            _rest: rest,
+        },
+    )
+}
+
 /// GetDeploymentGroup of a group that deploys in place, by tag, without a load balancer.
 pub(crate) fn plain_group() -> Rule {
     mock!(aws_sdk_codedeploy::Client::get_deployment_group).then_output(|| {
