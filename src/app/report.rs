@@ -219,6 +219,15 @@ fn deployment_text(o: &crate::commands::deploy::DeployOutcome, warnings: usize) 
     if let Some(newer) = &o.superseded_by {
         text.push_str(&format!("superseded  by deployment {newer}\n"));
     }
+    text.push_str(&commit_lines(&o.commit, o.build.as_deref()));
+    for (label, link) in [
+        ("console", &o.console.deployment),
+        ("build page", &o.console.build),
+    ] {
+        if let Some(link) = link {
+            text.push_str(&format!("{label:<11} {link}\n"));
+        }
+    }
     let steps: Vec<String> = o
         .steps
         .iter()
@@ -228,6 +237,22 @@ fn deployment_text(o: &crate::commands::deploy::DeployOutcome, warnings: usize) 
         "steps       {}\nwarnings    {warnings}\n",
         steps.join(", ")
     ));
+    text
+}
+
+/// The commit of a run, for people: id, then branch, author and subject when known.
+fn commit_lines(c: &crate::deployment::CommitInfo, build: Option<&str>) -> String {
+    let mut text = format!("commit      {}\n", c.id.as_deref().unwrap_or("-"));
+    for (name, value) in [
+        ("branch", &c.branch),
+        ("author", &c.author),
+        ("subject", &c.subject),
+    ] {
+        if let Some(value) = value {
+            text.push_str(&format!("{name:<11} {value}\n"));
+        }
+    }
+    text.push_str(&format!("build       {}\n", build.unwrap_or("-")));
     text
 }
 
@@ -395,6 +420,13 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) -> io::Re
         // A deployment that exists (it failed, or the run gave up waiting for it or for the
         // group): its id, for the next step of a script.
         let result = match error {
+            Error::DeploymentFailed {
+                deployment_id,
+                alarms,
+                ..
+            } if !alarms.is_empty() => {
+                serde_json::json!({ "deployment_id": deployment_id, "stopped_by_alarms": alarms })
+            }
             Error::Busy { deployment_id, .. }
             | Error::BusyTimeout { deployment_id, .. }
             | Error::DeploymentFailed { deployment_id, .. }

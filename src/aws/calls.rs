@@ -141,7 +141,15 @@ mod tests {
             for a in &op.actions {
                 let (service, _) = a.action.split_once(':').expect("service:Action");
                 assert!(
-                    ["s3", "ssm", "kms", "codedeploy", "elasticloadbalancing"].contains(&service),
+                    [
+                        "s3",
+                        "ssm",
+                        "kms",
+                        "codedeploy",
+                        "elasticloadbalancing",
+                        "cloudwatch"
+                    ]
+                    .contains(&service),
                     "{}",
                     a.action
                 );

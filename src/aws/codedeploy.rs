@@ -140,6 +140,9 @@ pub(crate) struct NewDeployment {
     /// Blue/green with a tag-chosen replacement fleet: the tags of its instances
     /// (`targetInstances.tagFilters`, KEY_AND_VALUE: an instance with any of them).
     pub green_fleet_tags: Vec<(String, String)>,
+    /// The group's alarms off for this deployment (`overrideAlarmConfiguration` with
+    /// `enabled: false`; the caller needs codedeploy:UpdateDeploymentGroup for it).
+    pub ignore_alarms: bool,
 }
 
 /// What CreateDeployment answered.
@@ -215,6 +218,14 @@ pub(crate) async fn create(cd: &aws_sdk_codedeploy::Client, d: &NewDeployment) -
         )
         .ignore_application_stop_failures(d.ignore_application_stop_failures)
         .set_target_instances(green_fleet(&d.green_fleet_tags))
+        // API reference, CreateDeployment, overrideAlarmConfiguration: "set its alarm
+        // configuration to turn off alarm polling" for "a previous application revision that
+        // is known to work".
+        .set_override_alarm_configuration(d.ignore_alarms.then(|| {
+            aws_sdk_codedeploy::types::AlarmConfiguration::builder()
+                .enabled(false)
+                .build()
+        }))
         .customize()
         .config_override(
             aws_sdk_codedeploy::config::Builder::default().retry_config(RetryConfig::disabled()),
@@ -320,6 +331,51 @@ pub(crate) async fn group_target_groups(
     application: &str,
     group: &str,
 ) -> Result<Vec<String>> {
+    Ok(group_info(cd, application, group)
+        .await?
+        .and_then(|g| {
+            g.load_balancer_info().map(|lb| {
+                lb.target_group_info_list()
+                    .iter()
+                    .filter_map(|t| t.name().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default())
+}
+
+/// The CloudWatch alarms a deployment group watches (GetDeploymentGroup,
+/// `alarmConfiguration`, when enabled); none without them.
+pub(crate) async fn group_alarms(
+    cd: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>> {
+    Ok(group_info(cd, application, group)
+        .await?
+        .and_then(|g| g.alarm_configuration().cloned())
+        .map(|c| alarm_names(&c))
+        .unwrap_or_default())
+}
+
+/// The names of an enabled alarm configuration's alarms.
+pub(crate) fn alarm_names(config: &aws_sdk_codedeploy::types::AlarmConfiguration) -> Vec<String> {
+    if !config.enabled() {
+        return Vec::new();
+    }
+    config
+        .alarms()
+        .iter()
+        .filter_map(|a| a.name().map(str::to_string))
+        .collect()
+}
+
+/// GetDeploymentGroup.
+async fn group_info(
+    cd: &aws_sdk_codedeploy::Client,
+    application: &str,
+    group: &str,
+) -> Result<Option<aws_sdk_codedeploy::types::DeploymentGroupInfo>> {
     let out = cd
         .get_deployment_group()
         .application_name(application)
@@ -334,16 +390,7 @@ pub(crate) async fn group_target_groups(
                 err,
             )
         })?;
-    Ok(out
-        .deployment_group_info()
-        .and_then(|g| g.load_balancer_info())
-        .map(|lb| {
-            lb.target_group_info_list()
-                .iter()
-                .filter_map(|t| t.name().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(out.deployment_group_info().cloned())
 }
 
 /// One line of advice per common `errorInformation` code
@@ -360,7 +407,7 @@ pub(crate) fn error_hint(code: &str) -> Option<&'static str> {
         "TIMEOUT" => "a lifecycle event's scripts ran past their timeout: see the script and log tail below",
         "OVER_MAX_INSTANCES" => "the deployment targets more instances than the account may deploy to at once",
         "THROTTLED" | "INTERNAL_ERROR" => "a CodeDeploy-side failure: run again",
-        "ALARM_ACTIVE" => "an alarm of the deployment group is in ALARM: resolve it or remove it from the group",
+        "ALARM_ACTIVE" => "an alarm of the deployment group fired: see its reason above; CodeDeploy rolls back when the group has DEPLOYMENT_STOP_ON_ALARM; `rollback --ignore-alarms` deploys a revision known to be good while the alarm still fires",
         "MANUAL_STOP" => "someone stopped the deployment",
         _ => return None,
     })

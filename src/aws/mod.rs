@@ -9,6 +9,7 @@
 //! names the call, the resource and what to do; the SDK error stays their source.
 
 pub mod calls;
+pub(crate) mod cloudwatch;
 pub(crate) mod codedeploy;
 pub(crate) mod elb;
 pub mod s3;
@@ -30,6 +31,8 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// The deployment group's load balancers (its region: CodeDeploy's).
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// The deployment group's CloudWatch alarms (its region: CodeDeploy's).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The region of CodeDeploy and of the artifact bucket.
     pub deploy_region: String,
 }
@@ -89,6 +92,11 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         .timeout_config(api_timeouts())
         .interceptor(calls::Listed)
         .build();
+    let cloudwatch_conf = aws_sdk_cloudwatch::config::Builder::from(&shared)
+        .region(aws_config::Region::new(deploy_region.clone()))
+        .timeout_config(api_timeouts())
+        .interceptor(calls::Listed)
+        .build();
     let ssm_conf = aws_sdk_ssm::config::Builder::from(&shared)
         .timeout_config(api_timeouts())
         .interceptor(calls::Listed)
@@ -99,6 +107,7 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         artifact_s3: aws_sdk_s3::Client::from_conf(s3_conf(&deploy_region)),
         codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy_conf),
         elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb_conf),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch_conf),
         deploy_region,
     })
 }

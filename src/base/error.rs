@@ -32,6 +32,17 @@ pub mod exit {
     pub const BROKEN_PIPE: u8 = 141;
 }
 
+/// A CloudWatch alarm of a deployment stopped by alarms: its name, and its state and reason
+/// when DescribeAlarms could be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlarmSeen {
+    pub name: String,
+    pub state: Option<String>,
+    pub reason: Option<String>,
+    /// When it entered that state (ISO 8601).
+    pub since: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line, or the environment standing in for it, is wrong.
@@ -71,12 +82,14 @@ pub enum Error {
         waited_secs: u64,
     },
 
-    /// The deployment ended Failed or Stopped.
+    /// The deployment ended Failed or Stopped (by CloudWatch alarms, when `alarms` is not
+    /// empty).
     #[error("deployment {deployment_id} {status}{}", details.iter().map(|d| format!("\n  {d}")).collect::<String>())]
     DeploymentFailed {
         deployment_id: String,
         status: String,
         details: Vec<String>,
+        alarms: Vec<AlarmSeen>,
     },
 
     /// The deployment did not end within `--wait-timeout`.

@@ -53,6 +53,11 @@ pub struct DeployOutcome {
     pub deployment_id: Option<String>,
     pub final_status: Option<String>,
     pub superseded_by: Option<String>,
+    /// The commit deployed: id, branch, author, subject.
+    pub commit: crate::deployment::CommitInfo,
+    pub build: Option<String>,
+    /// The console pages of the build and of the deployment.
+    pub console: crate::deployment::console::ConsoleLinks,
     pub steps: Vec<StepTime>,
     pub warnings: Diagnostics,
 }
@@ -422,7 +427,7 @@ pub async fn run(
 /// completion) and the commit.
 fn bundle_metadata(cfg: &DeployConfig) -> HashMap<String, String> {
     let mut metadata = HashMap::from([(s3::UPLOAD_TOKEN_METADATA.to_string(), s3::upload_token())]);
-    if let Some(commit) = &cfg.commit {
+    if let Some(commit) = &cfg.commit.id {
         metadata.insert("source-commit".to_string(), commit.clone());
     }
     metadata
@@ -468,11 +473,17 @@ async fn deploy_built(
         shutdown,
     } = run;
     let mut outcome = DeployOutcome::built(fetched, bundle, warnings);
+    outcome.commit = cfg.commit.clone();
+    outcome.build = cfg.build_id.clone();
+    outcome.console.build = cfg
+        .build_arn
+        .as_deref()
+        .and_then(crate::deployment::console::build_link);
     // Computed before the upload: nothing about it can fail after. It records the bundle's
     // SHA-256 (history, promote), which an upload started ahead cannot put in metadata.
     let description = description_noting(
         cfg.trigger_time,
-        cfg.commit.as_deref(),
+        &cfg.commit,
         cfg.build_id.as_deref(),
         &[("sha256", &outcome.bundle.sha256)],
     );
@@ -506,6 +517,11 @@ async fn deploy_built(
         }
     };
     outcome.deployment_id = Some(id.clone());
+    outcome.console.deployment =
+        crate::deployment::console::deployment_link(&clients.deploy_region, &id);
+    if let Some(link) = &outcome.console.deployment {
+        log(format!("deployment {id}: {link}"));
+    }
     timer.lap("create-deployment");
     if let Some(path) = &cfg.export_file {
         write_exports(path, &id, &uploaded.location(), &outcome.bundle.sha256)?;
@@ -547,6 +563,9 @@ impl DeployOutcome {
             deployment_id: None,
             final_status: None,
             superseded_by: None,
+            commit: crate::deployment::CommitInfo::default(),
+            build: None,
+            console: crate::deployment::console::ConsoleLinks::default(),
             steps: Vec::new(),
             warnings,
         }

@@ -62,8 +62,9 @@ pub async fn run(
     let from_id = chosen.deployment_id().unwrap_or("?").to_string();
     let revision = check_revision(source, &chosen, shutdown).await?;
     let description = chosen.description().unwrap_or_default();
+    let origin = deployment::CommitInfo::of(description);
     let (commit, build) = (
-        deployment::field_of(description, "commit"),
+        origin.id.clone(),
         deployment::field_of(description, "build"),
     );
     // The SHA-256 recorded when the bundle was built: in the description (this tool's
@@ -71,7 +72,7 @@ pub async fn run(
     let recorded =
         deployment::field_of(description, "sha256").or_else(|| revision.found.sha256.clone());
     let cfg = DeployConfig {
-        commit: commit.clone(),
+        commit: origin,
         build_id: build.clone(),
         ..cfg.clone()
     };
@@ -129,11 +130,12 @@ fn promotion(
 ) -> NewDeployment {
     let description = deployment::description_noting(
         cfg.trigger_time,
-        cfg.commit.as_deref(),
+        &cfg.commit,
         cfg.build_id.as_deref(),
         &[
             ("sha256", outcome.sha256.as_deref().unwrap_or_default()),
             ("promoted-from", &outcome.promoted_from),
+            ("alarms", if cfg.ignore_alarms { "ignored" } else { "" }),
         ],
     );
     let bundle = BundleObject {

@@ -73,10 +73,11 @@ pub async fn run(
     let live_id = live.deployment_id().unwrap_or("?").to_string();
     let object = live_object(live, &cfg.prefix);
     let description = live.description().unwrap_or_default();
-    let commit = deployment::field_of(description, "commit");
+    let source = deployment::CommitInfo::of(description);
+    let commit = source.id.clone();
     let build = deployment::field_of(description, "build");
     let cfg = DeployConfig {
-        commit: commit.clone(),
+        commit: source,
         build_id: build.clone(),
         bucket: object.bucket.clone(),
         ..cfg.clone()
@@ -100,7 +101,7 @@ pub async fn run(
     };
     let description = deployment::description_noting(
         cfg.trigger_time,
-        cfg.commit.as_deref(),
+        &cfg.commit,
         cfg.build_id.as_deref(),
         &[("restart-of", &live_id)],
     );

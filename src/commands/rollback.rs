@@ -83,11 +83,12 @@ pub async fn run(
     let target_id = target.deployment_id().unwrap_or("?").to_string();
     let revision = check_revision(clients, &target, shutdown).await?;
     let description = target.description().unwrap_or_default();
-    let commit = deployment::field_of(description, "commit");
+    let source = deployment::CommitInfo::of(description);
+    let commit = source.id.clone();
     let build = deployment::field_of(description, "build");
     let sha256 = deployment::field_of(description, "sha256").unwrap_or_default();
     let cfg = DeployConfig {
-        commit: commit.clone(),
+        commit: source,
         build_id: build.clone(),
         ..cfg.clone()
     };
@@ -110,9 +111,13 @@ pub async fn run(
     ));
     let description = deployment::description_noting(
         cfg.trigger_time,
-        cfg.commit.as_deref(),
+        &cfg.commit,
         cfg.build_id.as_deref(),
-        &[("sha256", &sha256), ("rollback-of", &target_id)],
+        &[
+            ("sha256", &sha256),
+            ("rollback-of", &target_id),
+            ("alarms", if cfg.ignore_alarms { "ignored" } else { "" }),
+        ],
     );
     let new = cfg.deployment_of(revision.object(), description);
     // The bundle is not this run's: whatever happens, it is never deleted.

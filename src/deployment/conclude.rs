@@ -7,6 +7,7 @@ use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
 use crate::base::term::log;
+use crate::deployment::alarms;
 use crate::deployment::config::{DeployConfig, Outcome};
 use crate::deployment::group::newer_deployment;
 use aws_sdk_codedeploy::types::DeploymentStatus;
@@ -162,6 +163,21 @@ pub(crate) async fn conclude(
             superseded_by: None,
         });
     }
+    // Stopped (or failed) by CloudWatch alarms: named, with their state and reason.
+    if status != DeploymentStatus::Succeeded && alarms::stopped_on_alarm(&info) {
+        let (seen, notes) = shutdown
+            .guard(async { Ok(alarms::alarms_that_stopped(clients, cfg, &info).await) })
+            .await?;
+        let mut details = alarms::alarm_lines(&seen);
+        details.extend(cdapi::deployment_summary(&info));
+        details.extend(notes.into_iter().map(|n| format!("note: {n}")));
+        return Err(Error::DeploymentFailed {
+            status: alarms::stopped_by(&seen),
+            details,
+            deployment_id: id,
+            alarms: seen,
+        });
+    }
     match status {
         DeploymentStatus::Succeeded => Ok(Ended {
             status: Outcome::Succeeded,
@@ -184,6 +200,7 @@ pub(crate) async fn conclude(
                 details: cdapi::deployment_summary(&info),
                 deployment_id: id,
                 status: "was stopped".into(),
+                alarms: Vec::new(),
             }),
         },
         _ => {
@@ -197,6 +214,7 @@ pub(crate) async fn conclude(
                 details,
                 deployment_id: id,
                 status: "failed".into(),
+                alarms: Vec::new(),
             })
         }
     }

@@ -96,8 +96,14 @@ pub struct DeployConfig {
     pub if_outside_window: IfOutsideWindow,
     /// Blue/green with a tag-chosen replacement fleet: its EC2 tags (`--green-fleet-tag`).
     pub green_fleet_tags: Vec<(String, String)>,
-    pub commit: Option<String>,
+    /// The commit deployed: id, branch, author and subject.
+    pub commit: crate::deployment::description::CommitInfo,
     pub build_id: Option<String>,
+    /// The CodeBuild build's ARN (`$CODEBUILD_BUILD_ARN`): its console link.
+    pub build_arn: Option<String>,
+    /// Rollback and promote of a bundle known to be good: the deployment is created with the
+    /// group's alarms off (`--ignore-alarms`, CreateDeployment's overrideAlarmConfiguration).
+    pub ignore_alarms: bool,
     pub trigger_time: DateTime,
     pub mtime: u64,
     pub upload: UploadSettings,
@@ -136,6 +142,7 @@ impl DeployConfig {
             ignore_application_stop_failures: self.ignore_application_stop_failures,
             restart: false,
             green_fleet_tags: self.green_fleet_tags.clone(),
+            ignore_alarms: self.ignore_alarms,
         }
     }
 
@@ -208,7 +215,7 @@ pub fn bundle_key(cfg: &DeployConfig, ext: &str, now: DateTime) -> String {
     let tail = format!(
         "{}/{}/{build}.{ext}",
         cfg.application,
-        cfg.commit.as_deref().unwrap_or("local")
+        cfg.commit.id.as_deref().unwrap_or("local")
     );
     if prefix.is_empty() {
         tail

@@ -3,8 +3,10 @@
 //! following it, concluding it (the bundles a rollback needs are kept), and deploying again a
 //! bundle already in S3.
 
+pub(crate) mod alarms;
 pub(crate) mod conclude;
 pub(crate) mod config;
+pub mod console;
 pub(crate) mod description;
 pub(crate) mod drain;
 pub(crate) mod follow;
@@ -19,5 +21,5 @@ pub use config::{
     bundle_key, ArchiveSource, DeployConfig, IfBusy, IfOutsideWindow, Outcome, StepTime,
     UploadMode, WaitFor,
 };
-pub use description::{description, description_noting};
+pub use description::{description, description_noting, CommitInfo};
 pub(crate) use description::{field_of, run_key};

@@ -7,6 +7,7 @@ use crate::aws::{self, s3};
 use crate::base::error::{Error, Result};
 use crate::base::shutdown::Shutdown;
 use crate::deployment;
+use crate::deployment::description::text_field_of;
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, RevisionLocationType};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -47,6 +48,13 @@ pub struct Entry {
     pub trigger_time: Option<String>,
     pub created: Option<String>,
     pub commit: Option<String>,
+    /// The commit's branch, author and first line, when the description carries them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub build: Option<String>,
     /// For a `rollback`: the deployment whose revision it deployed again.
     pub rollback_of: Option<String>,
@@ -105,6 +113,9 @@ pub(crate) fn entry(info: &DeploymentInfo) -> Entry {
         trigger_time: key.as_ref().and_then(|k| time(Some(&k.trigger))),
         created: time(info.create_time()),
         commit: deployment::field_of(description, "commit"),
+        branch: text_field_of(description, "branch"),
+        author: text_field_of(description, "author"),
+        subject: text_field_of(description, "subject"),
         build: deployment::field_of(description, "build"),
         rollback_of: deployment::field_of(description, "rollback-of"),
         restart_of: (info.deployment_mode()
@@ -177,6 +188,25 @@ fn duration(seconds: i64) -> String {
     }
 }
 
+/// The commit's subject, branch and author, as ` "subject" (branch, author)`; empty when the
+/// description carries none. The subject is cut to keep the line readable.
+fn people(e: &Entry) -> String {
+    let subject = e.subject.as_deref().map(|s| {
+        let cut: String = s.chars().take(60).collect();
+        if cut.len() < s.len() {
+            format!(" \"{cut}…\"")
+        } else {
+            format!(" \"{cut}\"")
+        }
+    });
+    let who: Vec<&str> = [e.branch.as_deref(), e.author.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let who = (!who.is_empty()).then(|| format!(" ({})", who.join(", ")));
+    format!("{}{}", subject.unwrap_or_default(), who.unwrap_or_default())
+}
+
 /// One line of text: id, status, trigger (or creation) time, commit, build, bundle, duration,
 /// instances.
 pub fn line(e: &Entry) -> String {
@@ -199,7 +229,7 @@ pub fn line(e: &Entry) -> String {
                 .unwrap_or_default(),
             e.commit.as_deref().map_or("-", |c| short(c, 8)),
             e.build.as_deref().unwrap_or("-")
-        )
+        ) + &people(e)
     } else {
         format!("{restart}not made by invisible-pipeline")
     };
@@ -472,7 +502,7 @@ mod tests {
     fn a_restart_says_so_with_what_it_ran_again() {
         let d = deployment::description_noting(
             DateTime::from_secs(1_764_000_000),
-            Some("abc"),
+            &deployment::CommitInfo::id(Some("abc")),
             Some("p:1"),
             &[("restart-of", "d-LIVE")],
         );

@@ -181,7 +181,7 @@ fn ours_with(id: &str, sha: &str) -> DeploymentInfo {
         .status(DeploymentStatus::Created)
         .description(deployment::description_noting(
             trigger,
-            Some("abc123"),
+            &deployment::CommitInfo::id(Some("abc123")),
             Some("proj:1"),
             &[("sha256", sha)],
         ))

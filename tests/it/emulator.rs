@@ -782,3 +782,78 @@ async fn giving_up_waiting_names_the_deployment_in_json() {
             .unwrap();
     assert_eq!(info.deployment_group_name(), Some("web"));
 }
+
+/// Branch environments: a push of `release/2.1` deploys to the group its pattern names
+/// (`release/*=web-staging`), with the branch in the description; a branch no pattern names is
+/// validated only, and no deployment is created anywhere.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an AWS endpoint on loopback: run through scripts/test"]
+async fn a_branch_deploys_to_its_group_and_an_unmapped_one_is_only_validated() {
+    let e = env("branches").await;
+    let key = provision(&e, &app_tar().end().gz()).await;
+    e.cd.create_deployment_group()
+        .application_name(&e.id)
+        .deployment_group_name("web-staging")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .ec2_tag_filters(
+            Ec2TagFilter::builder()
+                .key("app")
+                .value("web-staging")
+                .r#type(Ec2TagFilterType::KeyAndValue)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cd_dir = codedeploy_dir(tmp.path());
+    let run = |branch: &str| {
+        binary(&e, &key, tmp.path(), &cd_dir)
+            .env("BRANCH_GROUPS", "main=web;release/*=web-staging")
+            .env("PIPELINE_BRANCH", branch)
+            .args(["deploy", "--no-wait", "--output", "json"])
+            .output()
+            .unwrap()
+    };
+    let out = run("release/2.1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["result"]["commit"]["branch"], "release/2.1", "{json}");
+    let id = json["result"]["deployment_id"].as_str().unwrap();
+    let info =
+        e.cd.get_deployment()
+            .deployment_id(id)
+            .send()
+            .await
+            .unwrap()
+            .deployment_info
+            .unwrap();
+    assert_eq!(info.deployment_group_name(), Some("web-staging"));
+    assert!(
+        info.description().unwrap().contains(" branch=release/2.1 "),
+        "{:?}",
+        info.description()
+    );
+
+    let out = run("feature/login");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("branch feature/login is in no pattern"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "valid", "{json}");
+    for group in ["web", "web-staging"] {
+        let listed =
+            e.cd.list_deployments()
+                .application_name(&e.id)
+                .deployment_group_name(group)
+                .send()
+                .await
+                .unwrap();
+        let expected = usize::from(group == "web-staging");
+        assert_eq!(listed.deployments().len(), expected, "{group}");
+    }
+}

@@ -14,6 +14,7 @@
 
 mod support;
 
+mod alarms;
 mod aws_answers;
 mod blue_green;
 mod buildspec;

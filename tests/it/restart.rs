@@ -294,7 +294,7 @@ async fn a_lost_answer_is_adopted_by_the_description_exactly_once() {
             .deployment_mode(DeploymentMode::Restart)
             .description(deployment::description_noting(
                 DateTime::from_secs(150),
-                Some("commit-v1"),
+                &deployment::CommitInfo::id(Some("commit-v1")),
                 Some("proj:v1"),
                 &[("restart-of", "d-1")],
             ))

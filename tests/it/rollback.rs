@@ -295,3 +295,53 @@ async fn a_failed_rollback_leaves_the_bundle_s_tags_alone_and_exits_5() {
         .unwrap_err();
     assert_eq!(err.exit_code(), exit::DEPLOYMENT_FAILED, "{err}");
 }
+
+/// `--ignore-alarms`: CreateDeployment carries `overrideAlarmConfiguration` with `enabled:
+/// false` (API reference, CreateDeployment: "turn off alarm polling" for "a previous
+/// application revision that is known to work"), and the description says so.
+#[tokio::test]
+async fn ignore_alarms_turns_the_group_s_alarms_off_for_the_rollback_and_says_so() {
+    let create = mock!(aws_sdk_codedeploy::Client::create_deployment)
+        .match_requests(|r| {
+            r.override_alarm_configuration()
+                .is_some_and(|a| !a.enabled() && a.alarms().is_empty())
+                && r.description().is_some_and(|d| {
+                    d.contains("rollback-of=d-OLD alarms=ignored by=invisible-pipeline")
+                })
+        })
+        .then_output(|| {
+            CreateDeploymentOutput::builder()
+                .deployment_id("d-RB")
+                .build()
+        });
+    let rules = group(None);
+    let mut cd: Vec<&Rule> = rules.iter().collect();
+    cd.push(&create);
+    let first_head = head("\"etag-v1\"");
+    let c = clients(&[&first_head], &cd, &[]);
+    let (_tmp, mut cfg) = no_wait();
+    cfg.ignore_alarms = true;
+    let outcome =
+        invisible_pipeline::commands::rollback::run(&c, &cfg, None, &Shutdown::manual().1)
+            .await
+            .unwrap();
+    assert_eq!(outcome.deployment_id.as_deref(), Some("d-RB"));
+    assert_eq!(create.num_calls(), 1);
+    // Without it, no override is sent.
+    let plain = mock!(aws_sdk_codedeploy::Client::create_deployment)
+        .match_requests(|r| r.override_alarm_configuration().is_none())
+        .then_output(|| {
+            CreateDeploymentOutput::builder()
+                .deployment_id("d-RB2")
+                .build()
+        });
+    let rules = group(None);
+    let mut cd: Vec<&Rule> = rules.iter().collect();
+    cd.push(&plain);
+    let second_head = head("\"etag-v1\"");
+    let c = clients(&[&second_head], &cd, &[]);
+    invisible_pipeline::commands::rollback::run(&c, &no_wait().1, None, &Shutdown::manual().1)
+        .await
+        .unwrap();
+    assert_eq!(plain.num_calls(), 1);
+}

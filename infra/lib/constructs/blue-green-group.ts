@@ -63,6 +63,8 @@ export interface BlueGreenGroupRequest {
     readonly terminateBlueInstancesOnDeploymentSuccess: { readonly action: 'TERMINATE' | 'KEEP_ALIVE'; readonly terminationWaitTimeInMinutes?: number };
   };
   readonly autoRollbackConfiguration: { readonly enabled: boolean; readonly events: string[] };
+  /** With alarms only: the group's alarms, enabled, their state required (CodeDeploy's AlarmConfiguration). */
+  readonly alarmConfiguration?: { readonly enabled: true; readonly alarms: { name: string }[]; readonly ignorePollAlarmFailure: false };
 }
 
 /** CodeDeploy's BlueGreenDeploymentConfiguration of the settings (API reference:
@@ -93,6 +95,8 @@ export interface BlueGreenGroupProps {
   /** What must exist before the group (the instance profile: CodeDeploy copies a launch template
    * that names it). */
   readonly after?: IDependable[];
+  /** The alarms that stop and roll back a deployment (lib/constructs/deployment-alarms.ts). */
+  readonly alarmNames?: string[];
 }
 
 export class BlueGreenGroup extends Construct {
@@ -155,6 +159,7 @@ export class BlueGreenGroup extends Construct {
       });
     }
     const b = fleet.blueGreen;
+    const alarms = props.alarmNames ?? [];
     this.request = {
       applicationName: props.application.applicationName,
       deploymentGroupName: props.deploymentGroupName,
@@ -171,8 +176,15 @@ export class BlueGreenGroup extends Construct {
       },
       deploymentStyle: { deploymentType: 'BLUE_GREEN', deploymentOption: 'WITH_TRAFFIC_CONTROL' },
       blueGreenDeploymentConfiguration: blueGreenConfiguration(b),
-      // As the in-place groups: a deployment stopped by a newer run must not roll back.
-      autoRollbackConfiguration: { enabled: true, events: ['DEPLOYMENT_FAILURE'] },
+      // As the in-place groups (deployment-target.ts's guardRails): a deployment stopped by a newer
+      // run must not roll back; one stopped by an alarm does. The same AlarmConfiguration and
+      // AutoRollbackConfiguration as CreateDeploymentGroup takes them (CodeDeploy API reference,
+      // https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AlarmConfiguration.html and
+      // https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AutoRollbackConfiguration.html).
+      autoRollbackConfiguration: { enabled: true, events: alarms.length > 0 ? ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM'] : ['DEPLOYMENT_FAILURE'] },
+      ...(alarms.length > 0
+        ? { alarmConfiguration: { enabled: true, alarms: alarms.map((name) => ({ name })), ignorePollAlarmFailure: false } }
+        : {}),
     };
 
     const provider = CustomResourceProvider.getOrCreateProvider(stack, PROVIDER_ID, {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Bundles } from '../shared/fixed-names.js';
-import type { PipelineConfig } from '../config.js';
+import { branchGroupsEnv, type BranchMapping, type PipelineConfig } from '../config.js';
 import { acknowledgeWildcards, nagArn, nagRef } from '../shared/nag.js';
 
 export interface BuildStepProps {
@@ -104,8 +104,7 @@ export class BuildStep extends Construct {
     const gh = config.github;
     const gitHub = (deploys: boolean) => {
       if (!gh) throw new Error('source_provider github without its settings');
-      // Anchored: CDK's andBranchIs pattern (refs/heads/main) would also match main-old.
-      const ref = `^refs/heads/${config.branch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+      const ref = headRefPattern(config.branch, config.branches.mappings);
       let filter = codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH);
       filter = deploys ? filter.andHeadRefIs(ref) : filter.andHeadRefIsNot(ref);
       if (gh.pathFilter) filter = filter.andFilePathIs('^CodeDeploy_Files/');
@@ -224,6 +223,9 @@ export class BuildStep extends Construct {
         // Deploys only: the windows and freezes (src/deployment/window.rs); rollbacks are never held.
         ...(config.deployWindows.length ? { DEPLOY_WINDOW: { value: config.deployWindows.join(';') } } : {}),
         ...(config.freezes.length ? { DEPLOY_FREEZE: { value: config.freezes.join(';') } } : {}),
+        // Branch environments: the binary deploys a push of PIPELINE_BRANCH (the trigger's) to the
+        // group of its exact pattern, else of its longest prefix (`PATTERN=GROUP;…`).
+        ...(config.branches.mappings.length ? { BRANCH_GROUPS: { value: branchGroupsEnv(config) } } : {}),
       },
     );
     // Pushes to other branches: checks only, in a project whose role can read the release and
@@ -256,6 +258,21 @@ export class BuildStep extends Construct {
 
     const arn = (resource: string) =>
       `arn:${stack.partition}:codedeploy:${props.deployRegion}:${stack.account}:${resource}`;
+    // The groups of mapped branches: the first group's name aside (it is that group), by the
+    // names the stack gives them, which a build in another region knows without a reference.
+    const branchGroupNames = config.branches.groups.map((g) => g.deploymentGroupName);
+    // A deployment stopped by an alarm is reported with the alarm's state and reason
+    // (cloudwatch:DescribeAlarms in src/aws/calls.json; a denial is only a note). The group's alarm
+    // configuration can name any alarm of its region, and can be changed outside the stack: the
+    // alarms of the pipeline's account and region, read-only.
+    const alarmsArn = `arn:${stack.partition}:cloudwatch:${props.deployRegion}:${stack.account}:alarm:*`;
+    const readAlarms = (r: iam.IRole) => {
+      r.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadAlarms', actions: ['cloudwatch:DescribeAlarms'], resources: [alarmsArn] }));
+      acknowledgeWildcards(r, {
+        [`Resource::arn:<AWS::Partition>:cloudwatch:${props.deployRegion}:${stack.account}:alarm:*`]:
+          'The binary names the alarm that stopped a deployment from the group\'s alarm configuration, which may name any alarm of the region: cloudwatch:DescribeAlarms (read-only) on the alarms of the pipeline\'s account and region.',
+      });
+    };
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CheckBundleBucket',
@@ -291,9 +308,11 @@ export class BuildStep extends Construct {
           'codedeploy:BatchGetDeployments',
           'codedeploy:GetDeploymentGroup',
         ],
-        resources: [arn(`deploymentgroup:${props.applicationName}/${props.deploymentGroupName}`)],
+        // The first group and every group a branch maps to (branches), by name.
+        resources: [props.deploymentGroupName, ...branchGroupNames].map((name) => arn(`deploymentgroup:${props.applicationName}/${name}`)),
       }),
     );
+    readAlarms(role);
     // These three support no resource-level permissions (Service Authorization Reference,
     // "Actions defined by AWS CodeDeploy": no resource type), so a statement scoped to the
     // group never matches them: stop-active and the failure report would be denied.
@@ -420,6 +439,17 @@ export class BuildStep extends Construct {
           resources: deployTo.map(group),
         }),
       );
+      // --ignore-alarms (a revision known to be good, while an alarm is still in ALARM): CreateDeployment
+      // with an overrideAlarmConfiguration "needs the UpdateDeploymentGroup IAM permission" (CodeDeploy
+      // API reference, CreateDeployment, https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html),
+      // on the groups this project deploys to only; the deploy project never overrides.
+      r.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'OverrideAlarms',
+          actions: ['codedeploy:UpdateDeploymentGroup'],
+          resources: deployTo.map(group),
+        }),
+      );
       r.addToPrincipalPolicy(
         new iam.PolicyStatement({
           sid: 'DeploymentsWithoutResourceType',
@@ -441,6 +471,7 @@ export class BuildStep extends Construct {
           resources: configs.map((c) => arn(`deploymentconfig:${c}`)),
         }),
       );
+      readAlarms(r);
       acknowledgeWildcards(r, {
         [`Resource::${bundles.nagBundlesArn}`]:
           'The bundle to deploy again is whichever an earlier deployment names; limited to the bundles prefix of the pipeline\'s own bucket.',
@@ -450,7 +481,9 @@ export class BuildStep extends Construct {
           'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
       });
     };
-    const groups = [props.deploymentGroupName, ...(props.prod ? [props.prod.deploymentGroupName] : [])];
+    // Rollback: the first group, the second, and the mapped branches' groups (a staging group is
+    // rolled back like any other).
+    const groups = [props.deploymentGroupName, ...(props.prod ? [props.prod.deploymentGroupName] : []), ...branchGroupNames];
     const configs = [props.deploymentConfigName, ...(props.prod ? [props.prod.deploymentConfigName] : [])];
     this.rollbackProject = newProject(
       'RollbackProject',
@@ -490,4 +523,20 @@ export class BuildStep extends Construct {
       );
     }
   }
+}
+
+/** A name as a literal in a regular expression. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The HEAD_REF pattern of the deployed branches for CodeBuild's GitHub webhook: the deployment
+ * branch and each mapped pattern, anchored (CDK's andBranchIs pattern, refs/heads/main, would also
+ * match main-old), a prefix followed by anything. The deploy project's filter group takes pushes
+ * that match it; the validate project's, with ExcludeMatchedPattern, all the others.
+ */
+export function headRefPattern(branch: string, mapped: BranchMapping[]): string {
+  const names = [...new Set([literal(branch), ...mapped.map((m) => (m.prefix === undefined ? literal(m.pattern) : `${literal(m.prefix)}.*`))])];
+  return names.length === 1 ? `^refs/heads/${names[0]}$` : `^refs/heads/(${names.join('|')})$`;
 }

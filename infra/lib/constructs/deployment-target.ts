@@ -3,19 +3,22 @@
  * configuration (a floor as a percentage or a number of hosts, optionally zone by zone), the
  * first deployment group with automatic rollback, in place (by EC2 tag, tag set or Auto Scaling
  * groups, behind target groups or Classic Load Balancers) or blue/green (lib/constructs/
- * blue-green-group.ts), the optional second group (in place, by tag), and what the instances
+ * blue-green-group.ts), the optional second group (in place, by tag), the groups of mapped
+ * branches (in place), every group with the same alarms (lib/constructs/deployment-alarms.ts)
+ * and rollback on failure or alarm, and what the instances
  * need (an instance profile that may read the bundles, and the CodeDeploy agent of the chosen
  * major version, installed and kept up to date by SSM State Manager associations, with a
  * second one that sets its polling interval to 1 second).
  */
 import { Duration, Validations } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactStore } from './artifact-store.js';
 import { createHash } from 'node:crypto';
-import type { CodeDeployAgentMajor, Fleet, HealthyHosts, PipelineConfig, Tag, ZonalSettings } from '../config.js';
+import type { BranchGroup, CodeDeployAgentMajor, Fleet, HealthyHosts, PipelineConfig, Tag, ZonalSettings } from '../config.js';
 import { BlueGreenGroup } from './blue-green-group.js';
 import { deploymentConfigName } from '../shared/fixed-names.js';
 import { acknowledgeWildcards, nagArn } from '../shared/nag.js';
@@ -153,6 +156,8 @@ fi
 export interface DeploymentTargetProps {
   readonly config: PipelineConfig;
   readonly artifacts: ArtifactStore;
+  /** The alarms that stop a deployment of any of the groups (lib/constructs/deployment-alarms.ts). */
+  readonly alarms?: cloudwatch.IAlarm[];
 }
 
 /** A State Manager target: a tag key (`tag:Key`) and the values an instance may have. */
@@ -172,7 +177,8 @@ export interface AgentTarget {
  * - its Auto Scaling groups: the tag `aws:autoscaling:groupName` EC2 Auto Scaling puts on their
  *   instances;
  * - a blue/green group's replacement instances chosen by tag (green_fleet_tags);
- * - the second group's tag.
+ * - the second group's tag;
+ * - the branch groups' tags (of a tag set, the group with the fewest keys) and Auto Scaling groups.
  */
 export function agentTargets(config: PipelineConfig): AgentTarget[] {
   const byKey = new Map<string, string[]>();
@@ -182,14 +188,18 @@ export function agentTargets(config: PipelineConfig): AgentTarget[] {
     byKey.set(key, values);
   };
   const { fleet } = config;
-  if (fleet.tagSet.length > 0) {
-    const keys = (group: Tag[]) => new Set(group.map((t) => t.key)).size;
-    const narrowest = fleet.tagSet.reduce((a, b) => (keys(b) < keys(a) ? b : a));
-    for (const t of narrowest) add(`tag:${t.key}`, t.value);
-  }
-  for (const name of fleet.autoScalingGroups) add('tag:aws:autoscaling:groupName', name);
+  const instancesOf = (group: { tagSet: Tag[][]; autoScalingGroups: string[] }) => {
+    if (group.tagSet.length > 0) {
+      const keys = (tags: Tag[]) => new Set(tags.map((t) => t.key)).size;
+      const narrowest = group.tagSet.reduce((a, b) => (keys(b) < keys(a) ? b : a));
+      for (const t of narrowest) add(`tag:${t.key}`, t.value);
+    }
+    for (const name of group.autoScalingGroups) add('tag:aws:autoscaling:groupName', name);
+  };
+  instancesOf(fleet);
   for (const t of fleet.blueGreen?.greenFleetTags ?? []) add(`tag:${t.key}`, t.value);
   if (config.prod && config.ec2TagKey) add(`tag:${config.ec2TagKey}`, config.prod.ec2TagValue);
+  config.branches.groups.forEach(instancesOf);
   return [...byKey].map(([key, values]) => ({ key, values }));
 }
 
@@ -223,6 +233,8 @@ export class DeploymentTarget extends Construct {
   readonly groupName: string;
   /** The second group (production), when configured, with its own configuration. */
   readonly prod?: { group: codedeploy.ServerDeploymentGroup; deploymentConfig: codedeploy.ServerDeploymentConfig };
+  /** The groups of mapped branches (branches), in place, by name. */
+  readonly branchGroups: codedeploy.ServerDeploymentGroup[];
   readonly instanceRole: iam.Role;
   readonly instanceProfile: iam.InstanceProfile;
 
@@ -230,6 +242,7 @@ export class DeploymentTarget extends Construct {
     super(scope, id);
     const { config, artifacts } = props;
     const { fleet } = config;
+    const guard = guardRails(props.alarms ?? []);
     this.application = new codedeploy.ServerApplication(this, 'Application', {
       applicationName: config.applicationName,
     });
@@ -275,6 +288,7 @@ export class DeploymentTarget extends Construct {
         fleet: { ...fleet, blueGreen: fleet.blueGreen },
         instanceRole: this.instanceRole,
         after: [this.instanceProfile],
+        alarmNames: (props.alarms ?? []).map((a) => a.alarmName),
       });
       this.groupName = this.blueGreen.deploymentGroupName;
     } else {
@@ -284,8 +298,7 @@ export class DeploymentTarget extends Construct {
         deploymentConfig: this.deploymentConfig,
         ec2InstanceTags: fleet.tagSet.length > 0 ? new codedeploy.InstanceTagSet(...fleet.tagSet.map(tagGroup)) : undefined,
         installAgent: false,
-        // A deployment stopped by a newer run (--if-busy stop-active) must not roll back.
-        autoRollback: { failedDeployment: true, stoppedDeployment: false },
+        ...guard,
       });
       inPlaceFleet(this.group, fleet);
       this.groupName = this.group.deploymentGroupName;
@@ -302,10 +315,14 @@ export class DeploymentTarget extends Construct {
         deploymentConfig,
         ec2InstanceTags: new codedeploy.InstanceTagSet({ [config.ec2TagKey]: [config.prod.ec2TagValue] }),
         installAgent: false,
-        autoRollback: { failedDeployment: true, stoppedDeployment: false },
+        ...guard,
       });
       this.prod = { group, deploymentConfig };
     }
+    // The mapped branches' groups share the first group's service role (AWSCodeDeployRole, which
+    // the blue/green group's role has too) and configuration.
+    const serviceRole = this.group?.role ?? this.blueGreen?.role;
+    this.branchGroups = config.branches.groups.map((g) => this.branchGroup(g, serviceRole, guard));
     for (const group of [this.group, this.prod?.group]) {
       if (!group) continue;
       Validations.of(group.role!).acknowledge({
@@ -339,6 +356,41 @@ export class DeploymentTarget extends Construct {
       configure.addResourceDependency(install);
     });
   }
+
+  /** A mapped branch's group (branches): in place, by its tags or Auto Scaling groups, without a
+   * load balancer. */
+  private branchGroup(g: BranchGroup, role: iam.IRole | undefined, guard: GuardRails): codedeploy.ServerDeploymentGroup {
+    const group = new codedeploy.ServerDeploymentGroup(this, `Branch-${g.deploymentGroupName}`, {
+      application: this.application,
+      deploymentGroupName: g.deploymentGroupName,
+      deploymentConfig: this.deploymentConfig,
+      role,
+      ec2InstanceTags: g.tagSet.length > 0 ? new codedeploy.InstanceTagSet(...g.tagSet.map(tagGroup)) : undefined,
+      installAgent: false,
+      ...guard,
+    });
+    inPlaceFleet(group, { ...g, fromTagSet: true, targetGroups: [], classicLoadBalancers: [], suspendAsgProcesses: [] });
+    return group;
+  }
+}
+
+/** What every in-place group of the stack is given to stop and roll back. */
+type GuardRails = Pick<codedeploy.ServerDeploymentGroupProps, 'alarms' | 'ignorePollAlarmsFailure' | 'autoRollback'>;
+
+/**
+ * The alarm configuration and automatic rollback of every group: a failed deployment rolls back,
+ * and so does one CodeDeploy stopped because an alarm went into ALARM (DEPLOYMENT_STOP_ON_ALARM,
+ * when there are alarms: "AutoRollbackConfiguration",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-codedeploy-deploymentgroup-autorollbackconfiguration.html);
+ * a deployment stopped by a newer run (--if-busy stop-active) does not. The alarms are enabled and
+ * their state must be readable: with ignorePollAlarmFailure false a deployment stops when CloudWatch
+ * cannot say ("AlarmConfiguration",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-codedeploy-deploymentgroup-alarmconfiguration.html;
+ * the service role's AWSCodeDeployRole allows cloudwatch:DescribeAlarms).
+ */
+function guardRails(alarms: cloudwatch.IAlarm[]): GuardRails {
+  if (alarms.length === 0) return { autoRollback: { failedDeployment: true, stoppedDeployment: false } };
+  return { alarms, ignorePollAlarmsFailure: false, autoRollback: { failedDeployment: true, stoppedDeployment: false, deploymentInAlarm: true } };
 }
 
 /** A tag group as the CDK's InstanceTagSet takes it: each key with its values (any of them). */

@@ -7,6 +7,7 @@ import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { PipelineConfig } from '../config.js';
 import { ArtifactStore } from '../constructs/artifact-store.js';
+import { DeploymentAlarms } from '../constructs/deployment-alarms.js';
 import { DeploymentTarget } from '../constructs/deployment-target.js';
 import { Notifications } from '../constructs/notifications.js';
 import { fixedNames } from '../shared/fixed-names.js';
@@ -19,11 +20,13 @@ export interface PipelineStackProps extends StackProps {
 }
 
 /**
- * The pipeline in the instances' region: artifact store, deployment target, notifications, and
- * (without build_region) the build side too.
+ * The pipeline in the instances' region: artifact store, the alarms that stop a deployment,
+ * deployment target, notifications, and (without build_region) the build side too.
  */
 export class PipelineStack extends Stack {
   readonly artifacts: ArtifactStore;
+  /** The alarms of every group's alarm configuration (alarms, create_default_alarms). */
+  readonly alarms: DeploymentAlarms;
   readonly target: DeploymentTarget;
   readonly notifications: Notifications;
   /** The build side, when the build is in this region. */
@@ -35,7 +38,9 @@ export class PipelineStack extends Stack {
     this.artifacts = new ArtifactStore(this, 'Artifacts', {
       fixed: config.buildRegion ? fixedNames(config.account, config.region, config.applicationName) : undefined,
     });
-    this.target = new DeploymentTarget(this, 'Target', { config, artifacts: this.artifacts });
+    // CodeDeploy reads a group's alarms in the group's region: they are made here.
+    this.alarms = new DeploymentAlarms(this, 'Alarms', { config });
+    this.target = new DeploymentTarget(this, 'Target', { config, artifacts: this.artifacts, alarms: this.alarms.alarms });
     if (!config.buildRegion) {
       this.side = addBuildSide(this, {
         config,
@@ -58,6 +63,8 @@ export class PipelineStack extends Stack {
       application: this.target.application,
       email: config.notificationEmail,
     });
+    // An alarm notifies only topics of its own region: this stack's.
+    this.alarms.notify(this.notifications.topic);
     new CfnOutput(this, 'InstanceProfile', { value: this.target.instanceProfile.instanceProfileName });
     new CfnOutput(this, 'NotificationTopic', { value: this.notifications.topic.topicArn });
     if (config.buildRegion) new CfnOutput(this, 'ArtifactBucket', { value: this.artifacts.bucket.bucketName });

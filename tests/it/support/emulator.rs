@@ -138,7 +138,11 @@ pub(crate) fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
             cwd.join("outside/invisible-pipeline.env"),
         )
         .env_remove("APP_ARCHIVE")
-        .env_remove("NO_DEPLOY");
+        .env_remove("NO_DEPLOY")
+        .env_remove("BRANCH_GROUPS")
+        .env_remove("PIPELINE_BRANCH")
+        .env_remove("CODEBUILD_WEBHOOK_HEAD_REF")
+        .env_remove("CODEBUILD_BUILD_ARN");
     cmd
 }
 

@@ -40,6 +40,17 @@ pub(crate) fn clients_with_elb(
     ssm_rules: &[&Rule],
     elb_rules: &[&Rule],
 ) -> Clients {
+    clients_with_alarms(s3_rules, cd_rules, ssm_rules, elb_rules, &[])
+}
+
+/// [`clients_with_elb`], with answers of CloudWatch too.
+pub(crate) fn clients_with_alarms(
+    s3_rules: &[&Rule],
+    cd_rules: &[&Rule],
+    ssm_rules: &[&Rule],
+    elb_rules: &[&Rule],
+    cloudwatch_rules: &[&Rule],
+) -> Clients {
     let retry = || {
         aws_sdk_s3::config::retry::RetryConfig::standard()
             .with_max_attempts(3)
@@ -75,6 +86,12 @@ pub(crate) fn clients_with_elb(
             elb_rules.iter().copied(),
             |c| c.retry_config(retry()).interceptor(Listed)
         ),
+        cloudwatch: mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            cloudwatch_rules.iter().copied(),
+            |c| c.retry_config(retry()).interceptor(Listed)
+        ),
         deploy_region: "us-east-1".into(),
     }
 }
@@ -89,6 +106,15 @@ pub(crate) struct UsualDeploy {
 /// Clients answering a deploy as [`UsualDeploy`] says, the test's own CodeDeploy and Elastic
 /// Load Balancing answers first.
 pub(crate) fn usual_deploy(cd_rules: &[&Rule], elb_rules: &[&Rule]) -> (Clients, UsualDeploy) {
+    usual_deploy_with_alarms(cd_rules, elb_rules, &[])
+}
+
+/// [`usual_deploy`], with CloudWatch's answers too.
+pub(crate) fn usual_deploy_with_alarms(
+    cd_rules: &[&Rule],
+    elb_rules: &[&Rule],
+    cloudwatch_rules: &[&Rule],
+) -> (Clients, UsualDeploy) {
     let s3 = [head_bucket("us-east-1"), put_object(), tagging()];
     let cd = [list_recent(&[]), list_active(&[])];
     let create = create();
@@ -99,7 +125,7 @@ pub(crate) fn usual_deploy(cd_rules: &[&Rule], elb_rules: &[&Rule]) -> (Clients,
         .chain(cd.iter())
         .chain([&create])
         .collect();
-    let c = clients_with_elb(&s3_refs, &cd_refs, &[], elb_rules);
+    let c = clients_with_alarms(&s3_refs, &cd_refs, &[], elb_rules, cloudwatch_rules);
     let rest = s3.into_iter().chain(cd).collect();
     (
         c,
@@ -152,8 +178,10 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         schedule: deployment::window::Schedule::default(),
         if_outside_window: deployment::IfOutsideWindow::Wait,
         green_fleet_tags: Vec::new(),
-        commit: Some("abc123".into()),
+        commit: deployment::CommitInfo::id(Some("abc123")),
         build_id: Some("proj:1".into()),
+        build_arn: None,
+        ignore_alarms: false,
         trigger_time: DateTime::from_str(TRIGGER, Format::DateTime).unwrap(),
         mtime: 0,
         upload: aws::s3::UploadSettings::default(),

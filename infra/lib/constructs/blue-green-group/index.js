@@ -10,7 +10,8 @@
  * - Create: CreateDeploymentGroup. A group of that name already there is an error that says so
  *   (e.g. the in-place group of the same name, still in the stack until the update's cleanup).
  * - Update: UpdateDeploymentGroup from the old name to the new one (a rename keeps the group, its
- *   deployments and revisions), with every setting given, so that a removed one is removed. A
+ *   deployments and revisions), with every setting given, so that a removed one is removed (no
+ *   alarms left: a disabled, empty alarm configuration). A
  *   COPY_AUTO_SCALING_GROUP group's Auto Scaling group is CodeDeploy's after a deployment (it
  *   copies the group, deploys to the copy, moves traffic, and the group follows the copy): while
  *   the configured name is unchanged, the group's current one is kept. Another application is a
@@ -95,9 +96,11 @@ async function updateRequest(before, after, api) {
     newDeploymentGroupName: after.deploymentGroupName,
   };
   delete request.deploymentGroupName;
-  // Lists left out would be left as they are: an emptied one is given empty.
+  // Lists left out would be left as they are: an emptied one is given empty, and alarms that
+  // were removed leave a disabled, empty alarm configuration.
   request.autoScalingGroups = after.autoScalingGroups || [];
   request.ec2TagSet = after.ec2TagSet || { ec2TagSetList: [] };
+  request.alarmConfiguration = after.alarmConfiguration || { enabled: false, alarms: [] };
   if (copiesAutoScalingGroup(after) && sameList(before.autoScalingGroups, after.autoScalingGroups)) {
     const current = await api.get({ applicationName: before.applicationName, deploymentGroupName: before.deploymentGroupName });
     const names = ((current.deploymentGroupInfo && current.deploymentGroupInfo.autoScalingGroups) || []).map((g) => g.name).filter(Boolean);
