@@ -2,7 +2,9 @@
  * Guard rails (issue 23, the stack's side): alarms that stop and roll back a deployment (`alarms`,
  * `create_default_alarms`, the target group lookup's handler against a double of the API) and
  * branch environments (`branches`: the groups, the rules' patterns, BRANCH_GROUPS and
- * PIPELINE_BRANCH, GitHub's filter groups, IAM); each README example as it stands. With
+ * PIPELINE_BRANCH, GitHub's filter groups, IAM); the outcome the binary publishes (the topic
+ * in NOTIFY_TOPIC_ARN, its IAM, the pipeline region's topic by its fixed name from a build in
+ * another region); each README example as it stands. With
  * TEMPLATES_OUT set, the README examples' templates are written there for cfn-lint and checkov
  * (scripts/test-infra).
  */
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { ConfigError } from '../lib/config.js';
 import type * as Lookup from '../lib/constructs/target-group-metrics/index.js';
+import { notificationNames } from '../lib/shared/fixed-names.js';
 import { build, infraDir, nagFindings, repoRoot } from './helpers.js';
 
 const lookupHandler = createRequire(import.meta.url)('../lib/constructs/target-group-metrics/index.js') as typeof Lookup;
@@ -676,4 +679,132 @@ test.skipIf(!policySentry)('IAM check (test/iam_check.py): every project against
   const caught = check(join(repoRoot, 'src', 'aws', 'calls.json'));
   expect(caught.status).toBe(1);
   expect(caught.stderr).toContain('cloudwatch:DescribeAlarms is not allowed at all');
+});
+
+describe('the commit in every message: the binary publishes each run\'s outcome (NOTIFY_TOPIC_ARN)', () => {
+  const prod = { prod_deployment_group_name: 'prod', prod_ec2_tag_value: 'web-prod' };
+  const commands = [undefined, 'rollback', 'promote'];
+  const calgary = { pipeline_region: 'ca-west-1', build_region: 'ca-central-1', source_region: '' };
+
+  /** The pipeline's notification topic and its key, by logical id. */
+  function topicOf(t: Template): { topicId: string; keyId: string } {
+    const [[topicId, topic]] = Object.entries(t.findResources('AWS::SNS::Topic'));
+    return { topicId, keyId: topic.Properties.KmsMasterKeyId['Fn::GetAtt'][0] };
+  }
+
+  /** The statements of the role of the project running `command` that name `action`. */
+  function granting(t: Template, command: string | undefined, action: string): Statement[] {
+    return projectStatements(t, command).filter((s) => [s.Action].flat().includes(action));
+  }
+
+  test('the deploy, rollback and promotion projects are given the pipeline\'s topic; the validate project is not', () => {
+    const { t } = stack(prod);
+    const { topicId } = topicOf(t);
+    for (const command of commands) expect(env(t, command).NOTIFY_TOPIC_ARN, String(command)).toEqual({ Ref: topicId });
+    expect(env(t, 'validate').NOTIFY_TOPIC_ARN).toBeUndefined();
+    // Without a second group, no promotion project: the two others.
+    const single = stack({}).t;
+    expect(Object.keys(single.findResources('AWS::CodeBuild::Project'))).toHaveLength(3);
+    for (const command of [undefined, 'rollback']) expect(env(single, command).NOTIFY_TOPIC_ARN).toEqual({ Ref: topicOf(single).topicId });
+  });
+
+  test('IAM: sns:Publish on that topic only, kms:GenerateDataKey and kms:Decrypt on its key; nothing for the validate project', () => {
+    const { t } = stack(prod);
+    const { topicId, keyId } = topicOf(t);
+    for (const command of commands) {
+      const publish = granting(t, command, 'sns:Publish');
+      expect(publish, String(command)).toEqual([{ Sid: 'NotifyOutcome', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: topicId } }]);
+      // The topic's key: the two actions the binary's Publish needs (calls.json), on that key only.
+      const onKey = projectStatements(t, command).filter((s) => JSON.stringify(s.Resource).includes(`"${keyId}"`));
+      expect(onKey, String(command)).toEqual([
+        { Sid: 'NotifyTopicKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+      ]);
+    }
+    const validate = JSON.stringify(projectStatements(t, 'validate'));
+    expect(validate).not.toContain('sns:');
+    expect(validate).not.toContain(keyId);
+    // No one else of the stack may publish to it or use its key through an IAM policy.
+    const everyPolicy = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    expect(everyPolicy.filter((s) => JSON.stringify(s).includes(`"${topicId}"`))).toHaveLength(3);
+    expect(everyPolicy.filter((s) => JSON.stringify(s).includes(`"${keyId}"`))).toHaveLength(3);
+  });
+
+  test('the key policy lets the account\'s IAM policies allow the key (how a role of any stack or region may use it), and names no build role', () => {
+    const { t } = stack(prod);
+    const { keyId } = topicOf(t);
+    const statementsOfKey = t.toJSON().Resources[keyId].Properties.KeyPolicy.Statement as { Principal: Record<string, unknown>; Action: unknown; Resource: unknown }[];
+    expect(statementsOfKey[0]).toMatchObject({ Effect: 'Allow', Action: 'kms:*', Resource: '*' });
+    expect(flatten(statementsOfKey[0].Principal.AWS)).toBe('arn:<AWS::Partition>:iam::123456789012:root');
+    // Only services besides the account: CloudWatch's alarms and EventBridge's rules.
+    expect(statementsOfKey.slice(1).map((s) => s.Principal).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { Service: 'cloudwatch.amazonaws.com' },
+      { Service: 'events.amazonaws.com' },
+    ]);
+    // In one region the topic keeps the name CloudFormation gives it (a fixed one would replace it).
+    expect(t.toJSON().Resources[topicOf(t).topicId].Properties.TopicName).toBeUndefined();
+    expect(JSON.stringify(t.findResources('AWS::KMS::Alias'))).not.toContain('/notifications');
+  });
+
+  test('a build in another region publishes to the pipeline region\'s topic by its fixed name, and uses its key by its alias: no cross-region reference', () => {
+    const p = build({ ...calgary, ...prod });
+    const deploy = Template.fromStack(p.pipeline);
+    const built = Template.fromStack(p.build!);
+    const { topicId: pipelineTopic, keyId } = topicOf(deploy);
+    const topicName: string = deploy.toJSON().Resources[pipelineTopic].Properties.TopicName;
+    expect(topicName).toMatch(/^invisible-pipeline-cbdeployapplication-[0-9a-f]{8}$/);
+    const alias = `alias/invisible-pipeline/${topicName.replace(/^invisible-pipeline-/, '')}/notifications`;
+    deploy.hasResourceProperties('AWS::KMS::Alias', { AliasName: alias, TargetKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    const topicArn = `arn:<AWS::Partition>:sns:ca-west-1:123456789012:${topicName}`;
+    for (const command of commands) {
+      expect(flatten(env(built, command).NOTIFY_TOPIC_ARN), String(command)).toBe(topicArn);
+      const publish = granting(built, command, 'sns:Publish');
+      expect(publish.map((s) => flatten(s.Resource)), String(command)).toEqual([topicArn]);
+      const key = projectStatements(built, command).filter((s) => s.Sid === 'NotifyTopicKey');
+      expect(key, String(command)).toHaveLength(1);
+      expect(key[0].Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+      expect(flatten(key[0].Resource)).toBe('arn:<AWS::Partition>:kms:ca-west-1:123456789012:key/*');
+      expect((key[0] as Statement & { Condition: unknown }).Condition).toEqual({ 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [alias] } });
+    }
+    expect(env(built, 'validate').NOTIFY_TOPIC_ARN).toBeUndefined();
+    const text = JSON.stringify(built.toJSON());
+    expect(text).not.toContain('Fn::ImportValue');
+    expect(text).not.toContain(':sns:ca-central-1:');
+    // The build region keeps its own topic for its own events (failed builds, manual ends, lost triggers).
+    built.resourceCountIs('AWS::SNS::Topic', 1);
+    expect(built.toJSON().Resources[topicOf(built).topicId].Properties.TopicName).toBeUndefined();
+    p.app.synth();
+    expect(nagFindings(p.outdir)).toEqual([]);
+  });
+
+  test('the fixed names are valid for SNS and KMS whatever the application\'s name, and two applications never share them', () => {
+    for (const name of ['cbdeployapplication', 'shop.web_v2', 'a'.repeat(100)]) {
+      const { topicName, keyAlias } = notificationNames(name);
+      // SNS: letters, digits, hyphens and underscores, 1 to 256; KMS aliases add "/" (and refuse alias/aws/).
+      expect(topicName, name).toMatch(/^[A-Za-z0-9_-]{1,256}$/);
+      expect(keyAlias, name).toMatch(/^alias\/(?!aws\/)[A-Za-z0-9/_-]{1,250}$/);
+    }
+    expect(notificationNames('shop.web').topicName).not.toBe(notificationNames('shop_web').topicName);
+    expect(notificationNames('shop.web').keyAlias).not.toBe(notificationNames('shop_web').keyAlias);
+  });
+
+  test.skipIf(!policySentry)('IAM check (test/iam_check.py): the build stack of another region grants what SNS Publish needs (calls.json); a missing Publish grant is caught', () => {
+    const p = build({ ...calgary, ...prod });
+    p.app.synth();
+    const template = join(p.outdir, 'InvisiblePipelineBuild.template.json');
+    const check = () => spawnSync('python3', [join(infraDir, 'test', 'iam_check.py'), template, join(repoRoot, 'src', 'aws', 'calls.json')], { encoding: 'utf8' });
+    // The SNS Publish operation's actions (the whole of calls.json is checked by the test above
+    // and by scripts/test-infra).
+    const clean = check();
+    expect(clean.stderr).toContain('(deploy)');
+    expect(clean.stderr.split('\n').filter((line) => /^iam: .*(sns:|kms:)/.test(line)), clean.stderr).toEqual([]);
+    const broken = JSON.parse(readFileSync(template, 'utf8'));
+    for (const r of Object.values(broken.Resources) as Resource[]) {
+      if (r.Type !== 'AWS::IAM::Policy') continue;
+      r.Properties.PolicyDocument.Statement = r.Properties.PolicyDocument.Statement.filter((s: Statement) => s.Sid !== 'NotifyOutcome');
+    }
+    writeFileSync(template, JSON.stringify(broken));
+    const caught = check();
+    expect(caught.status).toBe(1);
+    expect(caught.stderr).toContain('sns:Publish is not allowed at all');
+  });
 });

@@ -40,6 +40,8 @@ ARN_OF = {
     "AWS::Logs::LogGroup": "arn:aws:logs:region:123456789012:log-group:{id}",
     "AWS::IAM::Role": "arn:aws:iam::123456789012:role/{id}",
 }
+# The types whose Ref is their ARN (CloudFormation's return values), rendered as ARN_OF does.
+REF_IS_ARN = {"AWS::SNS::Topic"}
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "region", "AWS::AccountId": "123456789012", "AWS::URLSuffix": "amazonaws.com"}
 
 
@@ -54,6 +56,9 @@ def render(value, resources):
         ref = value["Ref"]
         if ref in PSEUDO:
             return PSEUDO[ref]
+        # Ref of an SNS topic is its ARN (the topic the binary publishes to).
+        if resources.get(ref, {}).get("Type") in REF_IS_ARN:
+            return ARN_OF[resources[ref]["Type"]].format(id=ref)
         # Ref of a CodeDeploy application, group or configuration is its name.
         return f"name-of-{ref}"
     if isinstance(value, dict) and "Fn::GetAtt" in value:

@@ -204,6 +204,7 @@ describe('intent', () => {
     const noResourceType = [
       ['codedeploy:BatchGetDeploymentTargets', 'codedeploy:ListDeploymentTargets', 'codedeploy:StopDeployment'],
       ['elasticloadbalancing:DescribeTargetGroupAttributes', 'elasticloadbalancing:DescribeTargetGroups'],
+      ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'],
     ].map((a) => JSON.stringify(a));
     for (const s of [...statements(t, 'AWS::IAM::Policy'), ...statements(t, 'AWS::IAM::Role')]) {
       for (const action of [s.Action].flat()) {
@@ -260,6 +261,7 @@ describe('intent', () => {
         'CODEDEPLOY_DEPLOYMENT_GROUP',
         'IF_BUSY',
         'INVISIBLE_PIPELINE_EXPORT_FILE',
+        'NOTIFY_TOPIC_ARN',
         'WAIT_TIMEOUT',
       ].sort(),
     );
@@ -621,15 +623,20 @@ describe('intent', () => {
     );
     expect(starters).toHaveLength(1);
     expect(starters[0].Properties.Roles).toEqual(['OnCall']);
-    // Its role: no upload, no deletion, no key use; CreateDeployment on the group only.
+    // Its role: no upload, no deletion, no use of the bundle key (only of the notification
+    // topic's, to publish its outcome); CreateDeployment on the group only.
     const roleId = projects[id].Properties.ServiceRole['Fn::GetAtt'][0];
     const own = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
       JSON.stringify(p.Properties.Roles).includes(roleId),
     );
-    const actions = own.flatMap((p) => p.Properties.PolicyDocument.Statement.flatMap((st: Statement) => [st.Action].flat()));
-    for (const forbidden of ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 'kms:GenerateDataKey', 'ssm:GetParameter']) {
+    const sts: Statement[] = own.flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const actions = sts.flatMap((st) => [st.Action].flat());
+    for (const forbidden of ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 'ssm:GetParameter']) {
       expect(actions).not.toContain(forbidden);
     }
+    const topicKey = Object.keys(t.findResources('AWS::KMS::Key', { Properties: { Description: 'invisible-pipeline: notifications topic' } }))[0];
+    const keyUse = sts.filter((st) => [st.Action].flat().some((a) => a.startsWith('kms:')));
+    expect(keyUse.map((st) => st.Resource)).toEqual([{ 'Fn::GetAtt': [topicKey, 'Arn'] }]);
     expect(actions).toContain('codedeploy:CreateDeployment');
   });
 

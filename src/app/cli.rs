@@ -517,6 +517,15 @@ pub(crate) struct AwsDeployArgs {
     )]
     pub trigger_time: Option<String>,
 
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+
+    /// Skip the preflight: that the group exists, that its tags or Auto Scaling groups match a
+    /// running instance (EC2, Auto Scaling) and that its service role exists (IAM), checked
+    /// before anything is downloaded
+    #[arg(help_heading = "Target", long, env = "NO_PREFLIGHT", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_preflight: bool,
+
     /// Source commit (CodeBuild sets it)
     #[arg(
         help_heading = "Run",
@@ -691,6 +700,15 @@ pub(crate) struct WaitArgs {
     pub wait_for: crate::deployment::WaitFor,
 }
 
+/// Who hears of the outcome.
+#[derive(Debug, Args)]
+pub(crate) struct NotifyArgs {
+    /// SNS topic ARN that receives the outcome at the end of the run: subject APP/GROUP
+    /// COMMAND STATUS COMMIT, a body for people (a failed publish is a warning)
+    #[arg(long, env = "NOTIFY_TOPIC_ARN", value_name = "TOPIC_ARN")]
+    pub notify_topic: Option<String>,
+}
+
 /// The summary's format.
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
@@ -746,6 +764,9 @@ pub(crate) struct InGroupArgs {
         value_name = "PREFIX"
     )]
     pub artifact_prefix: String,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 
     #[command(flatten)]
     pub wait: WaitArgs,
@@ -828,6 +849,9 @@ pub(crate) struct PromoteArgs {
         value_name = "PREFIX"
     )]
     pub artifact_prefix: String,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 
     #[command(flatten)]
     pub wait: WaitArgs,

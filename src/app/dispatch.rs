@@ -319,6 +319,7 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         },
         build_id: a.build_id.filter(|b| !b.is_empty()),
         build_arn: a.build_arn.filter(|b| !b.is_empty()),
+        preflight: !a.no_preflight,
         ignore_alarms: false,
         trigger_time,
         mtime: args.source_date_epoch,
@@ -332,8 +333,44 @@ async fn deploy(args: DeployArgs, shutdown: &Shutdown) -> Result<Report> {
         work_dir: work_dir.path().to_path_buf(),
     };
     let clients = aws::clients(a.region, a.deploy_region).await?;
-    let outcome = deploy::run(&clients, &config, shutdown).await?;
-    Ok(Report::Deployment(Box::new(outcome)))
+    let result = deploy::run(&clients, &config, shutdown)
+        .await
+        .map(|o| Report::Deployment(Box::new(o)));
+    told(
+        "deploy",
+        &config,
+        &clients,
+        a.notify.notify_topic.as_deref(),
+        &result,
+        shutdown,
+    )
+    .await;
+    result
+}
+
+/// The outcome published to `--notify-topic`, when one is given: a run a signal cut short
+/// is told as interrupted, as its exit code will say.
+async fn told(
+    command: &'static str,
+    config: &DeployConfig,
+    clients: &aws::Clients,
+    topic: Option<&str>,
+    result: &Result<Report>,
+    shutdown: &Shutdown,
+) {
+    let interrupted = match (result, shutdown.fired()) {
+        (Err(_), Some(signal)) => Some(Err(Error::Interrupted(signal))),
+        _ => None,
+    };
+    let result = interrupted.as_ref().unwrap_or(result);
+    let notice = crate::app::notify::Notice {
+        command,
+        application: &config.application,
+        group: &config.group,
+        region: &clients.deploy_region,
+        commit: config.commit.clone(),
+    };
+    crate::app::notify::publish(topic, &notice, result).await;
 }
 
 /// Where the release comes from; every missing option of a deploy reported at once, each
@@ -505,6 +542,7 @@ fn redeploy_config(r: Redeploy) -> DeployConfig {
         commit: crate::deployment::CommitInfo::default(),
         build_id: None,
         build_arn: None,
+        preflight: false,
         ignore_alarms: r.ignore_alarms,
         trigger_time: DateTime::from(std::time::SystemTime::now()),
         mtime: 0,
@@ -543,8 +581,19 @@ async fn promote(args: PromoteArgs, shutdown: &Shutdown) -> Result<Report> {
         wait: args.wait,
         ignore_alarms: args.ignore_alarms,
     });
-    let outcome = crate::commands::promote::run(&source, &target, &from, &config, shutdown).await?;
-    Ok(Report::Promote(Box::new(outcome)))
+    let result = crate::commands::promote::run(&source, &target, &from, &config, shutdown)
+        .await
+        .map(|o| Report::Promote(Box::new(o)));
+    told(
+        "promote",
+        &config,
+        &target,
+        args.notify.notify_topic.as_deref(),
+        &result,
+        shutdown,
+    )
+    .await;
+    result
 }
 
 /// The configuration and clients of a run that deploys in one group what is already there.
@@ -564,17 +613,40 @@ async fn in_group(a: InGroupArgs, ignore_alarms: bool) -> Result<(DeployConfig, 
 
 /// `rollback`: see [`crate::commands::rollback`].
 async fn rollback(args: RollbackArgs, shutdown: &Shutdown) -> Result<Report> {
+    let topic = args.in_group.notify.notify_topic.clone();
     let (config, clients) = in_group(args.in_group, args.ignore_alarms).await?;
-    let outcome =
-        crate::commands::rollback::run(&clients, &config, args.to.as_deref(), shutdown).await?;
-    Ok(Report::Rollback(Box::new(outcome)))
+    let result = crate::commands::rollback::run(&clients, &config, args.to.as_deref(), shutdown)
+        .await
+        .map(|o| Report::Rollback(Box::new(o)));
+    told(
+        "rollback",
+        &config,
+        &clients,
+        topic.as_deref(),
+        &result,
+        shutdown,
+    )
+    .await;
+    result
 }
 
 /// `restart`: see [`crate::commands::restart`].
 async fn restart(args: RestartArgs, shutdown: &Shutdown) -> Result<Report> {
+    let topic = args.in_group.notify.notify_topic.clone();
     let (config, clients) = in_group(args.in_group, false).await?;
-    let outcome = crate::commands::restart::run(&clients, &config, shutdown).await?;
-    Ok(Report::Restart(Box::new(outcome)))
+    let result = crate::commands::restart::run(&clients, &config, shutdown)
+        .await
+        .map(|o| Report::Restart(Box::new(o)));
+    told(
+        "restart",
+        &config,
+        &clients,
+        topic.as_deref(),
+        &result,
+        shutdown,
+    )
+    .await;
+    result
 }
 
 /// `status`: the newest successful, active and failed deployments of the group.

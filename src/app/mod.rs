@@ -6,4 +6,5 @@ pub mod branches;
 pub(crate) mod checkout;
 pub mod cli;
 pub mod dispatch;
+pub(crate) mod notify;
 pub mod report;

@@ -127,6 +127,8 @@ mod tests {
             [
                 "DescribeTargetGroups",
                 "DescribeTargetGroupAttributes",
+                "DescribeInstances",
+                "DescribeAutoScalingGroups",
                 "StopDeployment",
                 "ListDeploymentTargets",
                 "BatchGetDeploymentTargets"
@@ -147,7 +149,11 @@ mod tests {
                         "kms",
                         "codedeploy",
                         "elasticloadbalancing",
-                        "cloudwatch"
+                        "cloudwatch",
+                        "sns",
+                        "ec2",
+                        "autoscaling",
+                        "iam"
                     ]
                     .contains(&service),
                     "{}",

@@ -331,7 +331,7 @@ pub(crate) async fn group_target_groups(
     application: &str,
     group: &str,
 ) -> Result<Vec<String>> {
-    Ok(group_info(cd, application, group)
+    Ok(find_group(cd, application, group)
         .await?
         .and_then(|g| {
             g.load_balancer_info().map(|lb| {
@@ -351,7 +351,7 @@ pub(crate) async fn group_alarms(
     application: &str,
     group: &str,
 ) -> Result<Vec<String>> {
-    Ok(group_info(cd, application, group)
+    Ok(find_group(cd, application, group)
         .await?
         .and_then(|g| g.alarm_configuration().cloned())
         .map(|c| alarm_names(&c))
@@ -370,27 +370,41 @@ pub(crate) fn alarm_names(config: &aws_sdk_codedeploy::types::AlarmConfiguration
         .collect()
 }
 
-/// GetDeploymentGroup.
-async fn group_info(
+/// GetDeploymentGroup of a group that may not exist: `None` when CodeDeploy answers that the
+/// group or its application does not exist (API reference, GetDeploymentGroup:
+/// DeploymentGroupDoesNotExistException, ApplicationDoesNotExistException).
+pub(crate) async fn find_group(
     cd: &aws_sdk_codedeploy::Client,
     application: &str,
     group: &str,
 ) -> Result<Option<aws_sdk_codedeploy::types::DeploymentGroupInfo>> {
-    let out = cd
+    use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError as E;
+    let answer = cd
         .get_deployment_group()
         .application_name(application)
         .deployment_group_name(group)
         .send()
-        .await
-        .map_err(|err| {
-            sdk_error(
-                "codedeploy",
-                "GetDeploymentGroup",
-                format!("cannot read deployment group {application}/{group}"),
-                err,
-            )
-        })?;
-    Ok(out.deployment_group_info().cloned())
+        .await;
+    match answer {
+        Ok(out) => Ok(out.deployment_group_info().cloned()),
+        Err(err)
+            if matches!(
+                err.as_service_error(),
+                Some(
+                    E::DeploymentGroupDoesNotExistException(_)
+                        | E::ApplicationDoesNotExistException(_)
+                )
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(sdk_error(
+            "codedeploy",
+            "GetDeploymentGroup",
+            format!("cannot read deployment group {application}/{group}"),
+            err,
+        )),
+    }
 }
 
 /// One line of advice per common `errorInformation` code

@@ -12,8 +12,11 @@ pub mod calls;
 pub(crate) mod cloudwatch;
 pub(crate) mod codedeploy;
 pub(crate) mod elb;
+pub(crate) mod fleet;
+pub mod query;
 pub mod s3;
 pub(crate) mod s3url;
+pub(crate) mod sns;
 pub mod ssm;
 
 use crate::base::error::{Error, Result};
@@ -31,8 +34,9 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// The deployment group's load balancers (its region: CodeDeploy's).
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    /// The deployment group's CloudWatch alarms (its region: CodeDeploy's).
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// EC2, Auto Scaling, IAM (the preflight) and CloudWatch (the alarms that stopped a
+    /// deployment), in CodeDeploy's region.
+    pub query: query::QueryClient,
     /// The region of CodeDeploy and of the artifact bucket.
     pub deploy_region: String,
 }
@@ -92,11 +96,6 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         .timeout_config(api_timeouts())
         .interceptor(calls::Listed)
         .build();
-    let cloudwatch_conf = aws_sdk_cloudwatch::config::Builder::from(&shared)
-        .region(aws_config::Region::new(deploy_region.clone()))
-        .timeout_config(api_timeouts())
-        .interceptor(calls::Listed)
-        .build();
     let ssm_conf = aws_sdk_ssm::config::Builder::from(&shared)
         .timeout_config(api_timeouts())
         .interceptor(calls::Listed)
@@ -107,9 +106,14 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
         artifact_s3: aws_sdk_s3::Client::from_conf(s3_conf(&deploy_region)),
         codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy_conf),
         elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb_conf),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch_conf),
+        query: query::QueryClient::new(&shared, &deploy_region),
         deploy_region,
     })
+}
+
+/// Whether an AWS error is an access denial (the SDK's calls and [`query`]'s say it alike).
+pub(crate) fn is_denied(err: &Error) -> bool {
+    matches!(err, Error::Aws { message, .. } if message.starts_with("access denied"))
 }
 
 /// The raw HTTP response of every SDK crate (they share the Smithy runtime's type).
@@ -149,6 +153,10 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>, message: Option<
         "AccessDenied"
         | "AccessDeniedException"
         | "KMS.AccessDeniedException"
+        // SNS's denial (API reference, Publish: AuthorizationError, HTTP 403).
+        | "AuthorizationError"
+        // EC2's (EC2 API reference, error codes: UnauthorizedOperation, HTTP 403).
+        | "UnauthorizedOperation"
         | "AllAccessDisabled" => Failure::Denied,
         "RequestTimeTooSkewed" | "RequestExpired" => Failure::ClockSkew,
         "InvalidSignatureException" if message.is_some_and(|m| m.contains("expired")) => {

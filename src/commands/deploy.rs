@@ -393,6 +393,16 @@ pub async fn run(
 ) -> Result<DeployOutcome> {
     let mut timer = Timer::new();
     check_target(clients, cfg, shutdown).await?;
+    let preflight = if cfg.preflight {
+        shutdown
+            .guard(crate::deployment::preflight::preflight(clients, cfg))
+            .await?
+    } else {
+        Vec::new()
+    };
+    for note in &preflight {
+        log(format!("note: {note}"));
+    }
     // Outside the deployment window, nothing is downloaded or built yet: fail, or wait first
     // (it is judged again just before CreateDeployment).
     crate::deployment::place::hold_for_window(
@@ -410,6 +420,9 @@ pub async fn run(
     {
         log(format!("warning: {}: {}", note.location, note.message));
         built.2.warn(note.location, note.message);
+    }
+    for note in preflight {
+        built.2.warn("preflight", note);
     }
     timer.lap("bundle");
     let mut ahead = StartedAhead(ahead);

@@ -42,7 +42,7 @@ pub(crate) async fn alarms_that_stopped(
         .error_information()
         .and_then(|e| e.message())
         .unwrap_or_default();
-    match alarm_states(&clients.cloudwatch, &names).await {
+    match alarm_states(&clients.query, &names).await {
         Ok(states) => {
             for name in &names {
                 if !states.iter().any(|s| &s.name == name) {

@@ -101,6 +101,9 @@ pub struct DeployConfig {
     pub build_id: Option<String>,
     /// The CodeBuild build's ARN (`$CODEBUILD_BUILD_ARN`): its console link.
     pub build_arn: Option<String>,
+    /// Check the group, its instances and its service role before anything is uploaded
+    /// (off: `--no-preflight`).
+    pub preflight: bool,
     /// Rollback and promote of a bundle known to be good: the deployment is created with the
     /// group's alarms off (`--ignore-alarms`, CreateDeployment's overrideAlarmConfiguration).
     pub ignore_alarms: bool,

@@ -13,6 +13,7 @@ pub(crate) mod follow;
 pub(crate) mod group;
 pub(crate) mod phase;
 pub(crate) mod place;
+pub(crate) mod preflight;
 pub mod record;
 pub(crate) mod redeploy;
 pub mod window;

@@ -2,14 +2,11 @@
 //! GetDeployment's `status: Stopped` with `errorInformation.code` `ALARM_ACTIVE` and
 //! `rollbackInfo` (CodeDeploy API reference, DeploymentInfo, ErrorInformation, RollbackInfo),
 //! GetDeploymentGroup's `alarmConfiguration` (AlarmConfiguration), and CloudWatch's
-//! DescribeAlarms (`MetricAlarms`: `StateValue`, `StateReason`, `StateUpdatedTimestamp`),
-//! whose SDK speaks the rpcv2Cbor protocol with query-compatible error codes
-//! (`x-amzn-query-error: Code;Fault`). The run exits 5, names the alarm that fired with its
+//! DescribeAlarms in the Query protocol (`MetricAlarms/member`: `StateValue`, `StateReason`,
+//! `StateUpdatedTimestamp`; an error is `ErrorResponse/Error/Code`). The run exits 5, names the alarm that fired with its
 //! reason, and a DescribeAlarms it may not make is a note, never a second failure.
 
 use crate::support::mocks::*;
-use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
-use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm, StateValue};
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
 use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupOutput;
 use aws_sdk_codedeploy::types::{
@@ -17,13 +14,12 @@ use aws_sdk_codedeploy::types::{
     RollbackInfo,
 };
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::DateTime;
+use invisible_pipeline::aws::query::QueryClient;
 use invisible_pipeline::base::error::{exit, Error};
 use invisible_pipeline::base::shutdown::Shutdown;
 use invisible_pipeline::commands::deploy;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 const REASON: &str = "Threshold Crossed: 1 out of the last 1 datapoints [12.0 (07/12/26 10:02:00)] was greater than the threshold (5.0) (minimum 1 datapoint for OK -> ALARM transition).";
 
@@ -81,78 +77,63 @@ fn stopped_on_alarm() -> Rule {
         .build()
 }
 
-/// DescribeAlarms of both names, metric and composite: web-5xx fires, web-unhealthy is OK.
-fn alarm_states() -> Rule {
-    mock!(aws_sdk_cloudwatch::Client::describe_alarms)
-        .match_requests(|r| {
-            r.alarm_names() == ["web-5xx", "web-unhealthy"]
-                && r.alarm_types().contains(&AlarmType::MetricAlarm)
-                && r.alarm_types().contains(&AlarmType::CompositeAlarm)
-        })
-        .then_output(|| {
-            DescribeAlarmsOutput::builder()
-                .metric_alarms(
-                    MetricAlarm::builder()
-                        .alarm_name("web-5xx")
-                        .state_value(StateValue::Alarm)
-                        .state_reason(REASON)
-                        .state_updated_timestamp(DateTime::from_secs(1_765_101_720))
-                        .build(),
-                )
-                .metric_alarms(
-                    MetricAlarm::builder()
-                        .alarm_name("web-unhealthy")
-                        .state_value(StateValue::Ok)
-                        .state_reason("Threshold Crossed: no datapoints were received.")
-                        .build(),
-                )
-                .build()
-        })
+/// DescribeAlarms of both names, metric and composite (the Query protocol's form and XML, as
+/// the CloudWatch API reference shows them): web-5xx fires, web-unhealthy is OK.
+fn alarm_states(body: &str) -> (u16, String) {
+    assert!(
+        body.contains("Action=DescribeAlarms")
+            && body.contains("AlarmNames.member.1=web-5xx")
+            && body.contains("AlarmNames.member.2=web-unhealthy")
+            && body.contains("AlarmTypes.member.1=MetricAlarm")
+            && body.contains("AlarmTypes.member.2=CompositeAlarm"),
+        "{body}"
+    );
+    let reason = REASON.replace('>', "&gt;");
+    (
+        200,
+        format!(
+            "<DescribeAlarmsResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><DescribeAlarmsResult>\
+<MetricAlarms>\
+<member><AlarmName>web-5xx</AlarmName><AlarmArn>arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-5xx</AlarmArn><StateValue>ALARM</StateValue><StateReason>{reason}</StateReason><StateUpdatedTimestamp>2025-12-07T10:02:00.000Z</StateUpdatedTimestamp><MetricName>HTTPCode_Target_5XX_Count</MetricName><Dimensions><member><Name>TargetGroup</Name><Value>targetgroup/web-tg/50dc6c495c0c9188</Value></member></Dimensions></member>\
+<member><AlarmName>web-unhealthy</AlarmName><StateValue>OK</StateValue><StateReason>Threshold Crossed: no datapoints were received.</StateReason><StateUpdatedTimestamp>2025-12-06T08:00:00.000Z</StateUpdatedTimestamp></member>\
+</MetricAlarms><CompositeAlarms/></DescribeAlarmsResult><ResponseMetadata><RequestId>c1d2e3f4</RequestId></ResponseMetadata></DescribeAlarmsResponse>"
+        ),
+    )
 }
 
-/// A CBOR text string (major type 3) of fewer than 65536 bytes.
-fn cbor_text(text: &str) -> Vec<u8> {
-    let n = text.len();
-    let mut out = match n {
-        0..=23 => vec![0x60 | n as u8],
-        24..=255 => vec![0x78, n as u8],
-        _ => vec![0x79, (n >> 8) as u8, n as u8],
-    };
-    out.extend_from_slice(text.as_bytes());
-    out
+/// CloudWatch's access denial in the Query protocol: HTTP 403, `ErrorResponse/Error`.
+fn describe_alarms_denied(_: &str) -> (u16, String) {
+    (
+        403,
+        "<ErrorResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:sts::123456789012:assumed-role/build/x is not authorized to perform: cloudwatch:DescribeAlarms because no identity-based policy allows the cloudwatch:DescribeAlarms action</Message></Error><RequestId>a1b2c3d4</RequestId></ErrorResponse>".to_string(),
+    )
 }
 
-/// CloudWatch's access denial in the rpcv2Cbor protocol: HTTP 400, a CBOR map with `__type`
-/// and `message`, and the query-compatible code in `x-amzn-query-error`.
-fn describe_alarms_denied() -> Rule {
-    mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_http_response(|| {
-        let mut body = vec![0xA2];
-        body.extend(cbor_text("__type"));
-        body.extend(cbor_text("com.amazonaws.cloudwatch#AccessDeniedException"));
-        body.extend(cbor_text("message"));
-        body.extend(cbor_text("User: arn:aws:sts::123456789012:assumed-role/build/x is not authorized to perform: cloudwatch:DescribeAlarms because no identity-based policy allows the cloudwatch:DescribeAlarms action"));
-        let mut response = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
-        response.headers_mut().insert("smithy-protocol", "rpc-v2-cbor");
-        response.headers_mut().insert("content-type", "application/cbor");
-        response.headers_mut().insert("x-amzn-query-error", "AccessDenied;Sender");
-        response
-    })
-}
-
-async fn deploy_stopped(cloudwatch: &[&Rule]) -> Error {
+async fn deploy_stopped(
+    cloudwatch: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+) -> (Error, usize) {
     let (_tmp, mut cfg) = setup();
     cfg.poll_interval = std::time::Duration::from_millis(1);
     let (group, get) = (watched_group(), stopped_on_alarm());
-    let (c, _usual) = usual_deploy_with_alarms(&[&group, &get], &[], cloudwatch);
-    deploy::run(&c, &cfg, &Shutdown::manual().1)
+    let (mut c, _usual) = usual_deploy(&[&group, &get], &[]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    c.query = QueryClient::answering(
+        move |body| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            cloudwatch(body)
+        },
+        "us-east-1",
+    );
+    let err = deploy::run(&c, &cfg, &Shutdown::manual().1)
         .await
-        .expect_err("a deployment stopped on an alarm fails the run")
+        .expect_err("a deployment stopped on an alarm fails the run");
+    (err, calls.load(Ordering::SeqCst))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployment_stopped_by_an_alarm_names_it_with_its_reason_and_exits_5() {
-    let states = alarm_states();
-    let err = deploy_stopped(&[&states]).await;
+    let (err, calls) = deploy_stopped(alarm_states).await;
     assert_eq!(err.exit_code(), exit::DEPLOYMENT_FAILED);
     let Error::DeploymentFailed {
         ref status,
@@ -179,13 +160,12 @@ async fn a_deployment_stopped_by_an_alarm_names_it_with_its_reason_and_exits_5()
         !text.contains("web-unhealthy"),
         "the alarm that did not fire is not blamed: {text}"
     );
-    assert_eq!(states.num_calls(), 1);
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_denied_describe_alarms_is_a_note_and_the_alarms_are_still_named() {
-    let denied = describe_alarms_denied();
-    let err = deploy_stopped(&[&denied]).await;
+    let (err, _) = deploy_stopped(describe_alarms_denied).await;
     assert_eq!(err.exit_code(), exit::DEPLOYMENT_FAILED);
     let text = err.to_string();
     assert!(

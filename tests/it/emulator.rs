@@ -658,6 +658,7 @@ async fn rollback_promote_and_restart_through_the_binary() {
         .send()
         .await
         .unwrap();
+    what_an_account_has("web-prod").await;
     let promoted = text(&[
         "promote",
         "--from-group",
@@ -805,6 +806,7 @@ async fn a_branch_deploys_to_its_group_and_an_unmapped_one_is_only_validated() {
         .send()
         .await
         .unwrap();
+    what_an_account_has("web-staging").await;
     let tmp = tempfile::tempdir().unwrap();
     let cd_dir = codedeploy_dir(tmp.path());
     let run = |branch: &str| {

@@ -26,6 +26,7 @@ mod history;
 mod hostile;
 mod load_balancer;
 mod merge;
+mod preflight;
 mod promote;
 mod restart;
 mod rollback;

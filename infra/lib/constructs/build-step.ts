@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type { Bundles } from '../shared/fixed-names.js';
+import type { Bundles, NotifyTopic } from '../shared/fixed-names.js';
 import { branchGroupsEnv, type BranchMapping, type PipelineConfig } from '../config.js';
 import { acknowledgeWildcards, nagArn, nagRef } from '../shared/nag.js';
 
@@ -37,6 +37,9 @@ export interface BuildStepProps {
   readonly deploymentConfigName: string;
   /** The second deployment group and its configuration, when configured. */
   readonly prod?: { readonly deploymentGroupName: string; readonly deploymentConfigName: string };
+  /** The topic the deploy, rollback and promotion projects publish each run's outcome to
+   * (NOTIFY_TOPIC_ARN): the pipeline region's notification topic. */
+  readonly notify: NotifyTopic;
   /** Folder with the binary and its .sha256 (scripts/build-release writes dist/tool). */
   readonly toolDir: string;
   /** The buildspec to inline (the repository's top-level buildspec.yml). */
@@ -80,6 +83,44 @@ export class BuildStep extends Construct {
             [`Resource::arn:<AWS::Partition>:kms:${props.deployRegion}:${stack.account}:key/*`]:
               'The bundle key lives in the instances\' region and is named by its alias (kms:ResourceAliases condition), not by an ARN this region\'s stack cannot reference.',
           };
+    // The outcome of every deploy, rollback and promotion, told by the binary itself at the end of
+    // its run (--notify-topic, $NOTIFY_TOPIC_ARN; src/aws/calls.json, SNS Publish): sns:Publish on
+    // the pipeline's topic, and kms:GenerateDataKey and kms:Decrypt on the topic's customer managed
+    // key: "The publisher must have the kms:GenerateDataKey and kms:Decrypt permissions for the AWS
+    // KMS key" (Amazon SNS Developer Guide, "Managing Amazon SNS encryption keys and costs", Allow a
+    // user to send messages to a topic with SSE,
+    // https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#send-to-encrypted-topic).
+    // The same page allows them in the key policy or "in an IAM policy assigned to the principals
+    // that publish": they are in the role's policy, on the topic and its key only. That works
+    // because the key's policy is CDK's default, whose first statement "gives the AWS account that
+    // owns the KMS key permission to use IAM policies to allow access" to the key (AWS KMS
+    // Developer Guide, "Default key policy",
+    // https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html): a role of a
+    // build stack in another region needs no statement in the pipeline stack's key policy. From
+    // there the topic is named by its fixed name and the key by its alias (kms:ResourceAliases),
+    // as the bundle key is.
+    const notify = props.notify;
+    const notifyEnv: Record<string, codebuild.BuildEnvironmentVariable> = { NOTIFY_TOPIC_ARN: { value: notify.topicArn } };
+    const notifyKeyWildcard = `Resource::arn:<AWS::Partition>:kms:${notify.region}:${stack.account}:key/*`;
+    const tellOutcome = (r: iam.IRole) => {
+      r.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'NotifyOutcome', actions: ['sns:Publish'], resources: [notify.topicArn] }));
+      r.addToPrincipalPolicy(
+        'arn' in notify.key
+          ? new iam.PolicyStatement({ sid: 'NotifyTopicKey', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [notify.key.arn] })
+          : new iam.PolicyStatement({
+              sid: 'NotifyTopicKey',
+              actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+              resources: [`arn:${stack.partition}:kms:${notify.region}:${stack.account}:key/*`],
+              conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [notify.key.alias] } },
+            }),
+      );
+      if ('alias' in notify.key) {
+        acknowledgeWildcards(r, {
+          [notifyKeyWildcard]:
+            'The notification topic\'s key lives in the pipeline\'s region and is named by its alias (kms:ResourceAliases condition), not by an ARN this region\'s stack cannot reference.',
+        });
+      }
+    };
     for (const file of ['invisible-pipeline', 'invisible-pipeline.sha256']) {
       if (!existsSync(join(props.toolDir, file))) {
         throw new Error(`${join(props.toolDir, file)} is missing: run scripts/build-release first (or set the tool_dir context)`);
@@ -226,6 +267,7 @@ export class BuildStep extends Construct {
         // Branch environments: the binary deploys a push of PIPELINE_BRANCH (the trigger's) to the
         // group of its exact pattern, else of its longest prefix (`PATTERN=GROUP;…`).
         ...(config.branches.mappings.length ? { BRANCH_GROUPS: { value: branchGroupsEnv(config) } } : {}),
+        ...notifyEnv,
       },
     );
     // Pushes to other branches: checks only, in a project whose role can read the release and
@@ -333,6 +375,25 @@ export class BuildStep extends Construct {
         resources: ['*'],
       }),
     );
+    // The preflight (src/deployment/preflight.rs) looks for a running instance of the group's
+    // tags or Auto Scaling groups: EC2's and Auto Scaling's Describe actions have no resource
+    // type (Service Authorization Reference, "Actions defined by Amazon EC2" and "by Amazon EC2
+    // Auto Scaling"); and it reads the group's service role, which a group may name whatever
+    // the stack made (it can be changed outside it): GetRole of the account's roles, read-only.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PreflightWithoutResourceType',
+        actions: ['ec2:DescribeInstances', 'autoscaling:DescribeAutoScalingGroups'],
+        resources: ['*'],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PreflightServiceRole',
+        actions: ['iam:GetRole'],
+        resources: [`arn:${stack.partition}:iam::${stack.account}:role/*`],
+      }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'RegisterRevision',
@@ -363,7 +424,9 @@ export class BuildStep extends Construct {
       ...projectGrants(project),
       ...keyWildcard,
       'Resource::*':
-        'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets, and elasticloadbalancing:DescribeTargetGroups and DescribeTargetGroupAttributes (read-only), have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
+        'codedeploy:StopDeployment, ListDeploymentTargets and BatchGetDeploymentTargets, elasticloadbalancing:DescribeTargetGroups and DescribeTargetGroupAttributes, ec2:DescribeInstances and autoscaling:DescribeAutoScalingGroups (the last four read-only) have no resource type in the Service Authorization Reference: "*" is the only resource they match.',
+      [`Resource::arn:<AWS::Partition>:iam::${stack.account}:role/*`]:
+        'The preflight reads (iam:GetRole, read-only) the service role the deployment group names, which can be any role of the account: a group can be changed outside the stack.',
     });
     const validate = nagRef(this.validateProject);
     acknowledgeWildcards(validateRole, {
@@ -378,6 +441,7 @@ export class BuildStep extends Construct {
         resources: [arn(`deploymentconfig:${props.deploymentConfigName}`)],
       }),
     );
+    tellOutcome(role);
 
     // Manual projects: they deploy again what is in S3 (never build), each with a role that may
     // do exactly what its command does, for the groups it serves.
@@ -387,6 +451,7 @@ export class BuildStep extends Construct {
       ARTIFACT_PREFIX: { value: bundles.prefix },
       IF_BUSY: { value: config.ifBusy },
       WAIT_TIMEOUT: { value: `${config.waitTimeoutMinutes}m` },
+      ...notifyEnv,
     };
     const redeployRole = (
       r: iam.IRole,
@@ -472,6 +537,7 @@ export class BuildStep extends Construct {
         }),
       );
       readAlarms(r);
+      tellOutcome(r);
       acknowledgeWildcards(r, {
         [`Resource::${bundles.nagBundlesArn}`]:
           'The bundle to deploy again is whichever an earlier deployment names; limited to the bundles prefix of the pipeline\'s own bucket.',

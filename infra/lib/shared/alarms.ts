@@ -14,9 +14,18 @@ import { skipCheckov } from './nag.js';
 /**
  * An SNS topic under its own customer-managed key, usable by EventBridge rules (the SnsTopic
  * target adds their key-policy statement) and by this account's CloudWatch alarms (an alarm
- * notifies only topics of its own region, so each region with an alarm has one).
+ * notifies only topics of its own region, so each region with an alarm has one). The key policy
+ * is CDK's default, whose first statement lets the account's IAM policies grant the key: that is
+ * how the build roles, in this stack or in a build stack of another region, may publish (their
+ * grant is in their own policy). `fixed` names the topic and gives the key an alias, for a build
+ * in another region that names them without a cross-region reference (`notificationNames`).
  */
-export function alarmTopic(scope: Construct, id: string, email?: string): { topic: sns.Topic; key: kms.Key } {
+export function alarmTopic(
+  scope: Construct,
+  id: string,
+  email?: string,
+  fixed?: { readonly topicName: string; readonly keyAlias: string },
+): { topic: sns.Topic; key: kms.Key } {
   const stack = Stack.of(scope);
   const alarms = `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`;
   const key = new kms.Key(scope, `${id}Key`, {
@@ -33,7 +42,8 @@ export function alarmTopic(scope: Construct, id: string, email?: string): { topi
       conditions: { ArnLike: { 'aws:SourceArn': alarms } },
     }),
   );
-  const topic = new sns.Topic(scope, id, { masterKey: key, enforceSSL: true });
+  if (fixed) key.addAlias(fixed.keyAlias);
+  const topic = new sns.Topic(scope, id, { masterKey: key, enforceSSL: true, topicName: fixed?.topicName });
   topic.addToResourcePolicy(
     new iam.PolicyStatement({
       sid: 'CloudWatchAlarms',

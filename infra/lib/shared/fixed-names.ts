@@ -1,6 +1,7 @@
 /**
- * The names a build in another region (`build_region`) gives the artifact store and the
- * deployment configurations of the pipeline's region, without a cross-region reference.
+ * The names a build in another region (`build_region`) gives the artifact store, the
+ * notification topic and the deployment configurations of the pipeline's region, without a
+ * cross-region reference.
  */
 import { createHash } from 'node:crypto';
 import { floorName, type PipelineConfig } from '../config.js';
@@ -45,6 +46,46 @@ export function remoteBundles(partition: string, account: string, region: string
     prefix,
     bundlesArn: `${bucketArn}/${prefix}/*`,
     nagBundlesArn: `arn:<AWS::Partition>:s3:::${bucketName}/${prefix}/*`,
+    key: { alias: keyAlias },
+  };
+}
+
+/**
+ * The notification topic the binary publishes a run's outcome to (`NOTIFY_TOPIC_ARN`): in the
+ * same stack, its resources; from a build in another region, the pipeline region's topic by its
+ * fixed name and its key by its alias (see `notificationNames`).
+ */
+export interface NotifyTopic {
+  readonly topicArn: string;
+  /** The topic's region (the binary's SNS client is of this region, taken from the ARN). */
+  readonly region: string;
+  /** The topic's key: its ARN in the same stack; from another region, its alias (the grant
+   * names the key by it, with a `kms:ResourceAliases` condition, as for the bundle key). */
+  readonly key: { readonly arn: string } | { readonly alias: string };
+}
+
+/**
+ * The fixed names of the pipeline region's notification topic and of its key's alias, when the
+ * build is in another region and publishes to it (the pipeline stack sets them only then, so
+ * that a topic of one region is never renamed, which would replace it). SNS takes letters,
+ * digits, `-` and `_` in a topic name, KMS the same and `/` in an alias: a `.` of the
+ * application's name becomes `_`, and a hash of the name keeps two applications apart.
+ */
+export function notificationNames(applicationName: string): { topicName: string; keyAlias: string } {
+  const hash = createHash('sha256').update(applicationName).digest('hex').slice(0, 8);
+  const safe = applicationName.replace(/[^A-Za-z0-9_-]/g, '_');
+  return {
+    topicName: `invisible-pipeline-${safe}-${hash}`,
+    keyAlias: `alias/invisible-pipeline/${safe}-${hash}/notifications`,
+  };
+}
+
+/** The notification topic of the pipeline region, from a build in another region, by its fixed names. */
+export function remoteNotifyTopic(partition: string, account: string, region: string, applicationName: string): NotifyTopic {
+  const { topicName, keyAlias } = notificationNames(applicationName);
+  return {
+    topicArn: `arn:${partition}:sns:${region}:${account}:${topicName}`,
+    region,
     key: { alias: keyAlias },
   };
 }

@@ -14,9 +14,9 @@ import type { Construct } from 'constructs';
 import type { PipelineConfig } from '../config.js';
 import { AppRelease } from '../constructs/app-release.js';
 import { BuildStep } from '../constructs/build-step.js';
-import type { NotificationsProps } from '../constructs/notifications.js';
+import type { Watched } from '../constructs/notifications.js';
 import { Triggers } from '../constructs/triggers.js';
-import type { Bundles } from '../shared/fixed-names.js';
+import type { Bundles, NotifyTopic } from '../shared/fixed-names.js';
 import { repository as repositoryIn } from '../shared/repository.js';
 
 /**
@@ -59,6 +59,9 @@ export interface BuildSideProps {
   readonly deploymentGroupName: string;
   readonly deploymentConfigName: string;
   readonly prod?: { readonly deploymentGroupName: string; readonly deploymentConfigName: string };
+  /** The topic the deploy, rollback and promotion projects publish their outcome to: the
+   * pipeline region's (in this stack, or by its fixed name from a build region of its own). */
+  readonly notify: NotifyTopic;
   readonly toolDir: string;
   readonly buildspecPath: string;
 }
@@ -94,6 +97,7 @@ export function addBuildSide(stack: Stack, props: BuildSideProps): BuildSide {
     deploymentGroupName: props.deploymentGroupName,
     deploymentConfigName: props.deploymentConfigName,
     prod: props.prod,
+    notify: props.notify,
     toolDir: props.toolDir,
     buildspecPath: props.buildspecPath,
   });
@@ -121,8 +125,9 @@ export function addBuildSide(stack: Stack, props: BuildSideProps): BuildSide {
   return { repository, release, build, triggers };
 }
 
-/** What the build side tells: failed builds, the manual projects' ends, lost triggers. */
-export function buildNotices(config: PipelineConfig, side: BuildSide): Pick<NotificationsProps, 'projects' | 'manual' | 'deadLetterQueues'> {
+/** What the build side's rules tell: failed builds, the manual projects' ends, lost triggers
+ * (the binary tells the outcome of each run that reaches its end itself). */
+export function buildNotices(config: PipelineConfig, side: BuildSide): Pick<Watched, 'projects' | 'manual' | 'deadLetterQueues'> {
   const { build } = side;
   return {
     projects: [build.project, build.validateProject, build.rollbackProject, ...(build.promotionProject ? [build.promotionProject] : [])],

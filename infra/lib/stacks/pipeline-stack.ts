@@ -10,7 +10,7 @@ import { ArtifactStore } from '../constructs/artifact-store.js';
 import { DeploymentAlarms } from '../constructs/deployment-alarms.js';
 import { DeploymentTarget } from '../constructs/deployment-target.js';
 import { Notifications } from '../constructs/notifications.js';
-import { fixedNames } from '../shared/fixed-names.js';
+import { fixedNames, notificationNames } from '../shared/fixed-names.js';
 import { addBuildSide, buildNotices, type BuildSide } from './build-side.js';
 
 export interface PipelineStackProps extends StackProps {
@@ -41,6 +41,12 @@ export class PipelineStack extends Stack {
     // CodeDeploy reads a group's alarms in the group's region: they are made here.
     this.alarms = new DeploymentAlarms(this, 'Alarms', { config });
     this.target = new DeploymentTarget(this, 'Target', { config, artifacts: this.artifacts, alarms: this.alarms.alarms });
+    // The topic comes before the build side, whose projects publish their outcome to it; a build
+    // in another region names it by its fixed name (set only then: renaming replaces a topic).
+    this.notifications = new Notifications(this, 'Notifications', {
+      email: config.notificationEmail,
+      fixed: config.buildRegion ? notificationNames(config.applicationName) : undefined,
+    });
     if (!config.buildRegion) {
       this.side = addBuildSide(this, {
         config,
@@ -54,14 +60,14 @@ export class PipelineStack extends Stack {
           deploymentGroupName: this.target.prod.group.deploymentGroupName,
           deploymentConfigName: this.target.prod.deploymentConfig.deploymentConfigName,
         },
+        notify: this.notifications.notifyTopic,
         toolDir: props.toolDir,
         buildspecPath: props.buildspecPath,
       });
     }
-    this.notifications = new Notifications(this, 'Notifications', {
+    this.notifications.watch({
       ...(this.side ? buildNotices(config, this.side) : {}),
       application: this.target.application,
-      email: config.notificationEmail,
     });
     // An alarm notifies only topics of its own region: this stack's.
     this.alarms.notify(this.notifications.topic);

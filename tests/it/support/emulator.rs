@@ -116,7 +116,47 @@ pub(crate) async fn provision(e: &Env, archive: &[u8]) -> String {
         .send()
         .await
         .unwrap();
+    what_an_account_has("web").await;
     key
+}
+
+/// What a real account has behind a deployment group, which the preflight looks for: the
+/// service role `codedeploy`, and a running instance tagged `app=<tag_value>` (moto serves
+/// EC2 and IAM; one of its default images).
+pub(crate) async fn what_an_account_has(tag_value: &str) {
+    use invisible_pipeline::aws::query::{QueryClient, Service};
+    let q = QueryClient::from_env(REGION).await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codedeploy.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    match q
+        .call(
+            Service::Iam,
+            "CreateRole",
+            &[
+                ("RoleName", "codedeploy".to_string()),
+                ("AssumeRolePolicyDocument", trust.to_string()),
+            ],
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(err) if err.to_string().contains("EntityAlreadyExists") => {}
+        Err(err) => panic!("CreateRole: {err}"),
+    }
+    q.call(
+        Service::Ec2,
+        "RunInstances",
+        &[
+            ("ImageId", "ami-12c6146b".to_string()),
+            ("InstanceType", "t3.micro".to_string()),
+            ("MinCount", "1".to_string()),
+            ("MaxCount", "1".to_string()),
+            ("TagSpecification.1.ResourceType", "instance".to_string()),
+            ("TagSpecification.1.Tag.1.Key", "app".to_string()),
+            ("TagSpecification.1.Tag.1.Value", tag_value.to_string()),
+        ],
+    )
+    .await
+    .expect("RunInstances");
 }
 
 pub(crate) fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
@@ -139,6 +179,7 @@ pub(crate) fn binary(e: &Env, key: &str, cwd: &Path, cd_dir: &Path) -> Command {
         )
         .env_remove("APP_ARCHIVE")
         .env_remove("NO_DEPLOY")
+        .env_remove("NO_PREFLIGHT")
         .env_remove("BRANCH_GROUPS")
         .env_remove("PIPELINE_BRANCH")
         .env_remove("CODEBUILD_WEBHOOK_HEAD_REF")

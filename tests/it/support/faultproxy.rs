@@ -100,13 +100,16 @@ impl Upstreams {
         }
     }
 
-    /// The service of a request: JSON services say it in `X-Amz-Target`; S3 does not.
+    /// The service of a request: JSON services say it in `X-Amz-Target`; the Query
+    /// protocol's (EC2, IAM, Auto Scaling, CloudWatch, SNS: a form) go to the default
+    /// endpoint; S3 is the rest.
     fn of(&self, req: &Message) -> &str {
         let service = match req.header("x-amz-target") {
             Some(t) if t.starts_with("CodeDeploy_") => "CODEDEPLOY",
             Some(t) if t.starts_with("AmazonSSM.") => "SSM",
             Some(t) if t.starts_with("TrentService.") => "KMS",
             Some(_) => "",
+            None if query_action(req).is_some() => "",
             None => "S3",
         };
         self.by_service
@@ -302,11 +305,28 @@ fn read_message(r: &mut impl BufRead, response_to_head: bool) -> std::io::Result
     Ok(Some(msg))
 }
 
+/// The `Action` of a Query-protocol request (a form body).
+fn query_action(req: &Message) -> Option<String> {
+    let form = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return None;
+    }
+    String::from_utf8_lossy(&req.body)
+        .split('&')
+        .find_map(|p| p.strip_prefix("Action="))
+        .map(str::to_string)
+}
+
 /// The AWS operation of a request: from `X-Amz-Target` (JSON services), the SDK's `x-id`
 /// query parameter, or S3's REST shape (path-style addressing).
 fn operation(req: &Message) -> String {
     if let Some(target) = req.header("x-amz-target") {
         return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    if let Some(action) = query_action(req) {
+        return action;
     }
     let mut words = req.head.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));

@@ -20,6 +20,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use invisible_pipeline::aws::calls::Listed;
+use invisible_pipeline::aws::query::QueryClient;
 use invisible_pipeline::aws::{self, Clients};
 use invisible_pipeline::deployment::{self, ArchiveSource, DeployConfig, IfBusy};
 use invisible_pipeline::revision;
@@ -39,17 +40,6 @@ pub(crate) fn clients_with_elb(
     cd_rules: &[&Rule],
     ssm_rules: &[&Rule],
     elb_rules: &[&Rule],
-) -> Clients {
-    clients_with_alarms(s3_rules, cd_rules, ssm_rules, elb_rules, &[])
-}
-
-/// [`clients_with_elb`], with answers of CloudWatch too.
-pub(crate) fn clients_with_alarms(
-    s3_rules: &[&Rule],
-    cd_rules: &[&Rule],
-    ssm_rules: &[&Rule],
-    elb_rules: &[&Rule],
-    cloudwatch_rules: &[&Rule],
 ) -> Clients {
     let retry = || {
         aws_sdk_s3::config::retry::RetryConfig::standard()
@@ -86,12 +76,7 @@ pub(crate) fn clients_with_alarms(
             elb_rules.iter().copied(),
             |c| c.retry_config(retry()).interceptor(Listed)
         ),
-        cloudwatch: mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            cloudwatch_rules.iter().copied(),
-            |c| c.retry_config(retry()).interceptor(Listed)
-        ),
+        query: unexpected_query(),
         deploy_region: "us-east-1".into(),
     }
 }
@@ -106,15 +91,6 @@ pub(crate) struct UsualDeploy {
 /// Clients answering a deploy as [`UsualDeploy`] says, the test's own CodeDeploy and Elastic
 /// Load Balancing answers first.
 pub(crate) fn usual_deploy(cd_rules: &[&Rule], elb_rules: &[&Rule]) -> (Clients, UsualDeploy) {
-    usual_deploy_with_alarms(cd_rules, elb_rules, &[])
-}
-
-/// [`usual_deploy`], with CloudWatch's answers too.
-pub(crate) fn usual_deploy_with_alarms(
-    cd_rules: &[&Rule],
-    elb_rules: &[&Rule],
-    cloudwatch_rules: &[&Rule],
-) -> (Clients, UsualDeploy) {
     let s3 = [head_bucket("us-east-1"), put_object(), tagging()];
     let cd = [list_recent(&[]), list_active(&[])];
     let create = create();
@@ -125,7 +101,7 @@ pub(crate) fn usual_deploy_with_alarms(
         .chain(cd.iter())
         .chain([&create])
         .collect();
-    let c = clients_with_alarms(&s3_refs, &cd_refs, &[], elb_rules, cloudwatch_rules);
+    let c = clients_with_elb(&s3_refs, &cd_refs, &[], elb_rules);
     let rest = s3.into_iter().chain(cd).collect();
     (
         c,
@@ -157,6 +133,20 @@ pub(crate) fn no_successes() -> Rule {
         .then_output(|| ListDeploymentsOutput::builder().build())
 }
 
+/// A preflight client that no test expects to be called: its every answer is an error
+/// that names the request.
+pub(crate) fn unexpected_query() -> QueryClient {
+    QueryClient::answering(
+        |body| {
+            (
+                400,
+                format!("<ErrorResponse><Error><Code>UnexpectedCall</Code><Message>no answer scripted for {body}</Message></Error></ErrorResponse>"),
+            )
+        },
+        "us-east-1",
+    )
+}
+
 pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
     DeployConfig {
         archive: ArchiveSource::Local(app.to_path_buf()),
@@ -181,6 +171,7 @@ pub(crate) fn config(root: &Path, app: &Path) -> DeployConfig {
         commit: deployment::CommitInfo::id(Some("abc123")),
         build_id: Some("proj:1".into()),
         build_arn: None,
+        preflight: false,
         ignore_alarms: false,
         trigger_time: DateTime::from_str(TRIGGER, Format::DateTime).unwrap(),
         mtime: 0,

@@ -1,0 +1,486 @@
+//! The AWS Query protocol, signed here, for the three read-only calls of the preflight:
+//! EC2 DescribeInstances, Auto Scaling DescribeAutoScalingGroups and IAM GetRole. Their SDK
+//! crates are the largest of the SDK (aws-sdk-ec2: 1.24 million lines of generated code, five
+//! times aws-sdk-s3; aws-sdk-iam: 220 thousand), and each profile of the build (the tests',
+//! two release targets) would compile them: minutes of every cold CI run for three calls.
+//! The pieces are the SDK's own: the credentials chain of the shared configuration, SigV4
+//! from `aws-sigv4`, the SDK's default HTTPS connector, and the endpoint suffix of the region's
+//! partition from the SDK's endpoint rules. A form in (`Action`, `Version`, parameters), the
+//! XML answer's leaves out; errors become the same [`Error::Aws`] as the SDK's, classified
+//! by their code (throttling and 5xx are tried again).
+
+use crate::aws::{classify, Failure};
+use crate::base::error::{Error, Result};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use std::time::{Duration, SystemTime};
+
+/// A service spoken in the Query protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ec2,
+    AutoScaling,
+    Iam,
+    CloudWatch,
+    Sns,
+}
+
+impl Service {
+    /// The endpoint prefix and signing name (the same for these), the API version, and the
+    /// suffix of `AWS_ENDPOINT_URL_<SERVICE>` (the SDK's service id).
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Service::Ec2 => ("ec2", "2016-11-15", "EC2"),
+            Service::AutoScaling => ("autoscaling", "2011-01-01", "AUTO_SCALING"),
+            Service::Iam => ("iam", "2010-05-08", "IAM"),
+            // CloudWatch's SDKs moved to rpcv2Cbor; the service still takes the Query
+            // protocol, which its API reference documents (awsQueryCompatible).
+            Service::CloudWatch => ("monitoring", "2010-08-01", "CLOUDWATCH"),
+            Service::Sns => ("sns", "2010-03-31", "SNS"),
+        }
+    }
+
+    /// The service's prefix in IAM actions and in calls.json.
+    fn iam_prefix(self) -> &'static str {
+        match self {
+            Service::CloudWatch => "cloudwatch",
+            other => other.names().0,
+        }
+    }
+}
+
+/// Where and as whom the calls are made.
+#[derive(Clone, Debug)]
+pub struct QueryClient {
+    connector: SharedHttpConnector,
+    credentials: Option<SharedCredentialsProvider>,
+    region: String,
+    /// `amazonaws.com`, `amazonaws.com.cn`, …: the region's partition.
+    dns_suffix: String,
+    /// `AWS_ENDPOINT_URL` (and its per-service variables, read at each call).
+    endpoint_url: Option<String>,
+}
+
+/// An answer: the XML's leaf elements, each with its path of element names from the root.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub leaves: Vec<(String, String)>,
+}
+
+impl Answer {
+    /// Every value whose path ends with `suffix` (`/`-separated element names).
+    pub fn all<'a>(&'a self, suffix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.leaves
+            .iter()
+            .filter(move |(path, _)| ends_with_elements(path, suffix))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value whose path ends with `suffix`.
+    pub fn first<'a>(&'a self, suffix: &str) -> Option<&'a str> {
+        self.leaves
+            .iter()
+            .find(|(path, _)| ends_with_elements(path, suffix))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether `path` ends with the whole element names of `suffix`.
+fn ends_with_elements(path: &str, suffix: &str) -> bool {
+    path.strip_suffix(suffix)
+        .is_some_and(|head| head.is_empty() || head.ends_with('/'))
+}
+
+impl QueryClient {
+    /// From the standard configuration chain (environment, profile, CodeBuild role), for
+    /// `region`.
+    pub async fn from_env(region: &str) -> Self {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .load()
+            .await;
+        Self::new(&shared, region)
+    }
+
+    /// From the shared configuration, for `region`.
+    pub(crate) fn new(shared: &aws_config::SdkConfig, region: &str) -> Self {
+        let settings = HttpConnectorSettings::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(30))
+            .build();
+        let sleep = aws_smithy_async::rt::sleep::default_async_sleep();
+        let connector = aws_smithy_http_client::default_connector(&settings, sleep)
+            .expect("the rustls connector is compiled in");
+        QueryClient {
+            connector,
+            credentials: shared.credentials_provider(),
+            region: region.to_string(),
+            dns_suffix: dns_suffix(region),
+            endpoint_url: shared.endpoint_url().map(str::to_string),
+        }
+    }
+
+    /// A client whose requests `answer` answers, given the form body: (HTTP status, XML).
+    /// For tests: scripted answers, no network.
+    pub fn answering(
+        answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+        region: &str,
+    ) -> Self {
+        Self::with_connector(SharedHttpConnector::new(Scripted(Box::new(answer))), region)
+    }
+
+    fn with_connector(connector: SharedHttpConnector, region: &str) -> Self {
+        QueryClient {
+            connector,
+            credentials: Some(SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKIDTESTS", "secret", None, None, "tests"),
+            )),
+            region: region.to_string(),
+            dns_suffix: dns_suffix(region),
+            endpoint_url: None,
+        }
+    }
+
+    /// The endpoint and signing region of `service`.
+    fn endpoint(&self, service: Service) -> (String, String) {
+        let (prefix, _, env) = service.names();
+        let given = std::env::var(format!("AWS_ENDPOINT_URL_{env}"))
+            .ok()
+            .or_else(|| self.endpoint_url.clone())
+            .filter(|u| !u.is_empty());
+        let global_iam = service == Service::Iam;
+        let region = match (global_iam, self.dns_suffix.as_str()) {
+            // IAM is global: one endpoint per partition, signed for its home region.
+            (true, "amazonaws.com") if !self.region.starts_with("us-gov-") => {
+                "us-east-1".to_string()
+            }
+            (true, "amazonaws.com") => "us-gov-west-1".to_string(),
+            (true, "amazonaws.com.cn") => "cn-north-1".to_string(),
+            _ => self.region.clone(),
+        };
+        if let Some(url) = given {
+            return (url.trim_end_matches('/').to_string(), region);
+        }
+        let url = match (global_iam, self.dns_suffix.as_str()) {
+            (true, "amazonaws.com") if self.region.starts_with("us-gov-") => {
+                "https://iam.us-gov.amazonaws.com".to_string()
+            }
+            (true, "amazonaws.com") => "https://iam.amazonaws.com".to_string(),
+            (true, "amazonaws.com.cn") => "https://iam.cn-north-1.amazonaws.com.cn".to_string(),
+            _ => format!("https://{prefix}.{}.{}", self.region, self.dns_suffix),
+        };
+        (url, region)
+    }
+
+    /// Calls `action` with `params`; the answer's leaves, or the error it names.
+    pub async fn call(
+        &self,
+        service: Service,
+        action: &'static str,
+        params: &[(&str, String)],
+    ) -> Result<Answer> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.once(service, action, params).await {
+                Err(err) if err.is_transient() && attempt < 3 => {
+                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        service: Service,
+        action: &'static str,
+        params: &[(&str, String)],
+    ) -> Result<Answer> {
+        let (name, version, _) = service.names();
+        let prefix = service.iam_prefix();
+        let (url, signing_region) = self.endpoint(service);
+        let failed = |message: String, transient: bool| Error::Aws {
+            operation: action,
+            action: format!("{prefix}:{action} failed"),
+            message,
+            transient,
+            source: None,
+        };
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", version);
+        for (key, value) in params {
+            form.append_pair(key, value);
+        }
+        let body = form.finish();
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(format!("{url}/"))
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(body.clone())
+            .map_err(|e| failed(format!("bad request: {e}"), false))?;
+        let credentials = match &self.credentials {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .map_err(|e| failed(format!("no AWS credentials: {e}"), false))?,
+            None => return Err(failed("no AWS credentials provider".into(), false)),
+        };
+        let identity = credentials.into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&signing_region)
+            .name(name)
+            .time(SystemTime::now())
+            .settings(aws_sigv4::http_request::SigningSettings::default())
+            .build()
+            .map_err(|e| failed(format!("cannot sign: {e}"), false))?
+            .into();
+        let headers = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let signable = aws_sigv4::http_request::SignableRequest::new(
+            "POST",
+            request.uri().to_string(),
+            headers,
+            aws_sigv4::http_request::SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| failed(format!("cannot sign: {e}"), false))?;
+        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+            .map_err(|e| failed(format!("cannot sign: {e}"), false))?
+            .into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        let request = HttpRequest::try_from(request.map(SdkBody::from))
+            .map_err(|e| failed(format!("bad request: {e}"), false))?;
+        let response = self
+            .connector
+            .call(request)
+            .await
+            .map_err(|e| failed(format!("no answer from {url}: {e}"), true))?;
+        let status = response.status().as_u16();
+        let body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .map_err(|e| failed(format!("answer cut short: {e}"), true))?
+            .into_bytes();
+        let answer = parse(&String::from_utf8_lossy(&body));
+        if (200..300).contains(&status) {
+            return Ok(answer);
+        }
+        // EC2: Response/Errors/Error; the others: ErrorResponse/Error.
+        let code = answer.first("Error/Code").map(str::to_string);
+        let message = answer
+            .first("Error/Message")
+            .unwrap_or("no message")
+            .to_string();
+        let kind = classify(code.as_deref(), Some(status), Some(&message));
+        Err(Error::Aws {
+            operation: action,
+            action: format!("{prefix}:{action} failed"),
+            message: match kind {
+                Failure::Denied => format!(
+                    "access denied ({message}): {}",
+                    crate::aws::calls::needs(service.iam_prefix(), action)
+                ),
+                _ => format!(
+                    "{} (HTTP {status}): {message}",
+                    code.as_deref().unwrap_or("no error code")
+                ),
+            },
+            transient: kind == Failure::Transient,
+            source: None,
+        })
+    }
+}
+
+/// A function from a request's form body to its answer: (HTTP status, XML).
+type Answerer = Box<dyn Fn(&str) -> (u16, String) + Send + Sync>;
+
+/// A connector of scripted answers ([`QueryClient::answering`]).
+struct Scripted(Answerer);
+
+impl std::fmt::Debug for Scripted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scripted")
+    }
+}
+
+impl HttpConnector for Scripted {
+    fn call(
+        &self,
+        request: HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).to_string();
+        let (status, xml) = (self.0)(&body);
+        let status = aws_smithy_runtime_api::http::StatusCode::try_from(status)
+            .expect("a scripted answer has a valid HTTP status");
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                status,
+                SdkBody::from(xml),
+            ),
+        ))
+    }
+}
+
+/// The DNS suffix of `region`'s partition, as the SDK's endpoint rules give it (from the
+/// endpoint of a service every partition has).
+fn dns_suffix(region: &str) -> String {
+    use aws_sdk_ssm::config::endpoint::{Params, ResolveEndpoint};
+    let resolver = aws_sdk_ssm::config::endpoint::DefaultResolver::new();
+    let params = Params::builder().region(region.to_string()).build();
+    let url = params
+        .ok()
+        .and_then(|p| {
+            futures_lite_block(resolver.resolve_endpoint(&p))
+                .ok()
+                .map(|e| e.url().to_string())
+        })
+        .unwrap_or_default();
+    url.strip_prefix(&format!("https://ssm.{region}."))
+        .map(|s| s.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "amazonaws.com".to_string())
+}
+
+/// The endpoint rules answer at once (no I/O): their future is ready when first polled.
+fn futures_lite_block<F: std::future::Future>(future: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => unreachable!("the endpoint rules do no I/O"),
+    }
+}
+
+/// The leaf elements of an XML answer with their paths (entities decoded). A malformed
+/// answer gives the leaves before the fault.
+fn parse(xml: &str) -> Answer {
+    let mut path: Vec<&str> = Vec::new();
+    let mut text = String::new();
+    let mut leaves = Vec::new();
+    let mut has_child = Vec::new();
+    for token in xmlparser::Tokenizer::from(xml) {
+        let Ok(token) = token else { break };
+        match token {
+            xmlparser::Token::ElementStart { local, .. } => {
+                if let Some(parent) = has_child.last_mut() {
+                    *parent = true;
+                }
+                path.push(local.as_str());
+                has_child.push(false);
+                text.clear();
+            }
+            xmlparser::Token::Text { text: t } => text.push_str(t.as_str()),
+            xmlparser::Token::Cdata { text: t, .. } => text.push_str(t.as_str()),
+            xmlparser::Token::ElementEnd { end, .. } => match end {
+                xmlparser::ElementEnd::Open => {}
+                xmlparser::ElementEnd::Close(..) | xmlparser::ElementEnd::Empty => {
+                    if has_child.pop() == Some(false) {
+                        leaves.push((path.join("/"), unescape(&text)));
+                    }
+                    path.pop();
+                    text.clear();
+                }
+            },
+            _ => {}
+        }
+    }
+    Answer { leaves }
+}
+
+/// XML's five entities and character references.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let c = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_carry_their_paths_and_entities_are_decoded() {
+        let a = parse(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>8f7724cf</requestId>
+  <reservationSet><item><instancesSet>
+    <item><instanceId>i-1</instanceId><tagSet><item><key>app</key><value>a&amp;b</value></item></tagSet></item>
+    <item><instanceId>i-2</instanceId><tagSet/></item>
+  </instancesSet></item></reservationSet>
+</DescribeInstancesResponse>"#,
+        );
+        let ids: Vec<&str> = a.all("instancesSet/item/instanceId").collect();
+        assert_eq!(ids, ["i-1", "i-2"]);
+        assert_eq!(a.first("tagSet/item/value"), Some("a&b"));
+        assert_eq!(a.first("nextToken"), None);
+        // A suffix matches whole element names only.
+        assert_eq!(a.first("Id"), None);
+    }
+
+    #[test]
+    fn the_partition_s_suffix_comes_from_the_sdk_s_rules() {
+        assert_eq!(dns_suffix("ap-southeast-7"), "amazonaws.com");
+        assert_eq!(dns_suffix("cn-north-1"), "amazonaws.com.cn");
+        assert_eq!(dns_suffix("eusc-de-east-1"), "amazonaws.eu");
+    }
+
+    #[test]
+    fn iam_is_signed_for_its_partition_s_home_region() {
+        let c = QueryClient::answering(|_| (200, String::new()), "ap-southeast-7");
+        assert_eq!(
+            c.endpoint(Service::Iam),
+            (
+                "https://iam.amazonaws.com".to_string(),
+                "us-east-1".to_string()
+            )
+        );
+        assert_eq!(
+            c.endpoint(Service::Ec2),
+            (
+                "https://ec2.ap-southeast-7.amazonaws.com".to_string(),
+                "ap-southeast-7".to_string()
+            )
+        );
+    }
+}
