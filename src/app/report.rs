@@ -417,24 +417,7 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) -> io::Re
                 "message": error.to_string(),
             }]),
         };
-        // A deployment that exists (it failed, or the run gave up waiting for it or for the
-        // group): its id, for the next step of a script.
-        let result = match error {
-            Error::DeploymentFailed {
-                deployment_id,
-                alarms,
-                ..
-            } if !alarms.is_empty() => {
-                serde_json::json!({ "deployment_id": deployment_id, "stopped_by_alarms": alarms })
-            }
-            Error::Busy { deployment_id, .. }
-            | Error::BusyTimeout { deployment_id, .. }
-            | Error::DeploymentFailed { deployment_id, .. }
-            | Error::WaitTimeout { deployment_id, .. } => {
-                serde_json::json!({ "deployment_id": deployment_id })
-            }
-            _ => serde_json::Value::Null,
-        };
+        let result = failure_result(error);
         let report = Envelope {
             command: command.to_string(),
             status: serde_json::Value::from("failed"),
@@ -445,6 +428,28 @@ pub fn print_error(command: &str, error: &Error, format: OutputFormat) -> io::Re
         emit_json(&report)?;
     }
     Ok(())
+}
+
+/// The `result` of a failure's JSON envelope: a deployment that exists (it failed, or the run
+/// gave up waiting for it or for the group) by its id, for the next step of a script, with the
+/// alarms that stopped it.
+fn failure_result(error: &Error) -> serde_json::Value {
+    match error {
+        Error::DeploymentFailed {
+            deployment_id,
+            alarms,
+            ..
+        } if !alarms.is_empty() => {
+            serde_json::json!({ "deployment_id": deployment_id, "stopped_by_alarms": alarms })
+        }
+        Error::Busy { deployment_id, .. }
+        | Error::BusyTimeout { deployment_id, .. }
+        | Error::DeploymentFailed { deployment_id, .. }
+        | Error::WaitTimeout { deployment_id, .. } => {
+            serde_json::json!({ "deployment_id": deployment_id })
+        }
+        _ => serde_json::Value::Null,
+    }
 }
 
 /// The JSON envelope of a failure that is not an [`Error`] (a command-line error that clap
@@ -484,5 +489,48 @@ fn error_location(error: &Error) -> String {
         Error::OutsideWindow { .. } => "deployment window".to_string(),
         Error::Interrupted(signal) => (*signal).to_string(),
         Error::Invalid(_) => "input".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::error::AlarmSeen;
+
+    #[test]
+    fn a_stop_by_alarms_names_them_in_the_json_result() {
+        let err = Error::DeploymentFailed {
+            deployment_id: "d-7Q2X".into(),
+            status: "was stopped by CloudWatch alarm web-5xx".into(),
+            details: Vec::new(),
+            alarms: vec![AlarmSeen {
+                name: "web-5xx".into(),
+                state: Some("ALARM".into()),
+                reason: Some("Threshold Crossed".into()),
+                since: Some("2026-12-07T10:02:00Z".into()),
+            }],
+        };
+        assert_eq!(
+            failure_result(&err),
+            serde_json::json!({
+                "deployment_id": "d-7Q2X",
+                "stopped_by_alarms": [{
+                    "name": "web-5xx",
+                    "state": "ALARM",
+                    "reason": "Threshold Crossed",
+                    "since": "2026-12-07T10:02:00Z"
+                }]
+            })
+        );
+        let plain = Error::DeploymentFailed {
+            deployment_id: "d-1".into(),
+            status: "failed".into(),
+            details: Vec::new(),
+            alarms: Vec::new(),
+        };
+        assert_eq!(
+            failure_result(&plain),
+            serde_json::json!({ "deployment_id": "d-1" })
+        );
     }
 }

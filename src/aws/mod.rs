@@ -111,11 +111,6 @@ pub async fn clients(region: Option<String>, deploy_region: Option<String>) -> R
     })
 }
 
-/// Whether an AWS error is an access denial (the SDK's calls and [`query`]'s say it alike).
-pub(crate) fn is_denied(err: &Error) -> bool {
-    matches!(err, Error::Aws { message, .. } if message.starts_with("access denied"))
-}
-
 /// The raw HTTP response of every SDK crate (they share the Smithy runtime's type).
 pub(crate) type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
 

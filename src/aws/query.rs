@@ -234,31 +234,14 @@ impl QueryClient {
                 .map_err(|e| failed(format!("no AWS credentials: {e}"), false))?,
             None => return Err(failed("no AWS credentials provider".into(), false)),
         };
-        let identity = credentials.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&signing_region)
-            .name(name)
-            .time(SystemTime::now())
-            .settings(aws_sigv4::http_request::SigningSettings::default())
-            .build()
-            .map_err(|e| failed(format!("cannot sign: {e}"), false))?
-            .into();
-        let headers = request
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let signable = aws_sigv4::http_request::SignableRequest::new(
-            "POST",
-            request.uri().to_string(),
-            headers,
-            aws_sigv4::http_request::SignableBody::Bytes(body.as_bytes()),
+        sign(
+            &mut request,
+            credentials,
+            &signing_region,
+            name,
+            SystemTime::now(),
         )
         .map_err(|e| failed(format!("cannot sign: {e}"), false))?;
-        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-            .map_err(|e| failed(format!("cannot sign: {e}"), false))?
-            .into_parts();
-        instructions.apply_to_request_http1x(&mut request);
         let request = HttpRequest::try_from(request.map(SdkBody::from))
             .map_err(|e| failed(format!("bad request: {e}"), false))?;
         let response = self
@@ -300,6 +283,44 @@ impl QueryClient {
             source: None,
         })
     }
+}
+
+/// Signs `request` (its body a form) with SigV4 for `service` in `region` at `time`: the
+/// headers it carries, `host` from its URI, `x-amz-date`, and the session token when there is
+/// one, as the SDKs sign.
+fn sign(
+    request: &mut http::Request<String>,
+    credentials: aws_credential_types::Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+) -> std::result::Result<(), String> {
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(aws_sigv4::http_request::SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+    let signable = aws_sigv4::http_request::SignableRequest::new(
+        request.method().as_str(),
+        request.uri().to_string(),
+        headers,
+        aws_sigv4::http_request::SignableBody::Bytes(request.body().as_bytes()),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
 }
 
 /// A function from a request's form body to its answer: (HTTP status, XML).
@@ -456,6 +477,52 @@ mod tests {
         assert_eq!(a.first("nextToken"), None);
         // A suffix matches whole element names only.
         assert_eq!(a.first("Id"), None);
+    }
+
+    /// The signature botocore's SigV4Auth gives the same request (same credentials with a
+    /// session token, same time, same headers), computed with botocore 1.43.11:
+    /// `SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    /// "session-token-example"), "ec2", "ap-southeast-7").add_auth(req)` with
+    /// `botocore.auth.get_current_datetime` patched to 2026-12-07T10:00:00Z. Moto checks no
+    /// signature: this is what holds the signing to AWS's.
+    #[test]
+    fn the_signature_is_the_one_an_aws_sdk_computes() {
+        let body = "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3Aapp&Filter.1.Value.1=web";
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri("https://ec2.ap-southeast-7.amazonaws.com/")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(body.to_string())
+            .unwrap();
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("session-token-example".into()),
+            None,
+            "test",
+        );
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_637_600); // 2026-12-07T10:00:00Z
+        sign(&mut request, credentials, "ap-southeast-7", "ec2", at).unwrap();
+        let h = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(h("x-amz-date"), "20261207T100000Z");
+        assert_eq!(h("x-amz-security-token"), "session-token-example");
+        assert_eq!(
+            h("authorization"),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/ap-southeast-7/ec2/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, \
+             Signature=c0cccd2464136f17dfcc86c0c688031b6a1b848de214b463767d0a321625490e"
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Before anything is downloaded or uploaded: does the deployment group exist, does its target
 //! selection match at least one running instance, and does its service role exist? Each "no"
 //! is one line and stops the run before any upload: a wrong group name is a usage error
-//! (exit 2), an empty fleet or a missing role is AWS not being ready (exit 4). A check the role
-//! may not make is a note ("could not check"), never a failure. `--no-preflight` skips it all.
+//! (exit 2), an empty fleet or a missing role is AWS not being ready (exit 4). Only those
+//! answers stop a run: a check that cannot be made (denied, throttled past its retries,
+//! unreachable) is a note ("could not check"), never a failure, so that the preflight can
+//! only stop a deployment that would have failed. `--no-preflight` skips it all.
 
 use crate::aws::codedeploy::find_group;
 use crate::aws::fleet::{in_service, role_exists, running_instances, TagFilter};
-use crate::aws::is_denied as denied;
 use crate::aws::Clients;
 use crate::base::error::{Error, Result};
 use crate::deployment::config::DeployConfig;
@@ -25,11 +26,10 @@ pub(crate) async fn preflight(clients: &Clients, cfg: &DeployConfig) -> Result<V
                 clients.deploy_region
             )))
         }
-        Err(err) if denied(&err) => {
+        Err(err) => {
             notes.push(format!("could not check deployment group {}: {err}", cfg.group_name()));
             return Ok(notes);
         }
-        Err(err) => return Err(err),
     };
     check_fleet(clients, cfg, &group, &mut notes).await?;
     check_role(clients, &group, &mut notes).await?;
@@ -80,24 +80,22 @@ async fn check_fleet(
     let mut found = 0usize;
     match tagged(q, &groups).await {
         Ok(ids) => found += ids.len(),
-        Err(err) if denied(&err) => {
+        Err(err) => {
             notes.push(format!(
                 "could not check the group's tagged instances: {err}"
             ));
             return Ok(());
         }
-        Err(err) => return Err(err),
     }
     let mut missing_asgs = Vec::new();
     for asg in &asgs {
         match in_service(q, asg).await {
             Ok(Some(n)) => found += n,
             Ok(None) => missing_asgs.push(*asg),
-            Err(err) if denied(&err) => {
+            Err(err) => {
                 notes.push(format!("could not check Auto Scaling group {asg}: {err}"));
                 return Ok(());
             }
-            Err(err) => return Err(err),
         }
     }
     if found > 0 {
@@ -202,11 +200,10 @@ async fn check_role(
                 "IAM role {name} ({arn}) does not exist: CodeDeploy acts for the group through it (IAM_ROLE_MISSING); create it with the AWSCodeDeployRole policy or point the group at another; nothing was uploaded"
             ),
         )),
-        Err(err) if denied(&err) => {
+        Err(err) => {
             notes.push(format!("could not check the service role: {err}"));
             Ok(())
         }
-        Err(err) => Err(err),
     }
 }
 
