@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { ConfigError } from '../lib/config.js';
 import type * as Handler from '../lib/constructs/blue-green-group/index.js';
-import { build, infraDir, nagFindings, repoRoot } from './helpers.js';
+import { build, flatten, infraDir, nagFindings, repoRoot } from './helpers.js';
 
 const handler = createRequire(import.meta.url)('../lib/constructs/blue-green-group/index.js') as typeof Handler;
 
@@ -23,19 +23,6 @@ const noTag = { ec2_tag_key: undefined, ec2_tag_value: undefined };
 function fleet(overrides: Record<string, unknown>) {
   const p = build({ ...noTag, ...overrides });
   return { p, t: Template.fromStack(p.pipeline) };
-}
-
-/** A template value (Fn::Join of strings, Ref and Fn::GetAtt) as a string: `<Ref>`, `<Id.Attr>`. */
-function flatten(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const v = value as Record<string, unknown>;
-  if (v['Fn::Join']) {
-    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
-    return parts.map(flatten).join(sep);
-  }
-  if (v.Ref) return `<${v.Ref as string}>`;
-  if (v['Fn::GetAtt']) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
-  throw new Error(`cannot flatten ${JSON.stringify(value)}`);
 }
 
 /** The blue/green group's CreateDeploymentGroup parameters, as the handler receives them. */

@@ -17,7 +17,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { ConfigError } from '../lib/config.js';
 import type * as Lookup from '../lib/constructs/target-group-metrics/index.js';
 import { notificationNames } from '../lib/shared/fixed-names.js';
-import { build, infraDir, nagFindings, repoRoot } from './helpers.js';
+import { build, flatten, infraDir, nagFindings, repoRoot } from './helpers.js';
 
 const lookupHandler = createRequire(import.meta.url)('../lib/constructs/target-group-metrics/index.js') as typeof Lookup;
 
@@ -58,19 +58,6 @@ function projectStatements(t: Template, command?: string): Statement[] {
   return Object.values(t.findResources('AWS::IAM::Policy'))
     .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
     .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
-}
-
-/** A template value (Fn::Join of strings, Ref and Fn::GetAtt) as a string: `<Ref>`, `<Id.Attr>`. */
-function flatten(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const v = value as Record<string, unknown>;
-  if (v['Fn::Join']) {
-    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
-    return parts.map(flatten).join(sep);
-  }
-  if (v.Ref) return `<${v.Ref as string}>`;
-  if (v['Fn::GetAtt']) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
-  throw new Error(`cannot flatten ${JSON.stringify(value)}`);
 }
 
 function rule(t: Template, description: RegExp): Resource {

@@ -54,3 +54,16 @@ export function nagFindings(outdir: string): string[] {
 export function assemblyFiles(outdir: string): string[] {
   return readdirSync(outdir);
 }
+
+/** A template value (Fn::Join of strings, Ref and Fn::GetAtt) as a string: `<Ref>`, `<Id.Attr>`. */
+export function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Record<string, unknown>;
+  if (v['Fn::Join']) {
+    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map(flatten).join(sep);
+  }
+  if (v.Ref) return `<${v.Ref as string}>`;
+  if (v['Fn::GetAtt']) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
+  throw new Error(`cannot flatten ${JSON.stringify(value)}`);
+}
