@@ -244,7 +244,9 @@ describe('intent', () => {
     expect(parse(props.Source.BuildSpec)).toEqual(parse(readFileSync(buildspecPath, 'utf8')));
     expect(props.Source.Type).toBe('CODECOMMIT');
     expect(props.SecondarySources).toEqual([expect.objectContaining({ Type: 'S3', SourceIdentifier: 'tool' })]);
-    expect(props.Environment.Image).toMatch(/amazonlinux-x86_64-standard:5\.0|amazonlinux2023/);
+    // The newest major version of the standard image: the one CodeBuild caches on its hosts.
+    expect(props.Environment.Image).toBe('aws/codebuild/amazonlinux-x86_64-standard:6.0');
+    expect(props.Environment.ImagePullCredentialsType).toBe('CODEBUILD');
     expect(props.Environment.PrivilegedMode).toBe(false);
     expect(props.Environment.ComputeType).toBe('BUILD_GENERAL1_SMALL');
     expect(props.ConcurrentBuildLimit).toBeUndefined();

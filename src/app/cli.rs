@@ -546,7 +546,8 @@ pub(crate) struct AwsDeployArgs {
     )]
     pub branch: Option<String>,
 
-    /// Build id (CodeBuild sets it)
+    /// Build id (CodeBuild sets it): the build's phases (BatchGetBuilds) start the summary's
+    /// timeline
     #[arg(
         help_heading = "Run",
         long,
@@ -729,6 +730,12 @@ pub(crate) struct HistoryArgs {
     /// Only deployments created at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z)
     #[arg(long, env = "HISTORY_SINCE", value_name = "TIME")]
     pub since: Option<String>,
+
+    /// Also when each deployment was created and completed, its first lifecycle event, its last
+    /// instance done, and each instance's events (ListDeploymentTargets,
+    /// BatchGetDeploymentTargets)
+    #[arg(long, env = "HISTORY_TIMINGS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub timings: bool,
 
     #[command(flatten)]
     pub regions: RegionArgs,

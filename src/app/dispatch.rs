@@ -475,7 +475,8 @@ fn validate(args: ValidateArgs, shutdown: &Shutdown) -> Result<Report> {
 }
 
 /// `history`: ListDeployments (every page), BatchGetDeployments (25 at a time), then a
-/// HeadObject per bundle shown.
+/// HeadObject per bundle shown (and with `--timings`, ListDeploymentTargets and
+/// BatchGetDeploymentTargets per deployment shown).
 async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
     let since = args
         .since
@@ -495,6 +496,7 @@ async fn history(args: HistoryArgs, shutdown: &Shutdown) -> Result<Report> {
         &args.group.deployment_group,
         args.limit as usize,
         since,
+        args.timings,
         shutdown,
     )
     .await?;

@@ -2,8 +2,8 @@
 //! `restart`, with `--notify-topic` (`$NOTIFY_TOPIC_ARN`), one SNS message whose subject names
 //! the application, group, command, status and short commit, and whose body says what a
 //! person needs first: the deployment and its console page, the commit (id, branch, author,
-//! subject), the build, and on failure the reason (the alarm that fired, the instance that
-//! failed). EventBridge's rules stay for what the binary cannot tell: a build that ends before
+//! subject), the build, the timeline from the push to the last instance done (a deploy that
+//! ended), and on failure the reason (the alarm that fired, the instance that failed). EventBridge's rules stay for what the binary cannot tell: a build that ends before
 //! the binary does, and deployments nobody followed. A publish that fails is a warning, never
 //! the run's failure.
 
@@ -38,6 +38,8 @@ struct Facts<'a> {
     commit: CommitInfo,
     build: Option<&'a str>,
     build_page: Option<&'a str>,
+    /// From the trigger to the last instance done (a deploy that ended).
+    timeline: &'a [crate::deployment::timeline::Mark],
 }
 
 fn facts<'a>(notice: &Notice<'_>, result: &'a Result<Report>) -> Facts<'a> {
@@ -49,6 +51,7 @@ fn facts<'a>(notice: &Notice<'_>, result: &'a Result<Report>) -> Facts<'a> {
         commit: notice.commit.clone(),
         build: None,
         build_page: None,
+        timeline: &[],
     };
     let id_only = |commit: &Option<String>, known: &CommitInfo| match commit {
         Some(id) if known.id.as_deref() != Some(id.as_str()) => CommitInfo::id(Some(id)),
@@ -63,6 +66,7 @@ fn facts<'a>(notice: &Notice<'_>, result: &'a Result<Report>) -> Facts<'a> {
             f.commit = o.commit.clone();
             f.build = o.build.as_deref();
             f.build_page = o.console.build.as_deref();
+            f.timeline = &o.timeline;
         }
         Ok(Report::Rollback(o)) => {
             f.status = o.status.as_str().to_string();
@@ -166,6 +170,13 @@ pub(crate) fn body(notice: &Notice<'_>, result: &Result<Report>) -> String {
     line("subject", f.commit.subject.as_deref());
     line("build", f.build);
     line("build page", f.build_page);
+    let timeline = crate::deployment::timeline::lines(f.timeline);
+    if !timeline.is_empty() {
+        text.push_str("\ntimeline\n");
+        for row in timeline {
+            text.push_str(&format!("  {row}\n"));
+        }
+    }
     if let Err(err) = result {
         text.push('\n');
         text.push_str(&err.to_string());
@@ -272,6 +283,111 @@ mod tests {
              deployment d-7Q2X was stopped by CloudWatch alarm web-5xx\n  \
              alarm web-5xx: ALARM since 2026-12-07T10:02:00Z: Threshold Crossed\n  \
              rolled back by deployment d-RB\n"
+        );
+    }
+
+    /// A succeeded deploy of `timeline`.
+    fn succeeded(timeline: Vec<crate::deployment::timeline::Mark>) -> Result<Report> {
+        use crate::bundle::writer::{BundleFormat, MergeMode};
+        Ok(Report::Deployment(Box::new(
+            crate::commands::deploy::DeployOutcome {
+                status: crate::deployment::Outcome::Succeeded,
+                app_archive: "s3://releases/app.tgz".into(),
+                app_archive_etag: None,
+                app_archive_version_id: None,
+                bundle: crate::revision::BundleInfo {
+                    path: std::path::PathBuf::new(),
+                    bundle_type: BundleFormat::Tgz,
+                    size_bytes: 1,
+                    sha256: "0".repeat(64),
+                    merge: MergeMode::Append,
+                    entries: crate::revision::EntryCounts {
+                        app: 1,
+                        codedeploy: 1,
+                        overridden: 0,
+                    },
+                    release_bytes_kept: 0,
+                    release_members_joined: None,
+                    reencoded_because: None,
+                },
+                revision: Some("s3://artifacts/bundles/shop/c0ffee1/b-7.tgz".into()),
+                revision_etag: None,
+                revision_version_id: None,
+                bytes_copied_in_s3: 0,
+                bytes_sent_during_download: 0,
+                deployment_id: Some("d-7Q2X".into()),
+                final_status: Some("Succeeded".into()),
+                superseded_by: None,
+                commit: CommitInfo::id(Some("c0ffee1234567890")),
+                build: Some("shop-deploy:b-7".into()),
+                console: crate::deployment::console::ConsoleLinks::default(),
+                steps: Vec::new(),
+                timeline,
+                warnings: crate::base::diag::Diagnostics::default(),
+            },
+        )))
+    }
+
+    /// The timeline people read in a deploy's message, pinned: the date, a line per mark with
+    /// the segment it ends, and the whole.
+    #[test]
+    fn a_deploy_s_message_carries_its_timeline() {
+        use crate::deployment::timeline::Mark;
+        let mark = |mark, at: &str, seconds, elapsed, detail: Option<&str>| Mark {
+            mark,
+            at: format!("2026-12-07T{at}Z"),
+            seconds,
+            elapsed,
+            detail: detail.map(str::to_string),
+        };
+        let timeline = vec![
+            mark("trigger", "10:00:00", None, 0.0, None),
+            mark("build started", "10:00:02", Some(2.0), 2.0, None),
+            mark("provisioned", "10:00:25", Some(23.0), 25.0, None),
+            mark("tool started", "10:00:30", Some(5.0), 30.0, None),
+            mark("uploaded", "10:00:35.5", Some(5.5), 35.5, None),
+            mark("deployment created", "10:00:36", Some(0.5), 36.0, None),
+            mark(
+                "first instance event",
+                "10:00:40.2",
+                Some(4.2),
+                40.2,
+                Some("i-0abc ApplicationStop"),
+            ),
+            mark(
+                "last instance done",
+                "10:01:33.4",
+                Some(53.2),
+                93.4,
+                Some("i-0abc ValidateService"),
+            ),
+            mark("end seen", "10:01:35", Some(1.6), 95.0, None),
+        ];
+        let n = notice(CommitInfo::id(Some("c0ffee1234567890")));
+        let result = succeeded(timeline);
+        assert_eq!(subject(&n, &result), "shop/web deploy succeeded c0ffee1");
+        assert_eq!(
+            body(&n, &result),
+            "deploy of shop/web: succeeded\n\
+             \n\
+             deployment  d-7Q2X\n\
+             console     https://ap-southeast-7.console.aws.amazon.com/codesuite/codedeploy/deployments/d-7Q2X?region=ap-southeast-7\n\
+             revision    s3://artifacts/bundles/shop/c0ffee1/b-7.tgz\n\
+             commit      c0ffee1234567890\n\
+             build       shop-deploy:b-7\n\
+             \n\
+             timeline\n  \
+             UTC, 2026-12-07\n  \
+             10:00:00.0  trigger\n  \
+             10:00:02.0  build started        +2.0 s\n  \
+             10:00:25.0  provisioned          +23.0 s\n  \
+             10:00:30.0  tool started         +5.0 s\n  \
+             10:00:35.5  uploaded             +5.5 s\n  \
+             10:00:36.0  deployment created   +0.5 s\n  \
+             10:00:40.2  first instance event +4.2 s (i-0abc ApplicationStop)\n  \
+             10:01:33.4  last instance done   +53.2 s (i-0abc ValidateService)\n  \
+             10:01:35.0  end seen             +1.6 s\n  \
+             total 93.4 s, trigger to last instance done\n"
         );
     }
 

@@ -154,7 +154,8 @@ pub fn print_report(report: &Report, format: OutputFormat) -> io::Result<()> {
     }
 }
 
-fn text(report: &Report) -> String {
+/// The text summary of a report, as [`print_report`] writes it.
+pub fn text(report: &Report) -> String {
     let warnings = report.warnings().warnings().count();
     match report {
         Report::Generated(_) => String::new(),
@@ -233,10 +234,22 @@ fn deployment_text(o: &crate::commands::deploy::DeployOutcome, warnings: usize) 
         .iter()
         .map(|s| format!("{} {:.1}s", s.step, s.seconds))
         .collect();
-    text.push_str(&format!(
-        "steps       {}\nwarnings    {warnings}\n",
-        steps.join(", ")
+    text.push_str(&format!("steps       {}\n", steps.join(", ")));
+    text.push_str(&labelled(
+        "timeline",
+        &crate::deployment::timeline::lines(&o.timeline),
     ));
+    text.push_str(&format!("warnings    {warnings}\n"));
+    text
+}
+
+/// Lines under one label: the first beside it, the others indented under the first.
+fn labelled(label: &str, lines: &[String]) -> String {
+    let mut text = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let label = if i == 0 { label } else { "" };
+        text.push_str(&format!("{label:<11} {line}\n"));
+    }
     text
 }
 
@@ -287,6 +300,13 @@ fn history_text(
     for entry in deployments {
         text.push_str(&crate::deployment::record::line(entry));
         text.push('\n');
+        for line in entry
+            .timings
+            .iter()
+            .flat_map(crate::deployment::timeline::timings_lines)
+        {
+            text.push_str(&format!("    {line}\n"));
+        }
     }
     text
 }

@@ -153,7 +153,8 @@ mod tests {
                         "sns",
                         "ec2",
                         "autoscaling",
-                        "iam"
+                        "iam",
+                        "codebuild"
                     ]
                     .contains(&service),
                     "{}",

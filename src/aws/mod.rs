@@ -10,6 +10,7 @@
 
 pub mod calls;
 pub(crate) mod cloudwatch;
+pub(crate) mod codebuild;
 pub(crate) mod codedeploy;
 pub(crate) mod elb;
 pub(crate) mod fleet;
@@ -35,7 +36,8 @@ pub struct Clients {
     /// The deployment group's load balancers (its region: CodeDeploy's).
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     /// EC2, Auto Scaling, IAM (the preflight) and CloudWatch (the alarms that stopped a
-    /// deployment), in CodeDeploy's region.
+    /// deployment), in CodeDeploy's region; CodeBuild (the build's phases) through
+    /// [`query::QueryClient::in_region`], in the build's.
     pub query: query::QueryClient,
     /// The region of CodeDeploy and of the artifact bucket.
     pub deploy_region: String,

@@ -1,13 +1,18 @@
 //! The AWS Query protocol, signed here, for the three read-only calls of the preflight:
-//! EC2 DescribeInstances, Auto Scaling DescribeAutoScalingGroups and IAM GetRole. Their SDK
+//! EC2 DescribeInstances, Auto Scaling DescribeAutoScalingGroups and IAM GetRole (and
+//! CloudWatch's and SNS's), and beside it the AWS JSON 1.1 protocol for CodeBuild's
+//! BatchGetBuilds (the build's own phases, for the run's timeline). Their SDK
 //! crates are the largest of the SDK (aws-sdk-ec2: 1.24 million lines of generated code, five
 //! times aws-sdk-s3; aws-sdk-iam: 220 thousand), and each profile of the build (the tests',
 //! two release targets) would compile them: minutes of every cold CI run for three calls.
 //! The pieces are the SDK's own: the credentials chain of the shared configuration, SigV4
 //! from `aws-sigv4`, the SDK's default HTTPS connector, and the endpoint suffix of the region's
-//! partition from the SDK's endpoint rules. A form in (`Action`, `Version`, parameters), the
-//! XML answer's leaves out; errors become the same [`Error::Aws`] as the SDK's, classified
-//! by their code (throttling and 5xx are tried again).
+//! partition from the SDK's endpoint rules. Query: a form in (`Action`, `Version`,
+//! parameters), the XML answer's leaves out. JSON 1.1: `POST /` with `X-Amz-Target:
+//! <prefix>.<Action>` and a JSON document in, a JSON document out; its errors are
+//! `{"__type": "…#Code", "message": …}` (the code also in `x-amzn-ErrorType`). Both share the
+//! signing, the sending and the retries; errors become the same [`Error::Aws`] as the SDK's,
+//! classified by their code (throttling and 5xx are tried again).
 
 use crate::aws::{classify, Failure};
 use crate::base::error::{Error, Result};
@@ -27,6 +32,8 @@ pub enum Service {
     Iam,
     CloudWatch,
     Sns,
+    /// AWS JSON 1.1 (`CodeBuild_20161006`), not Query: see [`QueryClient::call_json`].
+    CodeBuild,
 }
 
 impl Service {
@@ -41,6 +48,16 @@ impl Service {
             // protocol, which its API reference documents (awsQueryCompatible).
             Service::CloudWatch => ("monitoring", "2010-08-01", "CLOUDWATCH"),
             Service::Sns => ("sns", "2010-03-31", "SNS"),
+            Service::CodeBuild => ("codebuild", "2016-10-06", "CODEBUILD"),
+        }
+    }
+
+    /// The `X-Amz-Target` prefix of a service spoken in JSON 1.1 (the Smithy model's
+    /// service shape name and API version).
+    fn json_target(self) -> Option<&'static str> {
+        match self {
+            Service::CodeBuild => Some("CodeBuild_20161006"),
+            _ => None,
         }
     }
 
@@ -124,8 +141,8 @@ impl QueryClient {
         }
     }
 
-    /// A client whose requests `answer` answers, given the form body: (HTTP status, XML).
-    /// For tests: scripted answers, no network.
+    /// A client whose requests `answer` answers, given the body (a form, or a JSON 1.1
+    /// document): (HTTP status, XML or JSON). For tests: scripted answers, no network.
     pub fn answering(
         answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
         region: &str,
@@ -176,6 +193,16 @@ impl QueryClient {
         (url, region)
     }
 
+    /// A client of the same credentials and connector for `region` (CodeBuild's builds
+    /// live in the build's region, which may not be the instances').
+    pub fn in_region(&self, region: &str) -> Self {
+        QueryClient {
+            region: region.to_string(),
+            dns_suffix: dns_suffix(region),
+            ..self.clone()
+        }
+    }
+
     /// Calls `action` with `params`; the answer's leaves, or the error it names.
     pub async fn call(
         &self,
@@ -183,16 +210,18 @@ impl QueryClient {
         action: &'static str,
         params: &[(&str, String)],
     ) -> Result<Answer> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.once(service, action, params).await {
-                Err(err) if err.is_transient() && attempt < 3 => {
-                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
-                }
-                done => return done,
-            }
-        }
+        retried(|| self.once(service, action, params)).await
+    }
+
+    /// Calls `action` of a service spoken in AWS JSON 1.1 with the document `input`; the
+    /// answer's document, or the error it names.
+    pub async fn call_json(
+        &self,
+        service: Service,
+        action: &'static str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        retried(|| self.once_json(service, action, input)).await
     }
 
     async fn once(
@@ -201,38 +230,96 @@ impl QueryClient {
         action: &'static str,
         params: &[(&str, String)],
     ) -> Result<Answer> {
-        let (name, version, _) = service.names();
-        let prefix = service.iam_prefix();
-        let (url, signing_region) = self.endpoint(service);
-        let failed = |message: String, transient: bool| Error::Aws {
-            operation: action,
-            action: format!("{prefix}:{action} failed"),
-            message,
-            transient,
-            source: None,
-        };
+        let (_, version, _) = service.names();
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("Action", action)
             .append_pair("Version", version);
         for (key, value) in params {
             form.append_pair(key, value);
         }
-        let body = form.finish();
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri(format!("{url}/"))
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(body.clone())
-            .map_err(|e| failed(format!("bad request: {e}"), false))?;
+        let (url, _) = self.endpoint(service);
+        let request = query_request(&url, form.finish())
+            .map_err(|e| failed(service, action, format!("bad request: {e}"), false))?;
+        let reply = self.exchange(service, action, request).await?;
+        let answer = parse(&String::from_utf8_lossy(&reply.body));
+        if (200..300).contains(&reply.status) {
+            return Ok(answer);
+        }
+        // EC2: Response/Errors/Error; the others: ErrorResponse/Error.
+        let code = answer.first("Error/Code").map(str::to_string);
+        let message = answer.first("Error/Message").unwrap_or("no message");
+        Err(refused(
+            service,
+            action,
+            reply.status,
+            code.as_deref(),
+            message,
+        ))
+    }
+
+    async fn once_json(
+        &self,
+        service: Service,
+        action: &'static str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let Some(prefix) = service.json_target() else {
+            unreachable!("{service:?} is not spoken in JSON 1.1");
+        };
+        let (url, _) = self.endpoint(service);
+        let request = json_request(&url, &format!("{prefix}.{action}"), input.to_string())
+            .map_err(|e| failed(service, action, format!("bad request: {e}"), false))?;
+        let reply = self.exchange(service, action, request).await?;
+        let document: serde_json::Value = if reply.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            match serde_json::from_slice(&reply.body) {
+                Ok(document) => document,
+                Err(_) if !(200..300).contains(&reply.status) => serde_json::Value::Null,
+                Err(e) => {
+                    let message = format!("the answer is not JSON: {e}");
+                    return Err(failed(service, action, message, false));
+                }
+            }
+        };
+        if (200..300).contains(&reply.status) {
+            return Ok(document);
+        }
+        let code = json_error_code(reply.error_type.as_deref(), &document);
+        let message = ["message", "Message"]
+            .iter()
+            .find_map(|k| document.get(k).and_then(|m| m.as_str()))
+            .unwrap_or("no message");
+        Err(refused(
+            service,
+            action,
+            reply.status,
+            code.as_deref(),
+            message,
+        ))
+    }
+
+    /// Signs `request` with the client's credentials, sends it and reads the whole answer.
+    async fn exchange(
+        &self,
+        service: Service,
+        action: &'static str,
+        mut request: http::Request<String>,
+    ) -> Result<Reply> {
+        debug_assert!(
+            crate::aws::calls::find(service.iam_prefix(), action).is_some(),
+            "{}:{action} is called but not listed in src/aws/calls.json",
+            service.iam_prefix()
+        );
+        let fail = |message: String, transient: bool| failed(service, action, message, transient);
+        let (name, _, _) = service.names();
+        let (url, signing_region) = self.endpoint(service);
         let credentials = match &self.credentials {
             Some(provider) => provider
                 .provide_credentials()
                 .await
-                .map_err(|e| failed(format!("no AWS credentials: {e}"), false))?,
-            None => return Err(failed("no AWS credentials provider".into(), false)),
+                .map_err(|e| fail(format!("no AWS credentials: {e}"), false))?,
+            None => return Err(fail("no AWS credentials provider".into(), false)),
         };
         sign(
             &mut request,
@@ -241,48 +328,132 @@ impl QueryClient {
             name,
             SystemTime::now(),
         )
-        .map_err(|e| failed(format!("cannot sign: {e}"), false))?;
+        .map_err(|e| fail(format!("cannot sign: {e}"), false))?;
         let request = HttpRequest::try_from(request.map(SdkBody::from))
-            .map_err(|e| failed(format!("bad request: {e}"), false))?;
+            .map_err(|e| fail(format!("bad request: {e}"), false))?;
         let response = self
             .connector
             .call(request)
             .await
-            .map_err(|e| failed(format!("no answer from {url}: {e}"), true))?;
+            .map_err(|e| fail(format!("no answer from {url}: {e}"), true))?;
         let status = response.status().as_u16();
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .map(str::to_string);
         let body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
             .collect()
             .await
-            .map_err(|e| failed(format!("answer cut short: {e}"), true))?
-            .into_bytes();
-        let answer = parse(&String::from_utf8_lossy(&body));
-        if (200..300).contains(&status) {
-            return Ok(answer);
-        }
-        // EC2: Response/Errors/Error; the others: ErrorResponse/Error.
-        let code = answer.first("Error/Code").map(str::to_string);
-        let message = answer
-            .first("Error/Message")
-            .unwrap_or("no message")
-            .to_string();
-        let kind = classify(code.as_deref(), Some(status), Some(&message));
-        Err(Error::Aws {
-            operation: action,
-            action: format!("{prefix}:{action} failed"),
-            message: match kind {
-                Failure::Denied => format!(
-                    "access denied ({message}): {}",
-                    crate::aws::calls::needs(service.iam_prefix(), action)
-                ),
-                _ => format!(
-                    "{} (HTTP {status}): {message}",
-                    code.as_deref().unwrap_or("no error code")
-                ),
-            },
-            transient: kind == Failure::Transient,
-            source: None,
+            .map_err(|e| fail(format!("answer cut short: {e}"), true))?
+            .to_vec();
+        Ok(Reply {
+            status,
+            error_type,
+            body,
         })
     }
+}
+
+/// An HTTP answer, read whole.
+struct Reply {
+    status: u16,
+    /// `x-amzn-ErrorType` (JSON protocols).
+    error_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Tries `once` again after a transient failure, twice, with a short backoff.
+async fn retried<T, F, Fut>(mut once: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match once().await {
+            Err(err) if err.is_transient() && attempt < 3 => {
+                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A failure of `action` before or without an AWS answer.
+fn failed(service: Service, action: &'static str, message: String, transient: bool) -> Error {
+    Error::Aws {
+        operation: action,
+        action: format!("{}:{action} failed", service.iam_prefix()),
+        message,
+        transient,
+        source: None,
+    }
+}
+
+/// AWS's refusal of `action`: its HTTP status, error code and message, classified.
+fn refused(
+    service: Service,
+    action: &'static str,
+    status: u16,
+    code: Option<&str>,
+    message: &str,
+) -> Error {
+    let kind = classify(code, Some(status), Some(message));
+    let message = match kind {
+        Failure::Denied => format!(
+            "access denied ({message}): {}",
+            crate::aws::calls::needs(service.iam_prefix(), action)
+        ),
+        _ => format!(
+            "{} (HTTP {status}): {message}",
+            code.unwrap_or("no error code")
+        ),
+    };
+    Error::Aws {
+        operation: action,
+        action: format!("{}:{action} failed", service.iam_prefix()),
+        message,
+        transient: kind == Failure::Transient,
+        source: None,
+    }
+}
+
+/// A Query request: the form, POSTed to the endpoint's root.
+fn query_request(url: &str, form: String) -> http::Result<http::Request<String>> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("{url}/"))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(form)
+}
+
+/// A JSON 1.1 request: the document, POSTed to the endpoint's root, the operation named by
+/// `X-Amz-Target` (`CodeBuild_20161006.BatchGetBuilds`).
+fn json_request(url: &str, target: &str, document: String) -> http::Result<http::Request<String>> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("{url}/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", target)
+        .body(document)
+}
+
+/// The error code of a JSON 1.1 error: `x-amzn-ErrorType`, else the document's `__type` (or
+/// `code`), without a namespace (`com.amazonaws.codebuild#`) or a trailing `:uri`, as the
+/// Smithy awsJson1_1 protocol reads it.
+fn json_error_code(header: Option<&str>, document: &serde_json::Value) -> Option<String> {
+    let raw = header.or_else(|| {
+        ["__type", "code"]
+            .iter()
+            .find_map(|k| document.get(k).and_then(|c| c.as_str()))
+    })?;
+    let code = raw.split(':').next().unwrap_or(raw);
+    let code = code.rsplit('#').next().unwrap_or(code).trim();
+    (!code.is_empty()).then(|| code.to_string())
 }
 
 /// Signs `request` (its body a form) with SigV4 for `service` in `region` at `time`: the
@@ -323,7 +494,7 @@ fn sign(
     Ok(())
 }
 
-/// A function from a request's form body to its answer: (HTTP status, XML).
+/// A function from a request's body to its answer: (HTTP status, XML or JSON).
 type Answerer = Box<dyn Fn(&str) -> (u16, String) + Send + Sync>;
 
 /// A connector of scripted answers ([`QueryClient::answering`]).
@@ -522,6 +693,119 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/ap-southeast-7/ec2/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, \
              Signature=c0cccd2464136f17dfcc86c0c688031b6a1b848de214b463767d0a321625490e"
+        );
+    }
+
+    /// A JSON 1.1 request as the SDKs send it (`POST /`, `Content-Type:
+    /// application/x-amz-json-1.1`, `X-Amz-Target`), and its signature held to botocore's for
+    /// the same request: `SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    /// "session-token-example"), "codebuild", "ap-southeast-7").add_auth(req)` (botocore
+    /// 1.43.11, `get_current_datetime` patched to 2026-12-07T10:00:00Z).
+    #[test]
+    fn a_json_request_is_shaped_and_signed_as_an_aws_sdk_does() {
+        let c = QueryClient::answering(|_| (200, String::new()), "ap-southeast-7");
+        let (url, region) = c.endpoint(Service::CodeBuild);
+        assert_eq!(
+            (url.as_str(), region.as_str()),
+            (
+                "https://codebuild.ap-southeast-7.amazonaws.com",
+                "ap-southeast-7"
+            )
+        );
+        let body =
+            serde_json::json!({"ids": ["invisible-pipeline:0c6d4b6e-5d2a-4a8b-9d1c-3e6f7a8b9c0d"]});
+        let mut request =
+            json_request(&url, "CodeBuild_20161006.BatchGetBuilds", body.to_string()).unwrap();
+        assert_eq!(
+            request.body(),
+            r#"{"ids":["invisible-pipeline:0c6d4b6e-5d2a-4a8b-9d1c-3e6f7a8b9c0d"]}"#
+        );
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("session-token-example".into()),
+            None,
+            "test",
+        );
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_637_600);
+        sign(&mut request, credentials, &region, "codebuild", at).unwrap();
+        let h = |name: &str| request.headers().get(name).unwrap().to_str().unwrap();
+        assert_eq!(request.method(), "POST");
+        assert_eq!(request.uri().path(), "/");
+        assert_eq!(h("content-type"), "application/x-amz-json-1.1");
+        assert_eq!(h("x-amz-target"), "CodeBuild_20161006.BatchGetBuilds");
+        assert_eq!(
+            h("authorization"),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/ap-southeast-7/codebuild/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, \
+             Signature=a7639c31d9dcd0f2387a7f4af48437fbc67d8477a5d49ba5a5aafc9c08264b85"
+        );
+    }
+
+    /// The code of a JSON 1.1 error: the header wins, then `__type`; the namespace and a
+    /// trailing URI are not part of it (Smithy, awsJson1_1 protocol, "Operation error
+    /// serialization").
+    #[test]
+    fn a_json_error_s_code_is_read_from_its_header_or_its_type() {
+        let doc = serde_json::json!({
+            "__type": "com.amazonaws.codebuild#AccessDeniedException",
+            "message": "denied"
+        });
+        assert_eq!(
+            json_error_code(None, &doc).as_deref(),
+            Some("AccessDeniedException")
+        );
+        assert_eq!(
+            json_error_code(
+                Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral.availability/"),
+                &doc
+            )
+            .as_deref(),
+            Some("ThrottlingException")
+        );
+        assert_eq!(
+            json_error_code(
+                None,
+                &serde_json::json!({"__type": "InvalidInputException"})
+            )
+            .as_deref(),
+            Some("InvalidInputException")
+        );
+        assert_eq!(json_error_code(None, &serde_json::Value::Null), None);
+    }
+
+    /// A JSON answer comes back as its document; an AccessDeniedException (HTTP 400, as
+    /// CodeBuild answers a call the role may not make) is a denial naming the IAM action.
+    #[tokio::test]
+    async fn a_json_call_gives_the_document_or_the_named_error() {
+        let ok = QueryClient::answering(
+            |body| {
+                assert_eq!(body, r#"{"ids":["p:1"]}"#);
+                (200, r#"{"builds":[],"buildsNotFound":["p:1"]}"#.to_string())
+            },
+            "cn-north-1",
+        );
+        let input = serde_json::json!({"ids": ["p:1"]});
+        let doc = ok
+            .call_json(Service::CodeBuild, "BatchGetBuilds", &input)
+            .await
+            .unwrap();
+        assert_eq!(doc["buildsNotFound"][0], "p:1");
+        let denied = QueryClient::answering(
+            |_| {
+                (400, r#"{"__type":"AccessDeniedException","message":"User: arn:aws-cn:sts::123456789012:assumed-role/build/x is not authorized to perform: codebuild:BatchGetBuilds on resource: arn:aws-cn:codebuild:cn-north-1:123456789012:project/other"}"#.to_string())
+            },
+            "cn-north-1",
+        );
+        let err = denied
+            .call_json(Service::CodeBuild, "BatchGetBuilds", &input)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("access denied"), "{err}");
+        assert!(
+            err.contains("the role needs codebuild:BatchGetBuilds"),
+            "{err}"
         );
     }
 

@@ -22,6 +22,7 @@ use crate::deployment::config::BundleObject;
 use crate::deployment::follow::follow;
 use crate::deployment::group::{take_group, Group};
 use crate::deployment::place::{place, NotPlaced, Placed};
+use crate::deployment::timeline::{Clock, Mark};
 use crate::deployment::{
     bundle_key, description_noting, ArchiveSource, DeployConfig, Outcome, StepTime, UploadMode,
 };
@@ -59,12 +60,17 @@ pub struct DeployOutcome {
     /// The console pages of the build and of the deployment.
     pub console: crate::deployment::console::ConsoleLinks,
     pub steps: Vec<StepTime>,
+    /// From the trigger to the last instance done: the build's phases, the steps on the wall
+    /// clock, the instances' first event and last end.
+    pub timeline: Vec<Mark>,
     pub warnings: Diagnostics,
 }
 
 struct Timer {
     steps: Vec<StepTime>,
     started: Instant,
+    /// The same laps on the wall clock, for the timeline.
+    clock: Clock,
 }
 
 impl Timer {
@@ -72,10 +78,12 @@ impl Timer {
         Timer {
             steps: Vec::new(),
             started: Instant::now(),
+            clock: Clock::start(),
         }
     }
 
     fn lap(&mut self, step: &'static str) {
+        self.clock.lap(step);
         let now = Instant::now();
         self.steps.push(StepTime {
             step,
@@ -433,7 +441,10 @@ pub async fn run(
     };
     let deployed = deploy_built(run, &fetched, built, metadata, &mut ahead, &mut timer).await;
     ahead.abort(&clients.artifact_s3).await;
-    deployed
+    let mut outcome = deployed?;
+    let warnings = &mut outcome.warnings;
+    outcome.timeline = timer.clock.told(clients, cfg, warnings, shutdown).await;
+    Ok(outcome)
 }
 
 /// The metadata of the bundle's object: the upload token (which recognises a lost
@@ -546,6 +557,7 @@ async fn deploy_built(
     };
     let followed = follow(clients, cfg, &id, timeout, shutdown).await?;
     timer.lap("deployment");
+    timer.clock.followed(&followed.info);
     outcome.steps = timer.steps.clone();
     let ended = conclude(clients, cfg, BundleRef::Own(&uploaded), followed, shutdown).await?;
     outcome.status = ended.status;
@@ -580,6 +592,7 @@ impl DeployOutcome {
             build: None,
             console: crate::deployment::console::ConsoleLinks::default(),
             steps: Vec::new(),
+            timeline: Vec::new(),
             warnings,
         }
     }

@@ -16,6 +16,7 @@ pub(crate) mod place;
 pub(crate) mod preflight;
 pub mod record;
 pub(crate) mod redeploy;
+pub mod timeline;
 pub mod window;
 
 pub use config::{

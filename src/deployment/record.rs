@@ -66,6 +66,10 @@ pub struct Entry {
     pub duration_seconds: Option<i64>,
     pub instances_succeeded: i64,
     pub instances_failed: i64,
+    /// `history --timings`: created, first lifecycle event, last instance done, completed,
+    /// and each instance's events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<crate::deployment::timeline::Timings>,
 }
 
 pub(crate) fn status_word(status: Option<&DeploymentStatus>) -> &'static str {
@@ -128,6 +132,7 @@ pub(crate) fn entry(info: &DeploymentInfo) -> Entry {
         },
         instances_succeeded: overview.map_or(0, |o| o.succeeded()),
         instances_failed: overview.map_or(0, |o| o.failed()),
+        timings: None,
     }
 }
 

@@ -108,6 +108,7 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
         "web",
         3,
         None,
+        false,
         &Shutdown::manual().1,
     )
     .await
@@ -131,6 +132,7 @@ async fn history_reads_every_page_newest_first_and_shows_expired_bundles() {
         "web",
         10,
         None,
+        false,
         &Shutdown::manual().1,
     )
     .await

@@ -4,7 +4,7 @@
 //! (`merge`, `hostile`, `sample`); the command line through the real binary (`cli`,
 //! `snapshots`, `signals`, `buildspec`); AWS's answers, failures included, scripted with
 //! aws-smithy-mocks over the real SDK clients (`aws_answers`, `deploy_mocked`, `history`,
-//! `rollback`, `promote`, `restart`); and end-to-end smoke tests of the binary against an emulator on
+//! `rollback`, `promote`, `restart`, `timeline`); and end-to-end smoke tests of the binary against an emulator on
 //! loopback (`emulator`, `faults`, the latter through the fault proxy). The smoke tests are
 //! `#[ignore]`d in a bare `cargo test` because they need the emulator that `scripts/test`
 //! starts (it runs them with `--include-ignored`, where a missing endpoint fails them). What
@@ -33,4 +33,5 @@ mod rollback;
 mod sample;
 mod signals;
 mod snapshots;
+mod timeline;
 mod window;

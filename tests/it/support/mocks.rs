@@ -52,9 +52,15 @@ pub(crate) fn clients_with_elb(
         s3_rules.iter().copied(),
         |c| c.retry_config(retry()).interceptor(Listed)
     );
-    // Last, so that a test's own rule wins: no successful deployment before this run's, and a
-    // deployment group without a load balancer.
-    let defaults = [no_successes(), plain_group()];
+    // Last, so that a test's own rule wins: no successful deployment before this run's, a
+    // deployment group without a load balancer, and no instance events to show (the timeline
+    // reads them when a deployment ends).
+    let defaults = [
+        no_successes(),
+        plain_group(),
+        no_targets(),
+        no_target_details(),
+    ];
     Clients {
         ssm: mock_client!(
             aws_sdk_ssm,
@@ -122,6 +128,22 @@ pub(crate) fn plain_group() -> Rule {
                     .deployment_group_name("web")
                     .build(),
             )
+            .build()
+    })
+}
+
+/// ListDeploymentTargets: no instance (the timeline's instance part is empty).
+pub(crate) fn no_targets() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+        aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput::builder()
+            .build()
+    })
+}
+
+/// BatchGetDeploymentTargets: nothing to tell.
+pub(crate) fn no_target_details() -> Rule {
+    mock!(aws_sdk_codedeploy::Client::batch_get_deployment_targets).then_output(|| {
+        aws_sdk_codedeploy::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput::builder()
             .build()
     })
 }
