@@ -168,17 +168,19 @@ pub(crate) fn check_arriving(
         .map(hook_locations)
         .unwrap_or_default();
     wanted.insert(APPSPEC.to_string());
+    let mut tree = BundleTree::new(&cd);
     let mut app = match app_archive {
         Some(path) => Some(scan::scan(
             path,
             growing,
             &|p| wanted.contains(p.as_str()),
+            Some(&mut tree),
             &mut diags,
             cancel,
         )?),
         None => None,
     };
-    let tree = BundleTree::build(&cd, app.as_ref(), &mut diags);
+    tree.finish(&mut diags);
     if rules.strict {
         let app_label = app.as_ref().map(AppArchive::label);
         hardening::check(&tree, &cd.label(), app_label.as_deref(), &mut diags);
@@ -259,6 +261,7 @@ fn capture_hooks(
         &archive.path,
         growing,
         &|p| locations.contains(p.as_str()),
+        None,
         &mut ignored,
         cancel,
     )?;

@@ -95,13 +95,6 @@ impl BundlePath {
         &self.0
     }
 
-    /// The parent directories of this path, outermost first (`a/b/c` gives `a`, `a/b`).
-    pub(crate) fn ancestors(&self) -> impl Iterator<Item = &str> {
-        self.0
-            .match_indices('/')
-            .map(move |(index, _)| &self.0[..index])
-    }
-
     /// The last component.
     pub(crate) fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
@@ -196,9 +189,8 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_and_file_name() {
+    fn file_name() {
         let p = BundlePath::parse(b"a/b/c").unwrap().unwrap();
-        assert_eq!(p.ancestors().collect::<Vec<_>>(), vec!["a", "a/b"]);
         assert_eq!(p.file_name(), "c");
     }
 }

@@ -9,6 +9,7 @@ use crate::bundle::gzsplice::{self, Splice};
 use crate::bundle::paths::BundlePath;
 use crate::bundle::paths::{label, Kind};
 use crate::bundle::tarstream::{self, Compression, Next, RawEntry, Stray, TarError, TarReader};
+use crate::bundle::tree::{BundleTree, Entry};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -18,23 +19,11 @@ use std::sync::Arc;
 /// Scripts and the appspec are read into memory for checks, up to this size each.
 pub(crate) const MAX_CAPTURE: u64 = 1 << 20;
 
-/// One checked entry of the application archive.
-#[derive(Debug, Clone)]
-pub(crate) struct AppEntry {
-    pub path: BundlePath,
-    pub kind: Kind,
-    pub link: Option<String>,
-    /// A regular file with the setuid or setgid bit.
-    pub setid: bool,
-}
-
 /// The result of scanning an application archive.
 #[derive(Debug)]
 pub(crate) struct AppArchive {
     pub path: PathBuf,
     pub compression: Compression,
-    /// Entries in archive order; duplicates kept (the last one wins on extraction).
-    pub entries: Vec<AppEntry>,
     /// Contents of the entries asked for (hook scripts, appspec), by path.
     pub captured: HashMap<String, Vec<u8>>,
     /// Offset, in the tar stream, where its entries end: its end-of-archive block, or the end
@@ -184,12 +173,13 @@ pub(crate) fn stream_error(path: &Path, err: TarError, diags: &mut Diagnostics) 
     Ok(())
 }
 
-/// Scans the whole archive, checking every entry and capturing the contents of the entries
-/// for which `capture` returns true.
+/// Scans the whole archive, checking every entry, merging each into `tree` (when given), and
+/// capturing the contents of the entries for which `capture` returns true.
 pub(crate) fn scan(
     path: &Path,
     growing: Option<&Arc<Growing>>,
     capture: &dyn Fn(&BundlePath) -> bool,
+    mut tree: Option<&mut BundleTree>,
     diags: &mut Diagnostics,
     cancel: &Cancel,
 ) -> Result<AppArchive> {
@@ -197,13 +187,15 @@ pub(crate) fn scan(
     let mut archive = AppArchive {
         path: path.to_path_buf(),
         compression,
-        entries: Vec::new(),
         captured: HashMap::new(),
         end: 0,
         splice: None,
     };
     let label = archive.label();
-    if let Err(err) = scan_entries(&mut reader, &mut archive, &label, capture, diags) {
+    if let Some(tree) = tree.as_deref_mut() {
+        tree.set_app_label(label.clone());
+    }
+    if let Err(err) = scan_entries(&mut reader, &mut archive, &label, capture, tree, diags) {
         stream_error(path, err, diags)?;
     }
     Ok(archive)
@@ -214,6 +206,7 @@ fn scan_entries(
     archive: &mut AppArchive,
     label: &str,
     capture: &dyn Fn(&BundlePath) -> bool,
+    mut tree: Option<&mut BundleTree>,
     diags: &mut Diagnostics,
 ) -> Result<(), TarError> {
     loop {
@@ -268,15 +261,17 @@ fn scan_entries(
             if want {
                 archive.captured.insert(checked.path.to_string(), content);
             }
-            archive.entries.push(checked);
+            if let Some(tree) = tree.as_deref_mut() {
+                tree.add_app(checked, diags);
+            }
         }
     }
 }
 
 /// Checks one entry's type, path and link; returns it when it belongs in the bundle index.
-fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option<AppEntry> {
-    let name = String::from_utf8_lossy(&entry.path).into_owned();
-    let at = format!("{label}: entry '{name}'");
+fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option<Entry> {
+    // Made only for a message: most entries have none.
+    let at = || format!("{label}: entry '{}'", String::from_utf8_lossy(&entry.path));
     let kind = match entry.kind {
         b'0' | 0 | b'7' => Kind::File,
         b'1' => Kind::HardLink,
@@ -285,28 +280,28 @@ fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option
         b'g' | b'V' => return None,
         b'3' | b'4' => {
             diags.error(
-                at,
+                at(),
                 "device file; a revision may hold only files, directories and links",
             );
             return None;
         }
         b'6' => {
             diags.error(
-                at,
+                at(),
                 "named pipe (fifo); a revision may hold only files, directories and links",
             );
             return None;
         }
         b'S' => {
             diags.error(
-                at,
+                at(),
                 "GNU sparse file; re-create the archive without --sparse",
             );
             return None;
         }
         other => {
             diags.error(
-                at,
+                at(),
                 format!(
                     "unsupported entry type '{}'",
                     char::from(other).escape_default()
@@ -320,13 +315,13 @@ fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option
         Ok(None) if kind == Kind::Dir => return None,
         Ok(None) => {
             diags.error(
-                at,
+                at(),
                 format!("a {} cannot be the bundle root", kind.describe()),
             );
             return None;
         }
         Err(e) => {
-            diags.error(at, e.to_string());
+            diags.error(at(), e.to_string());
             return None;
         }
     };
@@ -342,13 +337,13 @@ fn check_entry(entry: &RawEntry, label: &str, diags: &mut Diagnostics) -> Option
         Kind::Symlink | Kind::HardLink => match String::from_utf8(entry.link.clone()) {
             Ok(link) => Some(link),
             Err(_) => {
-                diags.error(at, "link target is not valid UTF-8");
+                diags.error(at(), "link target is not valid UTF-8");
                 return None;
             }
         },
         _ => None,
     };
-    Some(AppEntry {
+    Some(Entry {
         path,
         kind,
         link,

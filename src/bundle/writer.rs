@@ -30,7 +30,6 @@ use crate::bundle::tarstream::{self, Compression, NewEntry, Next};
 use crate::bundle::tree::BundleTree;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 
@@ -161,7 +160,7 @@ pub(crate) fn write<W: Write>(
     cancel: &Cancel,
 ) -> Result<(W, Written)> {
     let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
-    let (mut merge, mut reencoded_because) = merge_mode(app, tree);
+    let (mut merge, mut reencoded_because) = merge_mode(tree);
     let splice = splice_point(app, &mut merge, cancel)?;
     if merge == MergeMode::ReEncode && reencoded_because.is_none() {
         reencoded_because = Some(NOT_CONTINUED);
@@ -170,14 +169,8 @@ pub(crate) fn write<W: Write>(
         .as_ref()
         .filter(|s| !s.joined.is_empty())
         .map_or(0, |s| s.joined.len() + 1);
-    let app_dirs: HashSet<&str> = app
-        .entries
-        .iter()
-        .filter(|e| e.kind == Kind::Dir)
-        .map(|e| e.path.as_str())
-        .collect();
     let tail = |out: &mut dyn Write| -> Result<()> {
-        write_codedeploy_entries(cd, mtime, &|path| !app_dirs.contains(path), out)?;
+        write_codedeploy_entries(cd, mtime, &|path| !tree.has_app_dir(path), out)?;
         out.write_all(&[0u8; 2 * tarstream::BLOCK]).map_err(io_err)
     };
     let release_prefix = match (app.compression, merge, &splice) {
@@ -237,31 +230,15 @@ pub(crate) fn write<W: Write>(
 /// ends, over whatever a later entry wrote there, when that entry reused the placeholder's
 /// inode: the release's symlink wins under `tar -xpsf` and `tar -xf`, the CodeDeploy file
 /// under agent 2.x's fallback). Only a rewrite gives every path the CodeDeploy file.
-fn merge_mode(app: &AppArchive, tree: &BundleTree) -> (MergeMode, Option<&'static str>) {
-    let linked = app.entries.iter().any(|e| {
-        e.kind == Kind::HardLink
-            && e.link
-                .as_deref()
-                .and_then(|target| BundlePath::parse(target.as_bytes()).ok().flatten())
-                .is_some_and(|target| tree.overridden.contains(target.as_str()))
-    });
-    let delayed = app.entries.iter().any(|e| {
-        e.kind == Kind::Symlink
-            && tree.overridden.contains(e.path.as_str())
-            && e.link.as_deref().is_some_and(gnu_tar_delays)
-    });
+fn merge_mode(tree: &BundleTree) -> (MergeMode, Option<&'static str>) {
+    let linked = tree.hard_link_to_replaced();
+    let delayed = tree.replaced_late_symlink;
     match (tree.overridden.is_empty(), linked, delayed) {
         (true, _, _) => (MergeMode::Append, None),
         (false, false, false) => (MergeMode::Override, None),
         (false, true, _) => (MergeMode::ReEncode, Some(HARD_LINK)),
         (false, false, true) => (MergeMode::ReEncode, Some(DELAYED_SYMLINK)),
     }
-}
-
-/// Whether GNU tar extracts a symlink of this target late, through a placeholder: an absolute
-/// target, or one with a `..` component (its `contains_dot_dot`).
-fn gnu_tar_delays(target: &str) -> bool {
-    target.starts_with('/') || target.split('/').any(|part| part == "..")
 }
 
 /// Where a gzip release is continued: the scan's boundary, or one found by reading the

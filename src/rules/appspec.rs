@@ -8,7 +8,7 @@ use crate::bundle::paths::Kind;
 use crate::bundle::tree::BundleTree;
 use crate::rules::agents::{Agents, Rules};
 use crate::rules::yaml::{self, Yaml};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 pub(crate) const APPSPEC: &str = "appspec.yml";
 
@@ -505,8 +505,8 @@ fn check_files(c: &mut Checker<'_>, node: &Yaml) {
     let Some(items) = c.list("files", node) else {
         return;
     };
-    // Destination file -> the files[] entry that feeds it.
-    let mut targets: BTreeMap<String, usize> = BTreeMap::new();
+    // The entries read so far: (index, source, destination).
+    let mut mappings: Vec<(usize, String, &str)> = Vec::new();
     let mut clashes = 0;
     for (i, item) in items.iter().enumerate() {
         let path = format!("files[{i}]");
@@ -516,20 +516,64 @@ fn check_files(c: &mut Checker<'_>, node: &Yaml) {
         if !c.complete {
             continue;
         }
-        for target in fed_files(c.tree, &rel, destination) {
-            if let Some(first) = targets.insert(target.clone(), i) {
-                if first != i && clashes < 10 {
-                    clashes += 1;
-                    c.error(
-                        &path,
-                        Some(item),
-                        format!(
-                            "'{target}' on the instance is fed by both files[{first}] and files[{i}]; the agent fails on two sources for one destination file"
-                        ),
-                    );
+        // Only earlier entries whose destination contains this one's, or lies in it, can feed
+        // the same file; each file this entry feeds is then looked up in the latest of them.
+        let mapping = (i, rel, destination);
+        let earlier: Vec<&(usize, String, &str)> = mappings
+            .iter()
+            .rev()
+            .filter(|m| may_overlap(m.2, destination))
+            .collect();
+        let tree = c.tree;
+        let mut found = Vec::new();
+        if !earlier.is_empty() {
+            for_each_fed(tree, &mapping.1, destination, |target| {
+                if clashes + found.len() >= 10 {
+                    return;
                 }
-            }
+                if let Some(first) = earlier.iter().find(|m| feeds(tree, m, target)) {
+                    found.push(format!(
+                        "'{target}' on the instance is fed by both files[{}] and files[{i}]; the agent fails on two sources for one destination file",
+                        first.0
+                    ));
+                }
+            });
         }
+        clashes += found.len();
+        for message in found {
+            c.error(&path, Some(item), message);
+        }
+        mappings.push(mapping);
+    }
+}
+
+/// Whether two destinations can receive a file in common: one is the other or lies in it.
+fn may_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
+    let within = |outer: &str, inner: &str| {
+        inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|r| r.starts_with('/'))
+    };
+    within(a, b) || within(b, a)
+}
+
+/// Whether the `files` entry `(_, rel, destination)` writes `target` on the instance.
+fn feeds(tree: &BundleTree, (_, rel, destination): &(usize, String, &str), target: &str) -> bool {
+    let Some(sub) = target
+        .strip_prefix(destination.trim_end_matches('/'))
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return false;
+    };
+    match tree.kind_of(rel) {
+        Some(Kind::Dir) if rel.is_empty() => tree.kind_of(sub).is_some_and(|k| k != Kind::Dir),
+        Some(Kind::Dir) => tree
+            .kind_of(&format!("{rel}/{sub}"))
+            .is_some_and(|k| k != Kind::Dir),
+        Some(_) => sub == rel.rsplit('/').next().unwrap_or(rel),
+        None => false,
     }
 }
 
@@ -593,27 +637,31 @@ fn file_mapping<'y>(c: &mut Checker<'_>, path: &str, item: &'y Yaml) -> Option<(
     Some((rel, destination))
 }
 
-/// The files on the instance that copying `rel` (a file, or a folder's files) to
-/// `destination` writes.
-fn fed_files(tree: &BundleTree, rel: &str, destination: &str) -> Vec<String> {
+/// Calls `visit` with each file on the instance that copying `rel` (a file, or a folder's
+/// files) to `destination` writes.
+fn for_each_fed(tree: &BundleTree, rel: &str, destination: &str, mut visit: impl FnMut(&str)) {
     let dest = destination.trim_end_matches('/');
     match tree.kind_of(rel) {
-        Some(Kind::Dir) => tree
-            .files_under(rel)
-            .map(|(p, _)| {
+        Some(Kind::Dir) => {
+            let mut target = String::new();
+            tree.for_each_file_under(rel, |p, _| {
                 let sub = if rel.is_empty() {
-                    p.as_str()
+                    p
                 } else {
                     &p[rel.len() + 1..]
                 };
-                format!("{dest}/{sub}")
-            })
-            .collect(),
+                target.clear();
+                target.push_str(dest);
+                target.push('/');
+                target.push_str(sub);
+                visit(&target);
+            });
+        }
         Some(_) => {
             let name = rel.rsplit('/').next().unwrap_or(rel);
-            vec![format!("{dest}/{name}")]
+            visit(&format!("{dest}/{name}"));
         }
-        None => Vec::new(),
+        None => {}
     }
 }
 
@@ -1002,7 +1050,7 @@ hooks:
                 entry("site/index.html", Kind::File),
             ],
         };
-        BundleTree::build(&cd, None, &mut Diagnostics::default())
+        BundleTree::build(&cd, &mut Diagnostics::default())
     }
 
     fn run(text: &str) -> (AppSpec, Diagnostics) {

@@ -29,7 +29,7 @@ pub(crate) fn check(
     };
     let mut links = 0;
     let mut setid = 0;
-    for (path, node) in tree.iter() {
+    tree.for_each(|path, node| {
         let linked = matches!(node.kind, Kind::Symlink | Kind::HardLink);
         if linked {
             links += 1;
@@ -55,7 +55,7 @@ pub(crate) fn check(
                 );
             }
         }
-    }
+    });
     for (count, what) in [(links, "links"), (setid, "setuid or setgid files")] {
         if count > NAMED {
             refuse(
@@ -96,7 +96,7 @@ mod tests {
                 })
                 .collect(),
         };
-        BundleTree::build(&cd, None, &mut Diagnostics::default())
+        BundleTree::build(&cd, &mut Diagnostics::default())
     }
 
     #[test]
