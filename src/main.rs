@@ -1,11 +1,20 @@
 //! Parses the command line, runs it, prints the result once and maps errors to exit codes.
 
 use invisible_pipeline::app::{cli, dispatch, report};
-use invisible_pipeline::base::term;
+use invisible_pipeline::base::{memory, term};
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads exist.
+    memory::tune_allocator();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
     let cli = cli::parse();
     term::configure(cli.output_settings());
     let format = cli.output();

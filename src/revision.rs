@@ -11,7 +11,7 @@ use crate::bundle::paths::BundlePath;
 use crate::bundle::paths::Kind;
 use crate::bundle::scan::{self, AppArchive, MAX_CAPTURE};
 use crate::bundle::tree::{BundleTree, Origin};
-use crate::bundle::writer::{self as bundle, BundleFormat, MergeMode};
+use crate::bundle::writer::{self as bundle, BundleFormat, MergeMode, Written};
 use crate::rules::appspec::{self, APPSPEC};
 use crate::rules::yaml::{self, Yaml};
 use crate::rules::{hardening, scripts};
@@ -59,6 +59,9 @@ pub struct BundleInfo {
     /// Why the bundle was re-encoded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reencoded_because: Option<&'static str>,
+    /// Bytes written to disk to make the bundle: its size, or only what follows the
+    /// release's bytes when `deploy` made it out of the downloaded release.
+    pub bytes_written: u64,
 }
 
 impl BundleInfo {
@@ -387,8 +390,31 @@ pub fn write_bundle(
     }
     tmp.persist(out)
         .map_err(|e| Error::io("cannot move bundle into place", out, e.error))?;
-    Ok(BundleInfo {
-        path: out.to_path_buf(),
+    Ok(bundle_info(checked, app, out, written))
+}
+
+/// Makes the bundle out of the downloaded release file itself when it can (see
+/// [`bundle::write_over_release`]): the file, which must be the run's own, becomes the bundle.
+/// `before_cut` learns how many of its bytes stay, before the file is cut. `None`, the file
+/// untouched, when the bundle changes the release's bytes.
+pub(crate) fn write_bundle_over_release(
+    checked: &Checked,
+    mtime: u64,
+    before_cut: &dyn Fn(u64),
+    cancel: &Cancel,
+) -> Result<Option<BundleInfo>> {
+    let app = checked
+        .app
+        .as_ref()
+        .ok_or_else(|| Error::Usage("an application archive is needed to build a bundle".into()))?;
+    let written =
+        bundle::write_over_release(app, &checked.cd, &checked.tree, mtime, before_cut, cancel)?;
+    Ok(written.map(|w| bundle_info(checked, app, &app.path, w)))
+}
+
+fn bundle_info(checked: &Checked, app: &AppArchive, path: &Path, written: Written) -> BundleInfo {
+    BundleInfo {
+        path: path.to_path_buf(),
         bundle_type: BundleFormat::of(app.compression),
         size_bytes: written.bytes,
         sha256: written.sha256,
@@ -397,7 +423,8 @@ pub fn write_bundle(
         release_bytes_kept: written.release_prefix,
         release_members_joined: (written.members_joined > 0).then_some(written.members_joined),
         reencoded_because: written.reencoded_because,
-    })
+        bytes_written: written.bytes_written,
+    }
 }
 
 pub(crate) fn counts(checked: &Checked) -> EntryCounts {

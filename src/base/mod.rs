@@ -6,6 +6,7 @@ pub mod cancel;
 pub(crate) mod diag;
 pub mod error;
 pub(crate) mod growing;
+pub mod memory;
 pub(crate) mod progress;
 pub mod shutdown;
 pub mod term;

@@ -94,6 +94,9 @@ pub(crate) struct Written {
     pub members_joined: usize,
     /// Why the stream was rewritten, on re-encode.
     pub reencoded_because: Option<&'static str>,
+    /// Bytes written to disk to make it: all of them, or the tail when the release file
+    /// became the bundle ([`write_over_release`]).
+    pub bytes_written: u64,
 }
 
 /// Why a bundle is re-encoded: GNU tar would not let a later CodeDeploy entry win.
@@ -118,6 +121,16 @@ impl<W: Write> HashingWriter<W> {
             cancel: cancel.clone(),
             hasher: Sha256::new(),
             bytes: 0,
+        }
+    }
+
+    /// The same count and hash, going on into `inner`.
+    pub(crate) fn into<V: Write>(self, inner: V) -> HashingWriter<V> {
+        HashingWriter {
+            inner,
+            cancel: self.cancel,
+            hasher: self.hasher,
+            bytes: self.bytes,
         }
     }
 
@@ -149,6 +162,62 @@ fn gzip<W: Write>(out: W) -> flate2::write::GzEncoder<W> {
         .write(out, flate2::Compression::new(GZIP_LEVEL))
 }
 
+/// How a bundle is laid out, decided before a byte is written.
+struct Layout {
+    merge: MergeMode,
+    reencoded_because: Option<&'static str>,
+    /// For gzip, where the release's stream is continued (`None` on re-encode).
+    splice: Option<gzsplice::Splice>,
+}
+
+impl Layout {
+    fn of(app: &AppArchive, tree: &BundleTree, cancel: &Cancel) -> Result<Self> {
+        let (mut merge, mut reencoded_because) = merge_mode(tree);
+        let splice = splice_point(app, &mut merge, cancel)?;
+        if merge == MergeMode::ReEncode && reencoded_because.is_none() {
+            reencoded_because = Some(NOT_CONTINUED);
+        }
+        Ok(Layout {
+            merge,
+            reencoded_because,
+            splice,
+        })
+    }
+
+    /// The release's first bytes that the bundle keeps as they are, when it starts with them
+    /// unchanged (no members joined, not re-encoded).
+    fn verbatim_prefix(&self, app: &AppArchive) -> Option<u64> {
+        match (app.compression, self.merge, &self.splice) {
+            (_, MergeMode::ReEncode, _) => None,
+            (Compression::None, _, _) => Some(app.end),
+            (Compression::Gzip, _, Some(s)) if s.joined.is_empty() => Some(s.keep),
+            _ => None,
+        }
+    }
+
+    fn written(&self, app: &AppArchive, bytes: u64, sha256: String, written: u64) -> Written {
+        let release_prefix = match (app.compression, self.merge, &self.splice) {
+            (_, MergeMode::ReEncode, _) => 0,
+            (Compression::None, _, _) => app.end,
+            (Compression::Gzip, _, Some(s)) => s.release_prefix(),
+            _ => 0,
+        };
+        Written {
+            bytes,
+            sha256,
+            merge: self.merge,
+            release_prefix,
+            members_joined: self
+                .splice
+                .as_ref()
+                .filter(|s| !s.joined.is_empty())
+                .map_or(0, |s| s.joined.len() + 1),
+            reencoded_because: self.reencoded_because,
+            bytes_written: written,
+        }
+    }
+}
+
 /// Writes the bundle for `app` + `cd` to `out`; `label` names the output in errors.
 pub(crate) fn write<W: Write>(
     app: &AppArchive,
@@ -160,41 +229,18 @@ pub(crate) fn write<W: Write>(
     cancel: &Cancel,
 ) -> Result<(W, Written)> {
     let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
-    let (mut merge, mut reencoded_because) = merge_mode(tree);
-    let splice = splice_point(app, &mut merge, cancel)?;
-    if merge == MergeMode::ReEncode && reencoded_because.is_none() {
-        reencoded_because = Some(NOT_CONTINUED);
-    }
-    let members_joined = splice
-        .as_ref()
-        .filter(|s| !s.joined.is_empty())
-        .map_or(0, |s| s.joined.len() + 1);
-    let tail = |out: &mut dyn Write| -> Result<()> {
-        write_codedeploy_entries(cd, mtime, &|path| !tree.has_app_dir(path), out)?;
-        out.write_all(&[0u8; 2 * tarstream::BLOCK]).map_err(io_err)
-    };
-    let release_prefix = match (app.compression, merge, &splice) {
-        (Compression::None, MergeMode::Append | MergeMode::Override, _) => app.end,
-        (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(s)) => s.release_prefix(),
-        _ => 0,
-    };
+    let layout = Layout::of(app, tree, cancel)?;
     let mut hashing = HashingWriter::new(out, cancel);
-    match (app.compression, merge, splice) {
+    match (app.compression, layout.merge, &layout.splice) {
         (Compression::None, MergeMode::Append | MergeMode::Override, _) => {
             copy_prefix(app, app.end, &mut hashing)?;
-            tail(&mut hashing)?;
         }
         (Compression::Gzip, MergeMode::Append | MergeMode::Override, Some(splice)) => {
             if splice.joined.is_empty() {
                 copy_prefix(app, splice.keep, &mut hashing)?;
             } else {
-                copy_joined(app, &splice, &mut hashing)?;
+                copy_joined(app, splice, &mut hashing)?;
             }
-            let mut member = gzsplice::Continue::new(&mut hashing, &splice, GZIP_LEVEL as i32)
-                .map_err(io_err)?;
-            member.write_all(&splice.tail).map_err(io_err)?;
-            tail(&mut member)?;
-            member.finish().map_err(io_err)?;
         }
         (Compression::None, _, _) => {
             write_codedeploy_entries(cd, mtime, &|_| true, &mut hashing)?;
@@ -207,19 +253,78 @@ pub(crate) fn write<W: Write>(
             member.finish().map_err(io_err)?;
         }
     }
+    if layout.merge != MergeMode::ReEncode {
+        write_tail(cd, tree, mtime, &layout, &mut hashing, label)?;
+    }
     hashing.flush().map_err(io_err)?;
     let (out, bytes, sha256) = hashing.finish();
-    Ok((
-        out,
-        Written {
-            bytes,
-            sha256,
-            merge,
-            release_prefix,
-            members_joined,
-            reencoded_because,
-        },
-    ))
+    let written = layout.written(app, bytes, sha256, bytes);
+    Ok((out, written))
+}
+
+/// Makes the bundle out of the release file itself, when the bundle starts with the release's
+/// bytes unchanged: the file is cut where the bundle's own bytes end and the rest is
+/// appended, so a deploy writes the release's size once (the download), not twice. `None`,
+/// the file untouched, when the layout changes the release's bytes (members joined, a
+/// re-encode). The file must be the run's own: it is changed in place.
+pub(crate) fn write_over_release(
+    app: &AppArchive,
+    cd: &CodeDeployFiles,
+    tree: &BundleTree,
+    mtime: u64,
+    before_cut: &dyn Fn(u64),
+    cancel: &Cancel,
+) -> Result<Option<Written>> {
+    let layout = Layout::of(app, tree, cancel)?;
+    let Some(keep) = layout.verbatim_prefix(app) else {
+        return Ok(None);
+    };
+    let io_err = |e: io::Error| Error::io("cannot write bundle", &app.path, e);
+    // The kept bytes are hashed as they are, read back (from the page cache, as a rule).
+    let mut hashing = HashingWriter::new(io::sink(), cancel);
+    copy_prefix(app, keep, &mut hashing)?;
+    before_cut(keep);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&app.path)
+        .map_err(io_err)?;
+    file.set_len(keep).map_err(io_err)?;
+    let mut file = io::BufWriter::with_capacity(256 * 1024, file);
+    io::Seek::seek(&mut file, io::SeekFrom::Start(keep)).map_err(io_err)?;
+    let mut hashing = hashing.into(file);
+    write_tail(cd, tree, mtime, &layout, &mut hashing, &app.path)?;
+    hashing.flush().map_err(io_err)?;
+    let (_, bytes, sha256) = hashing.finish();
+    Ok(Some(layout.written(app, bytes, sha256, bytes - keep)))
+}
+
+/// What follows the release's kept bytes (append, override): for gzip the boundary's block
+/// compressed again with the CodeDeploy entries in the same member, for tar the entries;
+/// then the end of the archive.
+fn write_tail<W: Write>(
+    cd: &CodeDeployFiles,
+    tree: &BundleTree,
+    mtime: u64,
+    layout: &Layout,
+    out: &mut HashingWriter<W>,
+    label: &std::path::Path,
+) -> Result<()> {
+    let io_err = |e: io::Error| Error::io("cannot write bundle", label, e);
+    let tail = |out: &mut dyn Write| -> Result<()> {
+        write_codedeploy_entries(cd, mtime, &|path| !tree.has_app_dir(path), out)?;
+        out.write_all(&[0u8; 2 * tarstream::BLOCK]).map_err(io_err)
+    };
+    match &layout.splice {
+        None => tail(out),
+        Some(splice) => {
+            let mut member =
+                gzsplice::Continue::new(out, splice, GZIP_LEVEL as i32).map_err(io_err)?;
+            member.write_all(&splice.tail).map_err(io_err)?;
+            tail(&mut member)?;
+            member.finish().map_err(io_err)?;
+            Ok(())
+        }
+    }
 }
 
 /// How the bundle is laid out: the release kept and the CodeDeploy entries after it (append,

@@ -48,6 +48,10 @@ pub struct DeployOutcome {
     pub revision_version_id: Option<String>,
     /// Bytes of the bundle copied inside S3 from the release object rather than sent.
     pub bytes_copied_in_s3: u64,
+    /// Bytes the run wrote to the local disk: the download, and the bundle's bytes that are
+    /// not the downloaded release's own (the bundle is made out of the download when its
+    /// layout keeps the release's bytes as they are).
+    pub bytes_written: u64,
     /// Bytes of the bundle sent while the release was still downloading (`--upload-mode put`):
     /// the release's leading parts, which start the bundle.
     pub bytes_sent_during_download: u64,
@@ -88,8 +92,16 @@ impl Timer {
         self.steps.push(StepTime {
             step,
             seconds: (now - self.started).as_secs_f64(),
+            bytes_written: None,
         });
         self.started = now;
+    }
+
+    /// Notes the bytes a step wrote to disk, once it is timed.
+    fn wrote(&mut self, step: &'static str, bytes: u64) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.step == step) {
+            s.bytes_written = Some(bytes);
+        }
     }
 
     /// Like [`Timer::lap`], with the last `tail` of the step counted as a step of its own.
@@ -102,6 +114,7 @@ impl Timer {
             self.steps.push(StepTime {
                 step: name,
                 seconds: tail,
+                bytes_written: None,
             });
         }
     }
@@ -194,7 +207,14 @@ async fn fetch_and_build(
             };
             timer.lap("download");
             let built = tokio::task::block_in_place(|| {
-                build_bundle(cfg, &fetched.path, &fetched.label, None, shutdown.cancel())
+                build_bundle(
+                    cfg,
+                    &fetched.path,
+                    &fetched.label,
+                    None,
+                    None,
+                    shutdown.cancel(),
+                )
             })?;
             return Ok((fetched, built, None));
         }
@@ -208,6 +228,7 @@ async fn fetch_and_build(
     // With `--upload-mode put`, the bundle's leading parts (the release's own bytes) go to
     // S3 as they arrive.
     let (limit, limit_seen) = tokio::sync::watch::channel(ahead::Limit::Unknown);
+    let limit = Arc::new(limit);
     let sending = ahead.map(|target| {
         tokio::spawn(ahead::send(
             clients.artifact_s3.clone(),
@@ -225,7 +246,15 @@ async fn fetch_and_build(
         path: &path,
         growing: &growing,
     };
-    let outcome = download_and_build(clients, cfg, arrival, shutdown, timer).await;
+    // The download becomes the bundle (written over, not copied): the parts sent ahead learn
+    // where the bundle's own bytes end before the file is cut there.
+    let cut: OverRelease = {
+        let limit = Arc::clone(&limit);
+        Arc::new(move |kept| {
+            limit.send_replace(ahead::Limit::UpTo(kept));
+        })
+    };
+    let outcome = download_and_build(clients, cfg, arrival, cut, shutdown, timer).await;
     let kept = outcome.as_ref().ok().map(|(_, b)| b.1.release_bytes_kept);
     let sent = settle_ahead(clients, sending, limit, kept).await;
     let (object, built) = outcome?;
@@ -252,6 +281,7 @@ async fn download_and_build(
     clients: &Clients,
     cfg: &DeployConfig,
     arrival: Arrival<'_>,
+    over_release: OverRelease,
     shutdown: &Shutdown,
     timer: &mut Timer,
 ) -> Result<(ObjectInfo, Built)> {
@@ -265,7 +295,8 @@ async fn download_and_build(
         let (cfg, path, label) = (cfg.clone(), path.to_path_buf(), label.to_string());
         let (growing, cancel) = (Arc::clone(growing), shutdown.cancel().clone());
         tokio::task::spawn_blocking(move || {
-            build_bundle(&cfg, &path, &label, Some(&growing), &cancel)
+            let over = Some(&*over_release);
+            build_bundle(&cfg, &path, &label, Some(&growing), over, &cancel)
         })
     };
     let download = async {
@@ -303,7 +334,7 @@ async fn download_and_build(
 async fn settle_ahead(
     clients: &Clients,
     sending: Option<tokio::task::JoinHandle<Option<ahead::Ahead>>>,
-    limit: tokio::sync::watch::Sender<ahead::Limit>,
+    limit: Arc<tokio::sync::watch::Sender<ahead::Limit>>,
     kept: Option<u64>,
 ) -> Option<ahead::Ahead> {
     let sending = sending?;
@@ -322,12 +353,19 @@ async fn settle_ahead(
     }
 }
 
-/// Step: check and build, exactly as the dry run does; nothing goes further on an error.
+/// Told how many bytes of the downloaded release the bundle keeps, before the file is cut
+/// there to become the bundle.
+type OverRelease = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Step: check and build, exactly as the dry run does; nothing goes further on an error. With
+/// `over_release` (the archive is the run's own download), the bundle is made out of the
+/// archive file itself when it can be.
 fn build_bundle(
     cfg: &DeployConfig,
     archive: &Path,
     label: &str,
     growing: Option<&Arc<Growing>>,
+    over_release: Option<&(dyn Fn(u64) + Send + Sync)>,
     cancel: &Cancel,
 ) -> Result<Built> {
     log(format!(
@@ -354,6 +392,13 @@ fn build_bundle(
         Some(BundleFormat::Tar) => "tar",
         _ => "tgz",
     };
+    if let Some(before_cut) = over_release {
+        if let Some(info) =
+            revision::write_bundle_over_release(&checked, cfg.mtime, before_cut, cancel)?
+        {
+            return Ok((archive.to_path_buf(), info, checked.diags));
+        }
+    }
     let path = cfg.work_dir.join(format!("bundle.{ext}"));
     let info = revision::write_bundle(
         &checked,
@@ -433,6 +478,13 @@ pub async fn run(
         built.2.warn("preflight", note);
     }
     timer.lap("bundle");
+    let downloaded = if fetched.url.is_some() {
+        fetched.object.bytes
+    } else {
+        0
+    };
+    timer.wrote("download", downloaded);
+    timer.wrote("bundle", built.1.bytes_written);
     let mut ahead = StartedAhead(ahead);
     let run = Run {
         clients,
@@ -584,6 +636,11 @@ impl DeployOutcome {
             revision_etag: None,
             revision_version_id: None,
             bytes_copied_in_s3: 0,
+            bytes_written: if fetched.url.is_some() {
+                fetched.object.bytes + bundle.bytes_written
+            } else {
+                bundle.bytes_written
+            },
             bytes_sent_during_download: 0,
             deployment_id: None,
             final_status: None,

@@ -178,6 +178,9 @@ pub(crate) struct BundleObject {
 pub struct StepTime {
     pub step: &'static str,
     pub seconds: f64,
+    /// Bytes the step wrote to the local disk (the download, the bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_written: Option<u64>,
 }
 
 /// How a run that did not fail ended.

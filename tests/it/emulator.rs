@@ -130,6 +130,25 @@ async fn deploy_matches_the_dry_run(
     if gzipped {
         assert_one_gzip_member(&dry);
     }
+    // The download is written once: when the bundle keeps the release's bytes as they are, it
+    // is made out of the download (only what follows them is written); otherwise it is a file
+    // of its own.
+    let bundle = &json["result"]["bundle"];
+    let size = bundle["size_bytes"].as_u64().unwrap();
+    let kept = bundle["release_bytes_kept"].as_u64().unwrap();
+    let over_release =
+        bundle["merge"] != "re-encode" && bundle.get("release_members_joined").is_none();
+    let bundle_bytes = if over_release { size - kept } else { size };
+    assert_eq!(
+        json["result"]["bytes_written"].as_u64(),
+        Some(archive.len() as u64 + bundle_bytes),
+        "{json}"
+    );
+    let steps = json["result"]["steps"].as_array().unwrap();
+    let wrote =
+        |step: &str| steps.iter().find(|s| s["step"] == step).unwrap()["bytes_written"].as_u64();
+    assert_eq!(wrote("download"), Some(archive.len() as u64), "{json}");
+    assert_eq!(wrote("bundle"), Some(bundle_bytes), "{json}");
 
     // The deployment exists with exactly that revision.
     let info =

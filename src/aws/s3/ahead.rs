@@ -246,16 +246,21 @@ async fn send_parts(
         let waiting_for_bytes = more && next + part > seen.written;
         tokio::select! {
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                let sent = joined
-                    .map_err(|e| {
-                        Stopped::Failed(Error::aws(
-                            "UploadPart",
-                            up.failure(),
-                            format!("upload task failed: {e}"),
-                        ))
-                    })?
-                    .map_err(Stopped::Failed)?;
-                ahead.sent.push(sent);
+                let (end, sent) = joined.map_err(|e| {
+                    Stopped::Failed(Error::aws(
+                        "UploadPart",
+                        up.failure(),
+                        format!("upload task failed: {e}"),
+                    ))
+                })?;
+                match sent {
+                    Ok(sent) => ahead.sent.push(sent),
+                    // A part past the bundle's own bytes is sent again from the bundle anyway;
+                    // its read fails when the release file, which becomes the bundle, is cut
+                    // under it.
+                    Err(_) if matches!(*limit.borrow(), Limit::UpTo(kept) if end > kept) => {}
+                    Err(err) => return Err(Stopped::Failed(err)),
+                }
             }
             seen = growing.reached(next + part), if waiting_for_bytes => {
                 seen.map_err(|_| Stopped::Quietly)?;
@@ -269,7 +274,8 @@ async fn send_parts(
     }
 }
 
-/// Sends part `number`: the `length` bytes of the file at `offset`.
+/// Sends part `number`: the `length` bytes of the file at `offset`; with the offset its bytes
+/// end at.
 fn send_part(
     s3: &aws_sdk_s3::Client,
     up: &Upload,
@@ -277,7 +283,7 @@ fn send_part(
     number: i32,
     offset: u64,
     length: u64,
-) -> impl std::future::Future<Output = Result<Sent, Error>> + Send + 'static {
+) -> impl std::future::Future<Output = (u64, Result<Sent, Error>)> + Send + 'static {
     let (s3, bucket, key, upload_id, path) = (
         s3.clone(),
         up.bucket.clone(),
@@ -292,14 +298,15 @@ fn send_part(
             offset,
             length,
         };
-        let done =
-            s3::send_file_part(&s3, &bucket, &key, &upload_id, number, file, &action).await?;
-        Ok(Sent {
-            number,
-            offset,
-            length,
-            done,
-        })
+        let sent = s3::send_file_part(&s3, &bucket, &key, &upload_id, number, file, &action)
+            .await
+            .map(|done| Sent {
+                number,
+                offset,
+                length,
+                done,
+            });
+        (offset + length, sent)
     }
 }
 

@@ -125,7 +125,7 @@ pub(crate) async fn provision(e: &Env, archive: &[u8]) -> String {
 /// EC2 and IAM; one of its default images).
 pub(crate) async fn what_an_account_has(tag_value: &str) {
     use invisible_pipeline::aws::query::{QueryClient, Service};
-    let q = QueryClient::from_env(REGION).await;
+    let q = QueryClient::from_env(REGION).await.for_fixtures();
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codedeploy.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     match q
         .call(
