@@ -88,20 +88,7 @@ impl Ahead {
     /// Aborts the upload; a failure is only a warning (the bucket's lifecycle rule removes
     /// incomplete uploads).
     pub(crate) async fn abort(self, s3: &aws_sdk_s3::Client) {
-        let aborted = s3
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
-            .send()
-            .await;
-        if let Err(err) = aborted {
-            crate::base::term::log(format!(
-                "warning: aborting multipart upload {} failed ({}): the bucket's lifecycle rule removes it within a day",
-                self.upload_id,
-                crate::aws::sdk_error("s3", "AbortMultipartUpload", "abort", err)
-            ));
-        }
+        s3::abort_upload(s3, &self.bucket, &self.key, &self.upload_id).await;
     }
 }
 
@@ -169,7 +156,7 @@ pub(crate) async fn send(
         metadata: target.metadata,
         copy_from: None,
     };
-    let upload_id = match shutdown.guard(s3::create_multipart(&s3, &up)).await {
+    let upload_id = match s3::create_multipart_settled(&s3, &up, &shutdown).await {
         Ok(id) => id,
         Err(err) => {
             if !matches!(err, Error::Interrupted(_)) {

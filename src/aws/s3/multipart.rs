@@ -4,6 +4,7 @@
 
 use crate::aws::sdk_error;
 use crate::base::error::{Error, Result};
+use crate::base::shutdown::Shutdown;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart, ServerSideEncryption};
 use std::collections::HashMap;
@@ -235,6 +236,56 @@ pub(super) async fn create_multipart(s3: &aws_sdk_s3::Client, up: &Upload) -> Re
             )
         })?
         .to_string())
+}
+
+/// How long a CreateMultipartUpload under way is waited for after a signal.
+const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`create_multipart`], not cut off by a signal: S3 may have created the upload before its
+/// answer arrives, and an upload whose id the run never learns cannot be aborted. After a
+/// signal the answer is waited for a little longer ([`CREATE_GRACE`]) and the upload it names
+/// aborted; the run then ends interrupted.
+pub(super) async fn create_multipart_settled(
+    s3: &aws_sdk_s3::Client,
+    up: &Upload,
+    shutdown: &Shutdown,
+) -> Result<String> {
+    if let Some(name) = shutdown.fired() {
+        return Err(Error::Interrupted(name));
+    }
+    let create = create_multipart(s3, up);
+    tokio::pin!(create);
+    let name = tokio::select! {
+        created = &mut create => return created,
+        name = shutdown.wait() => name,
+    };
+    if let Ok(Ok(upload_id)) = tokio::time::timeout(CREATE_GRACE, create).await {
+        abort_upload(s3, &up.bucket, &up.key, &upload_id).await;
+    }
+    Err(Error::Interrupted(name))
+}
+
+/// Aborts a multipart upload; a failure is only a warning (the bucket's lifecycle rule removes
+/// incomplete uploads).
+pub(super) async fn abort_upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) {
+    let aborted = s3
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await;
+    if let Err(err) = aborted {
+        crate::base::term::log(format!(
+            "warning: aborting multipart upload {upload_id} failed ({}): the bucket's lifecycle rule removes it within a day",
+            sdk_error("s3", "AbortMultipartUpload", "abort", err)
+        ));
+    }
 }
 
 /// The CRC-32 of a part, as S3's `x-amz-checksum-crc32` header wants it (base64 of the

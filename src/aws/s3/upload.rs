@@ -9,9 +9,9 @@
 //! promotion redeploy old bundles; nothing they do can remove one.
 
 use crate::aws::s3::multipart::{
-    create_multipart, file_crc32, part_size, plan_parts, send_file_part, CopySource, FileRange,
-    PartSource, Upload, UploadSettings, Uploaded, CONTENT_TYPE, MAX_PART, MAX_PARTS, MIN_PART,
-    UPLOAD_TOKEN_METADATA,
+    create_multipart_settled, file_crc32, part_size, plan_parts, send_file_part, CopySource,
+    FileRange, PartSource, Upload, UploadSettings, Uploaded, CONTENT_TYPE, MAX_PART, MAX_PARTS,
+    MIN_PART, UPLOAD_TOKEN_METADATA,
 };
 use crate::aws::sdk_error;
 use crate::base::error::{Error, Result};
@@ -82,7 +82,7 @@ pub(crate) async fn upload(
     let (upload_id, mut part, sent) = match ahead {
         Some(ahead) => (ahead.upload_id, ahead.part, ahead.sent),
         None => (
-            shutdown.guard(create_multipart(s3, up)).await?,
+            create_multipart_settled(s3, up, shutdown).await?,
             part_size(up.size, settings.part_size)?,
             Vec::new(),
         ),
