@@ -40,49 +40,6 @@ fn rfc(secs: f64) -> String {
     DateTime::from_secs_f64(secs).fmt(Format::DateTime).unwrap()
 }
 
-/// BatchGetBuilds of the run's build, in its BUILD phase, as the API reference's example
-/// answers (`Build`, `BuildPhase`): the build started 40 s ago.
-fn build_answer(start: f64) -> String {
-    let phase = |kind: &str, from: f64, to: f64| {
-        serde_json::json!({
-            "phaseType": kind, "phaseStatus": "SUCCEEDED",
-            "startTime": start + from, "endTime": start + to,
-            "durationInSeconds": (to - from) as i64
-        })
-    };
-    serde_json::json!({
-        "builds": [{
-            "id": "proj:1",
-            "arn": "arn:aws:codebuild:us-east-1:123456789012:build/proj:1",
-            "buildNumber": 42,
-            "startTime": start,
-            "currentPhase": "BUILD",
-            "buildStatus": "IN_PROGRESS",
-            "buildComplete": false,
-            "projectName": "proj",
-            "initiator": "rule/invisible-pipeline-trigger",
-            "sourceVersion": "abc123",
-            "resolvedSourceVersion": "abc123",
-            "phases": [
-                phase("SUBMITTED", 0.0, 0.5),
-                phase("QUEUED", 0.5, 2.0),
-                phase("PROVISIONING", 2.0, 24.0),
-                phase("DOWNLOAD_SOURCE", 24.0, 26.0),
-                phase("INSTALL", 26.0, 27.5),
-                phase("PRE_BUILD", 27.5, 27.5),
-                {"phaseType": "BUILD", "startTime": start + 27.5}
-            ],
-            "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0", "computeType": "BUILD_GENERAL1_SMALL"},
-            "logs": {"groupName": "/aws/codebuild/proj", "streamName": "1"},
-            "timeoutInMinutes": 75,
-            "queuedTimeoutInMinutes": 480,
-            "encryptionKey": "arn:aws:kms:us-east-1:123456789012:alias/aws/s3"
-        }],
-        "buildsNotFound": []
-    })
-    .to_string()
-}
-
 /// A query client that answers BatchGetBuilds with `answer` and records the bodies it got.
 fn codebuild(answer: (u16, String)) -> (QueryClient, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -155,11 +155,19 @@ pub(crate) fn no_successes() -> Rule {
         .then_output(|| ListDeploymentsOutput::builder().build())
 }
 
-/// A preflight client that no test expects to be called: its every answer is an error
-/// that names the request.
+/// The query client of a run with no preflight: it answers the run's read of its own build
+/// (BatchGetBuilds, the timeline's) as AWS does for a build in its BUILD phase that started
+/// 40 s ago, and any other call, which no test expects, with an error that names the request.
 pub(crate) fn unexpected_query() -> QueryClient {
     QueryClient::answering(
         |body| {
+            if body.starts_with(r#"{"ids":"#) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                return (200, build_answer(now - 40.0));
+            }
             (
                 400,
                 format!("<ErrorResponse><Error><Code>UnexpectedCall</Code><Message>no answer scripted for {body}</Message></Error></ErrorResponse>"),
@@ -429,4 +437,47 @@ impl ChecksumRules {
             });
         [create, part, complete]
     }
+}
+
+/// BatchGetBuilds of the run's build, in its BUILD phase, as the API reference's example
+/// answers (`Build`, `BuildPhase`): the build started 40 s ago.
+pub(crate) fn build_answer(start: f64) -> String {
+    let phase = |kind: &str, from: f64, to: f64| {
+        serde_json::json!({
+            "phaseType": kind, "phaseStatus": "SUCCEEDED",
+            "startTime": start + from, "endTime": start + to,
+            "durationInSeconds": (to - from) as i64
+        })
+    };
+    serde_json::json!({
+        "builds": [{
+            "id": "proj:1",
+            "arn": "arn:aws:codebuild:us-east-1:123456789012:build/proj:1",
+            "buildNumber": 42,
+            "startTime": start,
+            "currentPhase": "BUILD",
+            "buildStatus": "IN_PROGRESS",
+            "buildComplete": false,
+            "projectName": "proj",
+            "initiator": "rule/invisible-pipeline-trigger",
+            "sourceVersion": "abc123",
+            "resolvedSourceVersion": "abc123",
+            "phases": [
+                phase("SUBMITTED", 0.0, 0.5),
+                phase("QUEUED", 0.5, 2.0),
+                phase("PROVISIONING", 2.0, 24.0),
+                phase("DOWNLOAD_SOURCE", 24.0, 26.0),
+                phase("INSTALL", 26.0, 27.5),
+                phase("PRE_BUILD", 27.5, 27.5),
+                {"phaseType": "BUILD", "startTime": start + 27.5}
+            ],
+            "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux-x86_64-standard:6.0", "computeType": "BUILD_GENERAL1_SMALL"},
+            "logs": {"groupName": "/aws/codebuild/proj", "streamName": "1"},
+            "timeoutInMinutes": 75,
+            "queuedTimeoutInMinutes": 480,
+            "encryptionKey": "arn:aws:kms:us-east-1:123456789012:alias/aws/s3"
+        }],
+        "buildsNotFound": []
+    })
+    .to_string()
 }
