@@ -325,8 +325,7 @@ impl BundleTree {
     }
 
     fn name(&self, id: u32) -> &[u8] {
-        let slot = &self.slots[id as usize];
-        &self.names[slot.name_at as usize..][..slot.name_len as usize]
+        component(&self.slots, &self.names, id)
     }
 
     fn name_str(&self, id: u32) -> &str {
@@ -410,13 +409,9 @@ impl BundleTree {
             hasher,
             ..
         } = self;
-        let name_of = |id: u32| {
-            let slot = &slots[id as usize];
-            &names[slot.name_at as usize..][..slot.name_len as usize]
-        };
         let hash = hasher.hash_one((parent, name));
         if let Some(&id) = index.find(hash, |&id| {
-            slots[id as usize].parent == parent && name_of(id) == name
+            slots[id as usize].parent == parent && component(slots, names, id) == name
         }) {
             return Some(id);
         }
@@ -434,9 +429,7 @@ impl BundleTree {
         });
         let (slots, names) = (&*slots, &*names);
         index.insert_unique(hash, id, |&id| {
-            let slot = &slots[id as usize];
-            let name = &names[slot.name_at as usize..][..slot.name_len as usize];
-            hasher.hash_one((slot.parent, name))
+            hasher.hash_one((slots[id as usize].parent, component(slots, names, id)))
         });
         Some(id)
     }
@@ -504,11 +497,7 @@ impl BundleTree {
             if end - start > 1 {
                 let (slots, names) = (&self.slots, &self.names);
                 kids[start..end].sort_unstable_by(|&a, &b| {
-                    let name = |id: u32| {
-                        let slot = &slots[id as usize];
-                        &names[slot.name_at as usize..][..slot.name_len as usize]
-                    };
-                    name(a).cmp(name(b))
+                    component(slots, names, a).cmp(component(slots, names, b))
                 });
             }
         }
@@ -638,6 +627,12 @@ impl BundleTree {
             ),
         }
     }
+}
+
+/// The name of node `id`: its bytes in `names`.
+fn component<'a>(slots: &[Slot], names: &'a [u8], id: u32) -> &'a [u8] {
+    let slot = &slots[id as usize];
+    &names[slot.name_at as usize..][..slot.name_len as usize]
 }
 
 /// Whether GNU tar extracts a symlink of this target late, through a placeholder: an absolute
